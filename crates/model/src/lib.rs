@@ -1,0 +1,22 @@
+//! The domain of the store inventory pipeline, free of I/O.
+//!
+//! Stores stream stock [`reading`]s into a lake; a planner finds, per store and product, the
+//! latest reading and decides which need restocking ([`planning`]); trucks are dispatched to them
+//! ([`dispatch`]). The [`ports`] are the traits through which the apps reach the outside world:
+//! AWS services in the cloud, embedded equivalents on one machine. Adapters live in their own
+//! crates (`store-aws`, `store-local`) and only an app's `main` chooses between them.
+//!
+//! Everything here is deterministic given its inputs (the clock is passed in), so the rules are
+//! tested directly and both backends are guaranteed to plan alike.
+
+pub mod dispatch;
+pub mod lake;
+pub mod planning;
+pub mod ports;
+pub mod reading;
+
+pub use dispatch::{Delivery, Dispatch, Truck};
+pub use lake::ObjectFormat;
+pub use planning::{Alert, AlertStatus, InventoryRequest, LatestReading, PlanningEvent, PlanningResult};
+pub use ports::{AlertQueue, InventoryQuery, Ledger, PortError, ReadingSink};
+pub use reading::{Reading, ValidationError};

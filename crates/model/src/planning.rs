@@ -1,0 +1,651 @@
+//! Planning: from the latest reading of each store and product to restock alerts.
+//!
+//! The rules, in order:
+//! 1. Per (store, product) only the latest reading in the lookback window counts (latest by
+//!    `check_timestamp`, `event_id` breaking ties). The query engines compute it with the one
+//!    [`planning_sql`] text.
+//! 2. `projected = current_stock + outstanding`, where outstanding is the quantity already
+//!    alerted (whether waiting for a truck or in transit) that the reading does not yet reflect.
+//! 3. Low when `projected < threshold_level`; restock quantity = order-up-to level - projected.
+//! 4. Every alert has a deterministic id derived from the reading it answers, so planning twice
+//!    over the same data yields the same ids, and a consumer can drop duplicates.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::lake::dt_partition;
+
+/// Namespace of alert ids (UUID v5).
+const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0xa1e7_0001_5e0d_4b7a_8c11_4d2b_9e6f_7a01);
+
+/// The text the seed puts in every alert message.
+pub const ALERT_TEXT: &str = "Stock low";
+
+/// Default lookback window of a planning run.
+pub const DEFAULT_LOOKBACK_HOURS: u32 = 24;
+/// Longest lookback a planning event may ask for (90 days).
+pub const MAX_LOOKBACK_HOURS: u32 = 24 * 90;
+
+/// The latest reading of one store and product in the window, as the planning SQL returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestReading {
+    /// Store id.
+    pub store_id: String,
+    /// Product id.
+    pub product_id: String,
+    /// Product name of the latest reading.
+    pub product_name: String,
+    /// Stock of the latest reading.
+    pub current_stock: i64,
+    /// Reorder point of the latest reading.
+    pub threshold_level: i64,
+    /// Order-up-to level of the latest reading, if it carried one.
+    pub max_stock: Option<i64>,
+    /// Event time of the latest reading.
+    pub check_timestamp: i64,
+    /// Event id of the latest reading, if it carried one.
+    pub event_id: Option<String>,
+    /// How many readings of this store and product the window held.
+    pub readings: u64,
+}
+
+/// An alert already in the ledger, with what happened to it since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertStatus {
+    /// The alert as it was sent.
+    pub alert: Alert,
+    /// When its delivery was recorded, if it was.
+    pub delivered_at: Option<i64>,
+}
+
+/// A restock alert: the SQS message body, and a line of the planner's alert ledger.
+///
+/// Keeps the seed's keys (`store_id`, `product_name`, `alert`) so its truck function reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    /// Deterministic id: the same reading always yields the same alert id.
+    pub alert_id: String,
+    /// Store to restock.
+    pub store_id: String,
+    /// Product to restock.
+    pub product_id: String,
+    /// Product name, for people.
+    pub product_name: String,
+    /// Always [`ALERT_TEXT`].
+    pub alert: String,
+    /// Stock of the reading the alert answers.
+    pub current_stock: i64,
+    /// Reorder point of that reading.
+    pub threshold_level: i64,
+    /// Stock plus what is already on its way.
+    pub projected_stock: i64,
+    /// Units to bring.
+    pub restock_qty: i64,
+    /// Event time of the reading, epoch seconds.
+    pub reading_time: i64,
+    /// When the planner sent the alert, epoch seconds.
+    pub planned_at: i64,
+    /// The planning run (query execution) that produced it.
+    pub query_id: String,
+}
+
+impl Alert {
+    /// The seed's human line for this alert.
+    pub fn human_line(&self) -> String {
+        format!(
+            "⚠️ Store {} is low on '{}'. Alerting delivery team.",
+            self.store_id, self.product_name
+        )
+    }
+}
+
+/// The deterministic id of the alert answering one reading.
+///
+/// The reading is identified by its `event_id`, or by its event time when it has none (records of
+/// the seed's StoreApp carry no id).
+pub fn alert_id(store_id: &str, product_id: &str, event_id: Option<&str>, check_timestamp: i64) -> String {
+    let reading = event_id.map_or_else(|| format!("t{check_timestamp}"), |id| format!("e{id}"));
+    let key = format!("{store_id}\u{1f}{product_id}\u{1f}{reading}");
+    Uuid::new_v5(&ALERT_NAMESPACE, key.as_bytes()).to_string()
+}
+
+/// The reorder policy: how much to order, and for how long an undelivered alert counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReorderPolicy {
+    /// Order-up-to level as a multiple of the reorder point, for readings without `max_stock`.
+    pub order_up_to_factor: i64,
+    /// Seconds after which an undelivered alert stops counting as on its way.
+    pub alert_expiry_seconds: i64,
+}
+
+impl Default for ReorderPolicy {
+    fn default() -> Self {
+        Self {
+            order_up_to_factor: 2,
+            alert_expiry_seconds: 24 * 3600,
+        }
+    }
+}
+
+impl ReorderPolicy {
+    /// The order-up-to level of a reading: its `max_stock`, or the policy's multiple of the
+    /// reorder point; never below the reorder point, so a low reading always orders something.
+    pub fn order_up_to(&self, reading: &LatestReading) -> i64 {
+        let level = reading
+            .max_stock
+            .unwrap_or(reading.threshold_level.saturating_mul(self.order_up_to_factor));
+        level.max(reading.threshold_level)
+    }
+}
+
+/// Why a low reading produced no alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    /// This very reading was already answered by an alert.
+    AlreadyAlerted,
+    /// Earlier alerts still on their way lift the projected stock to the reorder point.
+    CoveredByOutstanding,
+}
+
+/// A low reading that produced no alert, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppressed {
+    /// Store id.
+    pub store_id: String,
+    /// Product id.
+    pub product_id: String,
+    /// Stock of the latest reading.
+    pub current_stock: i64,
+    /// Stock plus what is on its way.
+    pub projected_stock: i64,
+    /// Why no alert was sent.
+    pub reason: SuppressReason,
+}
+
+/// What one planning pass decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanDecision {
+    /// New alerts, most urgent (largest shortfall below the reorder point) first.
+    pub alerts: Vec<Alert>,
+    /// Low readings already covered.
+    pub suppressed: Vec<Suppressed>,
+}
+
+/// Everything [`plan`] needs besides the readings.
+#[derive(Debug, Clone)]
+pub struct PlanContext<'a> {
+    /// The reorder policy.
+    pub policy: &'a ReorderPolicy,
+    /// Alerts in the ledger that may still count, with their delivery status.
+    pub ledger: &'a [AlertStatus],
+    /// Now, epoch seconds.
+    pub now: i64,
+    /// Id of this planning run.
+    pub query_id: &'a str,
+}
+
+/// Quantity already on its way to a store for a product, as of a reading's time.
+///
+/// An alert counts while it is undelivered and younger than the expiry, or when its delivery
+/// came after the reading (the reading cannot reflect it yet). `sent` holds the alerts of the
+/// reading's store and product.
+pub fn outstanding_quantity<'s>(
+    reading: &LatestReading,
+    sent: impl IntoIterator<Item = &'s AlertStatus>,
+    policy: &ReorderPolicy,
+    now: i64,
+) -> i64 {
+    sent.into_iter()
+        .filter(|s| match s.delivered_at {
+            Some(delivered) => delivered > reading.check_timestamp,
+            None => now - s.alert.planned_at < policy.alert_expiry_seconds,
+        })
+        .map(|s| s.alert.restock_qty)
+        .sum()
+}
+
+/// Applies the planning rules to the latest readings.
+pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
+    let mut by_key: HashMap<(&str, &str), Vec<&AlertStatus>> = HashMap::new();
+    for s in ctx.ledger {
+        by_key
+            .entry((s.alert.store_id.as_str(), s.alert.product_id.as_str()))
+            .or_default()
+            .push(s);
+    }
+    let known: HashSet<&str> = ctx.ledger.iter().map(|s| s.alert.alert_id.as_str()).collect();
+    let mut decision = PlanDecision::default();
+    for reading in latest {
+        if reading.current_stock >= reading.threshold_level {
+            continue;
+        }
+        let sent = by_key
+            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let outstanding =
+            outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
+        let projected = reading.current_stock + outstanding;
+        let id = alert_id(
+            &reading.store_id,
+            &reading.product_id,
+            reading.event_id.as_deref(),
+            reading.check_timestamp,
+        );
+        let suppressed = |reason| Suppressed {
+            store_id: reading.store_id.clone(),
+            product_id: reading.product_id.clone(),
+            current_stock: reading.current_stock,
+            projected_stock: projected,
+            reason,
+        };
+        if known.contains(id.as_str()) {
+            decision.suppressed.push(suppressed(SuppressReason::AlreadyAlerted));
+        } else if projected >= reading.threshold_level {
+            decision.suppressed.push(suppressed(SuppressReason::CoveredByOutstanding));
+        } else {
+            decision.alerts.push(Alert {
+                alert_id: id,
+                store_id: reading.store_id.clone(),
+                product_id: reading.product_id.clone(),
+                product_name: reading.product_name.clone(),
+                alert: ALERT_TEXT.to_owned(),
+                current_stock: reading.current_stock,
+                threshold_level: reading.threshold_level,
+                projected_stock: projected,
+                restock_qty: ctx.policy.order_up_to(reading) - projected,
+                reading_time: reading.check_timestamp,
+                planned_at: ctx.now,
+                query_id: ctx.query_id.to_owned(),
+            });
+        }
+    }
+    decision.alerts.sort_by(|a, b| {
+        let shortfall = |x: &Alert| x.threshold_level - x.projected_stock;
+        shortfall(b)
+            .cmp(&shortfall(a))
+            .then_with(|| a.store_id.cmp(&b.store_id))
+            .then_with(|| a.product_id.cmp(&b.product_id))
+    });
+    decision
+}
+
+/// The planning event (the Lambda's input). Every field is optional: `{}` is a valid event.
+/// Unknown fields are an error, so a typo is not silently ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanningEvent {
+    /// Hours of readings to consider (default 24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookback_hours: Option<u32>,
+    /// Plan and report, but send and record nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// Only plan for these stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_ids: Option<Vec<String>>,
+    /// Send at most this many alerts (the most urgent first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// A planning event that breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid planning event: `{field}` {reason}")]
+pub struct EventError {
+    /// The offending field.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl PlanningEvent {
+    /// Parses an event from JSON, naming the offending field on error.
+    pub fn from_json(json: &str) -> Result<Self, EventError> {
+        let event: Self = serde_json::from_str(json).map_err(|e| EventError {
+            field: "event",
+            reason: e.to_string(),
+        })?;
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// Checks the ranges of every field.
+    pub fn validate(&self) -> Result<(), EventError> {
+        if let Some(h) = self.lookback_hours
+            && !(1..=MAX_LOOKBACK_HOURS).contains(&h)
+        {
+            return Err(EventError {
+                field: "lookback_hours",
+                reason: format!("must be between 1 and {MAX_LOOKBACK_HOURS}, got {h}"),
+            });
+        }
+        if self.limit == Some(0) {
+            return Err(EventError {
+                field: "limit",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if let Some(ids) = &self.store_ids {
+            if ids.is_empty() {
+                return Err(EventError {
+                    field: "store_ids",
+                    reason: "must name at least one store when present".into(),
+                });
+            }
+            if ids.iter().any(|s| s.trim().is_empty()) {
+                return Err(EventError {
+                    field: "store_ids",
+                    reason: "must not contain empty ids".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The lookback window in hours.
+    pub fn lookback(&self) -> u32 {
+        self.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS)
+    }
+}
+
+/// The planning result (the Lambda's output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanningResult {
+    /// Id of the query execution behind this run.
+    pub query_id: String,
+    /// Which engine ran the planning SQL (`datafusion`, `athena`).
+    pub engine: String,
+    /// Readings in the window.
+    pub readings_scanned: u64,
+    /// Bytes the engine read.
+    pub bytes_scanned: u64,
+    /// Records skipped because they were malformed (quarantined, with the reason).
+    pub malformed_skipped: u64,
+    /// Alerts sent to the queue in this run.
+    pub alerts_sent: usize,
+    /// Low readings already covered by earlier alerts.
+    pub alerts_suppressed: usize,
+    /// Whether this was a dry run (nothing sent or recorded).
+    pub dry_run: bool,
+    /// The alerts of this run.
+    pub alerts: Vec<Alert>,
+    /// The low readings that produced no alert, and why.
+    pub suppressed: Vec<Suppressed>,
+    /// The seed's human lines, one per alert.
+    pub messages: Vec<String>,
+}
+
+/// A value bound to a `?` parameter of the planning SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    /// A string.
+    Text(String),
+    /// A 64-bit integer.
+    Int(i64),
+}
+
+/// What a planning query asks the engine for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRequest {
+    /// Start of the window, epoch seconds (inclusive).
+    pub window_start: i64,
+    /// End of the window, epoch seconds (inclusive).
+    pub window_end: i64,
+    /// Only these stores, when non-empty.
+    pub store_ids: Vec<String>,
+}
+
+impl InventoryRequest {
+    /// The window ending at `now` and reaching back `lookback_hours`.
+    pub fn new(now: i64, lookback_hours: u32, store_ids: Vec<String>) -> Self {
+        Self {
+            window_start: now - i64::from(lookback_hours) * 3600,
+            window_end: now,
+            store_ids,
+        }
+    }
+
+    /// The bound values of [`planning_sql`], in placeholder order.
+    pub fn params(&self) -> Vec<SqlParam> {
+        let mut params = vec![
+            SqlParam::Text(dt_partition(self.window_start)),
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ];
+        params.extend(self.store_ids.iter().cloned().map(SqlParam::Text));
+        params
+    }
+
+    /// The planning SQL for this request.
+    pub fn sql(&self, table: &str) -> String {
+        planning_sql(table, self.store_ids.len())
+    }
+}
+
+/// The one planning SQL, in the common subset of Athena (Trino) and DataFusion.
+///
+/// `?` placeholders carry every user-supplied value (window and store ids); nothing is spliced
+/// into the text. The `dt >= ?` predicate prunes partitions (Athena partition projection, DataFusion
+/// listing-table pruning); `check_timestamp` then bounds the event time. `max_by` picks, per store
+/// and product, the columns of the reading with the greatest `row(event time, event id)`, which Trino has built in and DataFusion gets as a user-defined aggregate, so neither
+/// engine has to sort the rows. Rows that break the contract's rules are left out here too, in
+/// case a foreign writer put them in the lake.
+pub fn planning_sql(table: &str, store_filter_len: usize) -> String {
+    let store_filter = if store_filter_len == 0 {
+        String::new()
+    } else {
+        format!(
+            "\n    AND store_id IN ({})",
+            vec!["?"; store_filter_len].join(", ")
+        )
+    };
+    format!(
+        "SELECT store_id, product_id,
+       max_by(product_name, ord) AS product_name,
+       max_by(current_stock, ord) AS current_stock,
+       max_by(threshold_level, ord) AS threshold_level,
+       max_by(max_stock, ord) AS max_stock,
+       max(check_timestamp) AS check_timestamp,
+       max_by(event_id, ord) AS event_id,
+       count(*) AS readings
+FROM (
+  SELECT store_id, product_id, product_name, current_stock, threshold_level, max_stock,
+         check_timestamp, event_id,
+         row(check_timestamp, coalesce(event_id, '')) AS ord
+  FROM {table}
+  WHERE dt >= ?
+    AND check_timestamp >= ? AND check_timestamp <= ?
+    AND store_id <> '' AND product_id <> ''
+    AND current_stock >= 0 AND threshold_level >= 0{store_filter}
+) latest_candidates
+GROUP BY store_id, product_id
+ORDER BY store_id, product_id"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(store: &str, stock: i64, threshold: i64, ts: i64) -> LatestReading {
+        LatestReading {
+            store_id: store.into(),
+            product_id: "PRD_5".into(),
+            product_name: "Bánh mì".into(),
+            current_stock: stock,
+            threshold_level: threshold,
+            max_stock: None,
+            check_timestamp: ts,
+            event_id: None,
+            readings: 1,
+        }
+    }
+
+    fn ctx<'a>(policy: &'a ReorderPolicy, ledger: &'a [AlertStatus], now: i64) -> PlanContext<'a> {
+        PlanContext {
+            policy,
+            ledger,
+            now,
+            query_id: "q-1",
+        }
+    }
+
+    fn sent(alert: Alert, delivered_at: Option<i64>) -> AlertStatus {
+        AlertStatus { alert, delivered_at }
+    }
+
+    #[test]
+    fn low_reading_alerts_up_to_the_order_level() {
+        let policy = ReorderPolicy::default();
+        let d = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+        assert_eq!(d.alerts.len(), 1);
+        let a = &d.alerts[0];
+        assert_eq!(a.projected_stock, 3);
+        assert_eq!(a.restock_qty, 17, "order up to 2 x threshold = 20");
+        assert_eq!(a.alert, "Stock low");
+        assert_eq!(a.human_line(), "⚠️ Store STORE_4 is low on 'Bánh mì'. Alerting delivery team.");
+    }
+
+    #[test]
+    fn at_the_reorder_point_is_not_low() {
+        let policy = ReorderPolicy::default();
+        let d = plan(&[reading("STORE_1", 10, 10, 100)], &ctx(&policy, &[], 200));
+        assert!(d.alerts.is_empty());
+        assert!(d.suppressed.is_empty());
+    }
+
+    #[test]
+    fn max_stock_sets_the_order_up_to_level_but_never_below_the_reorder_point() {
+        let policy = ReorderPolicy::default();
+        let mut r = reading("STORE_1", 2, 10, 100);
+        r.max_stock = Some(50);
+        assert_eq!(plan(&[r.clone()], &ctx(&policy, &[], 200)).alerts[0].restock_qty, 48);
+        r.max_stock = Some(4);
+        assert_eq!(plan(&[r], &ctx(&policy, &[], 200)).alerts[0].restock_qty, 8);
+    }
+
+    #[test]
+    fn alert_ids_are_deterministic_per_reading() {
+        let a = alert_id("S", "P", None, 100);
+        assert_eq!(a, alert_id("S", "P", None, 100));
+        assert_ne!(a, alert_id("S", "P", None, 101));
+        assert_ne!(a, alert_id("S", "P2", None, 100));
+        assert_ne!(alert_id("S", "P", Some("x"), 100), alert_id("S", "P", Some("y"), 100));
+    }
+
+    #[test]
+    fn replanning_the_same_reading_is_suppressed_as_already_alerted() {
+        let policy = ReorderPolicy::default();
+        let latest = [reading("STORE_4", 3, 10, 100)];
+        let first = plan(&latest, &ctx(&policy, &[], 200));
+        let ledger = vec![sent(first.alerts[0].clone(), None)];
+        let second = plan(&latest, &ctx(&policy, &ledger, 300));
+        assert!(second.alerts.is_empty());
+        assert_eq!(second.suppressed.len(), 1);
+        assert_eq!(second.suppressed[0].reason, SuppressReason::AlreadyAlerted);
+        assert_eq!(second.suppressed[0].projected_stock, 20);
+    }
+
+    #[test]
+    fn undelivered_alert_covers_a_newer_lower_reading() {
+        let policy = ReorderPolicy::default();
+        let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+        let ledger = vec![sent(first.alerts[0].clone(), None)];
+        let d = plan(&[reading("STORE_4", 1, 10, 300)], &ctx(&policy, &ledger, 400));
+        assert!(d.alerts.is_empty());
+        assert_eq!(d.suppressed[0].reason, SuppressReason::CoveredByOutstanding);
+        assert_eq!(d.suppressed[0].projected_stock, 18);
+    }
+
+    #[test]
+    fn outstanding_that_does_not_cover_the_need_orders_the_rest() {
+        let policy = ReorderPolicy::default();
+        let mut first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+        first.alerts[0].restock_qty = 2;
+        let ledger = vec![sent(first.alerts[0].clone(), None)];
+        let d = plan(&[reading("STORE_4", 1, 10, 300)], &ctx(&policy, &ledger, 400));
+        assert_eq!(d.alerts.len(), 1);
+        assert_eq!(d.alerts[0].projected_stock, 3);
+        assert_eq!(d.alerts[0].restock_qty, 17);
+    }
+
+    #[test]
+    fn delivered_alert_stops_counting_once_a_later_reading_reflects_it() {
+        let policy = ReorderPolicy::default();
+        let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+        let ledger = vec![sent(first.alerts[0].clone(), Some(250))];
+        // A reading taken before the delivery cannot reflect it: still covered.
+        let before = plan(&[reading("STORE_4", 2, 10, 240)], &ctx(&policy, &ledger, 260));
+        assert!(before.alerts.is_empty());
+        // A reading taken after the delivery already includes it: a new need is alerted.
+        let after = plan(&[reading("STORE_4", 2, 10, 300)], &ctx(&policy, &ledger, 400));
+        assert_eq!(after.alerts.len(), 1);
+        assert_eq!(after.alerts[0].projected_stock, 2);
+    }
+
+    #[test]
+    fn undelivered_alert_expires_so_a_need_is_never_suppressed_forever() {
+        let policy = ReorderPolicy::default();
+        let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+        let ledger = vec![sent(first.alerts[0].clone(), None)];
+        let later = 200 + policy.alert_expiry_seconds;
+        let d = plan(&[reading("STORE_4", 3, 10, later - 10)], &ctx(&policy, &ledger, later));
+        assert_eq!(d.alerts.len(), 1);
+    }
+
+    #[test]
+    fn outstanding_of_other_stores_and_products_does_not_count() {
+        let policy = ReorderPolicy::default();
+        let first = plan(&[reading("STORE_1", 3, 10, 100)], &ctx(&policy, &[], 200));
+        let ledger = vec![sent(first.alerts[0].clone(), None)];
+        let mut other_product = reading("STORE_2", 3, 10, 150);
+        other_product.product_id = "PRD_1".into();
+        let d = plan(&[reading("STORE_2", 3, 10, 150), other_product], &ctx(&policy, &ledger, 200));
+        assert_eq!(d.alerts.len(), 2);
+    }
+
+    #[test]
+    fn alerts_come_most_urgent_first() {
+        let policy = ReorderPolicy::default();
+        let d = plan(
+            &[reading("A", 9, 10, 1), reading("B", 0, 10, 1), reading("C", 5, 10, 1)],
+            &ctx(&policy, &[], 2),
+        );
+        let order: Vec<&str> = d.alerts.iter().map(|a| a.store_id.as_str()).collect();
+        assert_eq!(order, ["B", "C", "A"]);
+    }
+
+    #[test]
+    fn empty_event_is_valid_and_unknown_fields_are_errors() {
+        assert_eq!(PlanningEvent::from_json("{}").unwrap(), PlanningEvent::default());
+        let err = PlanningEvent::from_json(r#"{"lookback_hour": 3}"#).unwrap_err();
+        assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn event_ranges_are_checked() {
+        assert_eq!(PlanningEvent::from_json(r#"{"lookback_hours": 0}"#).unwrap_err().field, "lookback_hours");
+        assert_eq!(PlanningEvent::from_json(r#"{"limit": 0}"#).unwrap_err().field, "limit");
+        assert_eq!(PlanningEvent::from_json(r#"{"store_ids": []}"#).unwrap_err().field, "store_ids");
+        assert_eq!(PlanningEvent::from_json(r#"{"store_ids": [""]}"#).unwrap_err().field, "store_ids");
+        let e = PlanningEvent::from_json(r#"{"lookback_hours": 6, "dry_run": true, "store_ids": ["S1"], "limit": 3}"#)
+            .unwrap();
+        assert_eq!(e.lookback(), 6);
+    }
+
+    #[test]
+    fn sql_binds_every_value_as_a_parameter() {
+        let req = InventoryRequest::new(1_764_000_000, 24, vec!["STORE_1'; DROP".into(), "S2".into()]);
+        let sql = req.sql("readings");
+        assert!(!sql.contains("STORE_1"), "values must not be spliced into SQL");
+        assert_eq!(sql.matches('?').count(), req.params().len());
+        assert!(sql.contains("store_id IN (?, ?)"));
+        assert_eq!(req.params()[0], SqlParam::Text("2025-11-23-16".into()));
+        assert!(!InventoryRequest::new(0, 1, vec![]).sql("t").contains("IN ("));
+    }
+}

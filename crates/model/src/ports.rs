@@ -1,0 +1,189 @@
+//! The ports: what the apps need from the outside world, as traits.
+//!
+//! Each has an AWS adapter (Firehose, Athena, SQS, S3) and an embedded one (local Firehose,
+//! DataFusion, SQLite, folder), and one contract-test suite that every adapter passes. Adapters
+//! convert their technology's types and errors at the edge; nothing here knows which one runs.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::dispatch::{Delivery, Dispatch};
+use crate::planning::{Alert, AlertStatus, InventoryRequest, LatestReading};
+use crate::reading::Reading;
+
+/// How a port operation failed, so callers know whether trying again can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A passing condition (throttling, timeouts, a busy database): retrying may succeed.
+    Transient,
+    /// The request or the data is wrong, or the resource is missing: retrying will not help.
+    Permanent,
+}
+
+/// The error of every port.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct PortError {
+    /// Whether a retry can help.
+    pub kind: ErrorKind,
+    /// What was being done (`put readings`, `receive alerts`, ...).
+    pub operation: &'static str,
+    /// What went wrong and what to do about it.
+    pub message: String,
+    /// The underlying error.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PortError {
+    /// An error that may pass if retried.
+    pub fn transient(
+        operation: &'static str,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind: ErrorKind::Transient,
+            operation,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An error that retrying will not fix.
+    pub fn permanent(
+        operation: &'static str,
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind: ErrorKind::Permanent,
+            operation,
+            message: message.into(),
+            source,
+        }
+    }
+
+    /// Whether the operation may succeed if retried.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+}
+
+/// What a reading sink has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkStats {
+    /// Readings accepted by `put`.
+    pub accepted: u64,
+    /// Readings durably written (objects flushed, or acknowledged by the service).
+    pub delivered: u64,
+    /// Objects (or API calls) written.
+    pub objects: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Readings retried after a partial failure.
+    pub retried: u64,
+    /// Readings that could not be delivered and were spooled locally for replay.
+    pub spooled: u64,
+}
+
+/// Where readings go: Firehose on AWS, the local Firehose otherwise.
+#[async_trait]
+pub trait ReadingSink: Send + Sync {
+    /// Accepts readings; they are buffered and written when a buffer fills or its interval passes.
+    async fn put(&self, readings: &[Reading]) -> Result<(), PortError>;
+    /// Writes everything buffered, and returns the totals so far.
+    async fn flush(&self) -> Result<SinkStats, PortError>;
+}
+
+/// What the planning query found in the lake.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventorySnapshot {
+    /// Id of the query execution.
+    pub query_id: String,
+    /// Engine name (`datafusion`, `athena`).
+    pub engine: String,
+    /// Latest reading per store and product.
+    pub latest: Vec<LatestReading>,
+    /// Readings in the window.
+    pub readings_scanned: u64,
+    /// Bytes read by the engine.
+    pub bytes_scanned: u64,
+    /// Malformed records or objects skipped (and quarantined).
+    pub malformed_skipped: u64,
+}
+
+/// The planning query: Athena on AWS, DataFusion otherwise.
+#[async_trait]
+pub trait InventoryQuery: Send + Sync {
+    /// Runs the planning SQL for a window.
+    async fn latest_readings(&self, request: &InventoryRequest) -> Result<InventorySnapshot, PortError>;
+}
+
+/// A message taken from the alert queue. It stays invisible to other consumers until its
+/// visibility timeout passes; deleting it needs its receipt handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    /// The queue's id of the message.
+    pub message_id: String,
+    /// The handle of this receipt, needed to delete it or change its visibility.
+    pub receipt_handle: String,
+    /// The raw body (an [`Alert`] as JSON, when well formed).
+    pub body: String,
+    /// How many times the message has been received, this receipt included.
+    pub receive_count: u32,
+}
+
+/// Messages in the queue, by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// Ready to be received.
+    pub visible: u64,
+    /// Received and not yet deleted.
+    pub in_flight: u64,
+    /// In the dead-letter queue.
+    pub dead: u64,
+}
+
+/// The alert queue: SQS on AWS, SQLite otherwise. At-least-once, like SQS.
+#[async_trait]
+pub trait AlertQueue: Send + Sync {
+    /// Sends alerts, in batches of at most ten; entries that fail are retried.
+    async fn send(&self, alerts: &[Alert]) -> Result<(), PortError>;
+    /// Receives up to `max` (at most ten) messages, waiting up to `wait` for the first one.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, PortError>;
+    /// Deletes received messages by receipt handle (after their work is durably recorded).
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), PortError>;
+    /// Keeps a received message invisible for `timeout` more, when work takes longer.
+    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), PortError>;
+    /// Moves a received message that cannot be processed to the dead-letter queue, with why.
+    async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<(), PortError>;
+    /// Counts the messages in each state.
+    async fn depth(&self) -> Result<QueueDepth, PortError>;
+}
+
+/// Whether a create-if-absent write created the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded<T> {
+    /// This call created it.
+    Created,
+    /// It was there already (a redelivery); here is what was recorded.
+    AlreadyRecorded(T),
+}
+
+/// The ledger of alerts, dispatches and deliveries, in the lake (S3 objects, or files).
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Records the alerts of a planning run.
+    async fn record_alerts(&self, run_id: &str, alerts: &[Alert]) -> Result<(), PortError>;
+    /// Alerts planned at or after `since`, with their delivery status.
+    async fn alerts_since(&self, since: i64) -> Result<Vec<AlertStatus>, PortError>;
+    /// Records a dispatch unless one is recorded for the same alert already.
+    async fn record_dispatch(&self, dispatch: &Dispatch) -> Result<Recorded<Dispatch>, PortError>;
+    /// Dispatches of alerts planned at or after `since`.
+    async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError>;
+    /// Records a delivery unless one is recorded for the same alert already.
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError>;
+}

@@ -1,0 +1,395 @@
+//! The inventory reading: one stock observation of one product in one store.
+//!
+//! The field set is the seed workshop's Glue schema plus two optional fields of ours (`event_id`,
+//! `max_stock`), so records produced by the seed's StoreApp are read unchanged. Parsing goes
+//! through [`Reading::from_json_value`], which checks every rule and names the field that broke it;
+//! a record is never half-accepted.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Namespace for event ids derived from a reading's content (UUID v5), so the same input record
+/// always gets the same id and ties between readings are broken the same way on every run.
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x5a1e_0b1d_7e57_4c2a_9d6b_2f3e_8a41_c0de);
+
+/// Epoch seconds above this are almost certainly milliseconds (this is the year 5138).
+const MAX_PLAUSIBLE_EPOCH_SECONDS: i64 = 100_000_000_000;
+
+/// A validated inventory reading, as it is written to the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    /// Store the reading was taken in.
+    pub store_id: String,
+    /// Product the reading is about.
+    pub product_id: String,
+    /// Human name of the product (any UTF-8, e.g. "Bánh mì").
+    pub product_name: String,
+    /// Units on the shelf when the reading was taken.
+    pub current_stock: i32,
+    /// Reorder point: the reading is low when `current_stock < threshold_level`.
+    pub threshold_level: i32,
+    /// Written for compatibility with the seed; always recomputed, never trusted when read.
+    pub is_stock_low: bool,
+    /// Event time, epoch seconds UTC.
+    pub check_timestamp: i64,
+    /// Written `false` for compatibility with the seed.
+    pub notification_sent: bool,
+    /// Compatibility field of the seed; carried through unchanged.
+    pub restock_status: String,
+    /// Unique id of the reading (UUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// Order-up-to level; when absent the reorder policy supplies one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stock: Option<i32>,
+}
+
+/// Why a record was rejected: the field and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {reason}")]
+pub struct ValidationError {
+    /// The offending field (or `record` when the record as a whole is unusable).
+    pub field: &'static str,
+    /// What is wrong and what was expected.
+    pub reason: String,
+}
+
+impl ValidationError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Reading {
+    /// Parses and validates one JSON record (one line of NDJSON).
+    pub fn from_json_str(line: &str) -> Result<Self, ValidationError> {
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| ValidationError::new("record", format!("not valid JSON: {e}")))?;
+        Self::from_json_value(&value)
+    }
+
+    /// Validates a decoded JSON value against every rule of the reading contract.
+    ///
+    /// Unknown fields are ignored, as Glue and Athena ignore them; the compatibility fields
+    /// default when absent. `is_stock_low` is recomputed from the stock figures.
+    pub fn from_json_value(value: &Value) -> Result<Self, ValidationError> {
+        let Value::Object(map) = value else {
+            return Err(ValidationError::new(
+                "record",
+                format!("expected a JSON object, got {}", kind_of(value)),
+            ));
+        };
+        let store_id = required_text(map, "store_id")?;
+        let product_id = required_text(map, "product_id")?;
+        let product_name = required_string(map, "product_name")?;
+        let current_stock = required_count(map, "current_stock")?;
+        let threshold_level = required_count(map, "threshold_level")?;
+        let check_timestamp = required_epoch(map, "check_timestamp")?;
+        optional_bool(map, "is_stock_low")?;
+        let notification_sent = optional_bool(map, "notification_sent")?.unwrap_or(false);
+        let restock_status = optional_string(map, "restock_status")?.unwrap_or_default();
+        let event_id = optional_string(map, "event_id")?
+            .map(|id| {
+                Uuid::parse_str(&id)
+                    .map(|u| u.hyphenated().to_string())
+                    .map_err(|_| ValidationError::new("event_id", format!("`{id}` is not a UUID")))
+            })
+            .transpose()?;
+        let max_stock = match map.get("max_stock") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(required_count(map, "max_stock")?),
+        };
+        Ok(Self {
+            is_stock_low: current_stock < threshold_level,
+            store_id,
+            product_id,
+            product_name,
+            current_stock,
+            threshold_level,
+            check_timestamp,
+            notification_sent,
+            restock_status,
+            event_id,
+            max_stock,
+        })
+    }
+
+    /// Gives the reading an `event_id` if it has none, derived from its content so that the
+    /// same record always gets the same id.
+    pub fn ensure_event_id(&mut self) {
+        if self.event_id.is_none() {
+            let key = format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+                self.store_id,
+                self.product_id,
+                self.check_timestamp,
+                self.current_stock,
+                self.threshold_level,
+                self.product_name
+            );
+            self.event_id = Some(Uuid::new_v5(&EVENT_NAMESPACE, key.as_bytes()).to_string());
+        }
+    }
+
+    /// Whether the shelf is below its reorder point (strict, as in the seed).
+    pub fn is_low(&self) -> bool {
+        self.current_stock < self.threshold_level
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn required<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, ValidationError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
+        Some(v) => Ok(v),
+    }
+}
+
+fn required_string(map: &Map<String, Value>, field: &'static str) -> Result<String, ValidationError> {
+    match required(map, field)? {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(ValidationError::new(
+            field,
+            format!("expected a string, got {}", kind_of(other)),
+        )),
+    }
+}
+
+fn required_text(map: &Map<String, Value>, field: &'static str) -> Result<String, ValidationError> {
+    let s = required_string(map, field)?;
+    if s.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    Ok(s)
+}
+
+fn integer(value: &Value, field: &'static str) -> Result<i64, ValidationError> {
+    match value {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            ValidationError::new(field, format!("expected a whole number, got {n}"))
+        }),
+        other => Err(ValidationError::new(
+            field,
+            format!("expected an integer, got {}", kind_of(other)),
+        )),
+    }
+}
+
+/// A non-negative count that fits the Glue `int` column.
+fn required_count(map: &Map<String, Value>, field: &'static str) -> Result<i32, ValidationError> {
+    let n = integer(required(map, field)?, field)?;
+    if n < 0 {
+        return Err(ValidationError::new(field, format!("must be >= 0, got {n}")));
+    }
+    i32::try_from(n)
+        .map_err(|_| ValidationError::new(field, format!("{n} is larger than {}", i32::MAX)))
+}
+
+fn required_epoch(map: &Map<String, Value>, field: &'static str) -> Result<i64, ValidationError> {
+    let n = integer(required(map, field)?, field)?;
+    if n < 0 {
+        return Err(ValidationError::new(
+            field,
+            format!("must be epoch seconds >= 0, got {n}"),
+        ));
+    }
+    if n > MAX_PLAUSIBLE_EPOCH_SECONDS {
+        return Err(ValidationError::new(
+            field,
+            format!("{n} looks like milliseconds; expected epoch seconds"),
+        ));
+    }
+    Ok(n)
+}
+
+fn optional_bool(map: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, ValidationError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(ValidationError::new(
+            field,
+            format!("expected a boolean, got {}", kind_of(other)),
+        )),
+    }
+}
+
+fn optional_string(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ValidationError> {
+    match map.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ValidationError::new(
+            field,
+            format!("expected a string, got {}", kind_of(other)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seed_record() -> Value {
+        json!({
+            "store_id": "STORE_4",
+            "product_id": "PRD_5",
+            "product_name": "Bánh mì",
+            "current_stock": 3,
+            "threshold_level": 10,
+            "is_stock_low": false,
+            "check_timestamp": 1_764_000_000,
+            "notification_sent": false,
+            "restock_status": "PENDING"
+        })
+    }
+
+    fn rejected(mut record: Value, field: &str, value: Value) -> ValidationError {
+        record[field] = value;
+        Reading::from_json_value(&record).expect_err("record should be rejected")
+    }
+
+    fn missing(field: &str) -> ValidationError {
+        let mut record = seed_record();
+        record.as_object_mut().unwrap().remove(field);
+        Reading::from_json_value(&record).expect_err("record should be rejected")
+    }
+
+    #[test]
+    fn seed_record_is_accepted_and_low_flag_recomputed() {
+        let r = Reading::from_json_value(&seed_record()).unwrap();
+        assert_eq!(r.product_name, "Bánh mì");
+        assert!(r.is_stock_low, "is_stock_low must be recomputed, not trusted");
+        assert_eq!(r.event_id, None);
+        assert_eq!(r.max_stock, None);
+        assert_eq!(r.restock_status, "PENDING");
+    }
+
+    #[test]
+    fn vietnamese_names_round_trip_exactly() {
+        let r = Reading::from_json_value(&seed_record()).unwrap();
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains("Bánh mì"));
+        assert_eq!(Reading::from_json_str(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn each_required_field_is_named_when_missing() {
+        for field in [
+            "store_id",
+            "product_id",
+            "product_name",
+            "current_stock",
+            "threshold_level",
+            "check_timestamp",
+        ] {
+            let err = missing(field);
+            assert_eq!(err.field, field);
+            assert_eq!(err.reason, "is required");
+        }
+    }
+
+    #[test]
+    fn ids_must_not_be_empty() {
+        assert_eq!(rejected(seed_record(), "store_id", json!("  ")).field, "store_id");
+        assert_eq!(rejected(seed_record(), "product_id", json!("")).field, "product_id");
+    }
+
+    #[test]
+    fn empty_product_name_is_allowed_but_must_be_a_string() {
+        let mut record = seed_record();
+        record["product_name"] = json!("");
+        assert!(Reading::from_json_value(&record).is_ok());
+        let err = rejected(seed_record(), "product_name", json!(5));
+        assert_eq!(err.field, "product_name");
+        assert!(err.reason.contains("expected a string"));
+    }
+
+    #[test]
+    fn stock_figures_must_be_non_negative_integers() {
+        for field in ["current_stock", "threshold_level", "max_stock"] {
+            let err = rejected(seed_record(), field, json!(-1));
+            assert_eq!(err.field, field);
+            assert!(err.reason.contains(">= 0"), "{err}");
+            assert!(rejected(seed_record(), field, json!(2.5)).reason.contains("whole number"));
+            assert!(rejected(seed_record(), field, json!("7")).reason.contains("integer"));
+            assert!(rejected(seed_record(), field, json!(3_000_000_000_i64)).reason.contains("larger"));
+        }
+    }
+
+    #[test]
+    fn check_timestamp_must_be_epoch_seconds() {
+        assert_eq!(rejected(seed_record(), "check_timestamp", json!(-5)).field, "check_timestamp");
+        let err = rejected(seed_record(), "check_timestamp", json!(1_764_000_000_000_i64));
+        assert!(err.reason.contains("milliseconds"), "{err}");
+        let err = rejected(seed_record(), "check_timestamp", json!("2026-01-01"));
+        assert!(err.reason.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn compatibility_flags_must_be_booleans() {
+        assert_eq!(rejected(seed_record(), "is_stock_low", json!("yes")).field, "is_stock_low");
+        assert_eq!(
+            rejected(seed_record(), "notification_sent", json!(1)).field,
+            "notification_sent"
+        );
+        assert_eq!(rejected(seed_record(), "restock_status", json!(1)).field, "restock_status");
+    }
+
+    #[test]
+    fn event_id_must_be_a_uuid_when_present() {
+        let err = rejected(seed_record(), "event_id", json!("abc"));
+        assert_eq!(err.field, "event_id");
+        let mut record = seed_record();
+        record["event_id"] = json!("6F9619FF-8B86-D011-B42D-00C04FC964FF");
+        let r = Reading::from_json_value(&record).unwrap();
+        assert_eq!(r.event_id.as_deref(), Some("6f9619ff-8b86-d011-b42d-00c04fc964ff"));
+    }
+
+    #[test]
+    fn non_objects_and_bad_json_are_rejected_as_records() {
+        assert_eq!(Reading::from_json_str("[1,2]").unwrap_err().field, "record");
+        let err = Reading::from_json_str("{\"store_id\": ").unwrap_err();
+        assert_eq!(err.field, "record");
+        assert!(err.reason.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn low_is_strictly_below_the_reorder_point() {
+        let mut record = seed_record();
+        record["current_stock"] = json!(10);
+        assert!(!Reading::from_json_value(&record).unwrap().is_low());
+        record["current_stock"] = json!(9);
+        assert!(Reading::from_json_value(&record).unwrap().is_low());
+    }
+
+    #[test]
+    fn derived_event_id_is_deterministic_and_kept_when_given() {
+        let mut a = Reading::from_json_value(&seed_record()).unwrap();
+        let mut b = a.clone();
+        a.ensure_event_id();
+        b.ensure_event_id();
+        assert_eq!(a.event_id, b.event_id);
+        let mut c = a.clone();
+        c.current_stock += 1;
+        c.event_id = None;
+        c.ensure_event_id();
+        assert_ne!(a.event_id, c.event_id);
+        let kept = a.event_id.clone();
+        a.ensure_event_id();
+        assert_eq!(a.event_id, kept);
+    }
+}
