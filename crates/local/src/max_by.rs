@@ -8,7 +8,6 @@
 //! is how the planning SQL orders readings. Rows with a null key are ignored; a null value is a
 //! value like any other (as in Trino).
 
-use std::any::Any;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -68,9 +67,6 @@ fn state_fields_for(name: &str, value: &DataType) -> Vec<FieldRef> {
 }
 
 impl AggregateUDFImpl for MaxBy {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn name(&self) -> &str {
         "max_by"
     }
@@ -322,14 +318,13 @@ impl GroupsAccumulator for MaxByGroups {
         &mut self,
         values: &[ArrayRef],
         group_indices: &[usize],
-        opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
         self.ensure(total_num_groups)?;
         let ints = values[1].as_primitive::<Int64Type>();
         let texts = TextColumn::new(&values[2])?;
         for (row, &group) in group_indices.iter().enumerate() {
-            if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) || ints.is_null(row) {
+            if ints.is_null(row) {
                 continue;
             }
             let key = (ints.value(row), texts.get(row).unwrap_or(""));
@@ -348,6 +343,23 @@ impl GroupsAccumulator for MaxByGroups {
         let ints: Int64Array = keys.iter().map(|k| k.as_ref().map(|(i, _)| *i)).collect();
         let texts: StringArray = keys.iter().map(|k| k.as_ref().map(|(_, t)| t.as_str())).collect();
         Ok(vec![self.values.emit(emit_to)?, Arc::new(ints), Arc::new(texts)])
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        let keys = KeyColumn::new(&values[1])?;
+        let mut ints = Vec::with_capacity(values[0].len());
+        let mut texts = Vec::with_capacity(values[0].len());
+        for row in 0..values[0].len() {
+            let kept = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
+            let key = if kept { keys.get(row) } else { None };
+            ints.push(key.map(|k| k.0));
+            texts.push(key.map(|k| k.1));
+        }
+        Ok(vec![
+            Arc::clone(&values[0]),
+            Arc::new(Int64Array::from(ints)),
+            Arc::new(StringArray::from(texts)),
+        ])
     }
 
     fn size(&self) -> usize {
@@ -371,7 +383,7 @@ impl Accumulator for SingleMaxBy {
         self.0.update_batch(values, &vec![0; values[0].len()], None, 1)
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.0.merge_batch(states, &vec![0; states[0].len()], None, 1)
+        self.0.merge_batch(states, &vec![0; states[0].len()], 1)
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.0.ensure(1)?;

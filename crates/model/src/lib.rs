@@ -9,6 +9,8 @@
 //! Everything here is deterministic given its inputs (the clock is passed in), so the rules are
 //! tested directly and both backends are guaranteed to plan alike.
 
+#[cfg(feature = "contract")]
+pub mod contract;
 pub mod dispatch;
 pub mod lake;
 pub mod planning;

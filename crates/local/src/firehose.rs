@@ -1,0 +1,212 @@
+//! The local Firehose: buffers readings and writes them to the lake folder as Firehose would.
+//!
+//! Like a Direct PUT delivery stream it buffers until a size or an interval is reached (whichever
+//! comes first), then writes one object named `<stream>-1-<arrival time>-<uuid>` under the arrival
+//! hour's `readings/dt=…/` partition, in NDJSON (a newline after every record) or Parquet. A final
+//! [`ReadingSink::flush`] writes what is left, so nothing accepted is lost on shutdown.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use store_model::lake::reading_object_key;
+use store_model::ports::{PortError, ReadingSink, SinkStats};
+use store_model::{ObjectFormat, Reading};
+use tracing::debug;
+use uuid::Uuid;
+
+use crate::folder::LakeFolder;
+use crate::schema::{reading_schema, readings_to_batch};
+
+/// A clock returning epoch seconds; injected so tests control arrival times.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp())
+}
+
+/// Buffering and naming of the local delivery stream (Firehose's buffering hints).
+#[derive(Debug, Clone)]
+pub struct FirehoseConfig {
+    /// Delivery stream name, the first part of every object name.
+    pub stream_name: String,
+    /// Object format.
+    pub format: ObjectFormat,
+    /// Flush when this many bytes (as NDJSON) are buffered.
+    pub buffer_bytes: usize,
+    /// Flush when the oldest buffered reading is this old.
+    pub buffer_interval: Duration,
+}
+
+impl Default for FirehoseConfig {
+    fn default() -> Self {
+        Self {
+            stream_name: "store-readings".into(),
+            format: ObjectFormat::Parquet,
+            buffer_bytes: 5 * 1024 * 1024,
+            buffer_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Buffer {
+    json: Vec<u8>,
+    readings: Vec<Reading>,
+    approx_bytes: usize,
+    count: u64,
+    first_arrival: Option<i64>,
+}
+
+struct State {
+    buffer: Buffer,
+    stats: SinkStats,
+}
+
+/// The embedded [`ReadingSink`].
+pub struct LocalFirehoseSink {
+    lake: LakeFolder,
+    config: FirehoseConfig,
+    clock: Clock,
+    state: Mutex<State>,
+    /// Serialises writes so objects land in arrival order.
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl LocalFirehoseSink {
+    /// A delivery stream into `lake`.
+    pub fn new(lake: LakeFolder, config: FirehoseConfig, clock: Clock) -> Self {
+        Self {
+            lake,
+            config,
+            clock,
+            state: Mutex::new(State {
+                buffer: Buffer::default(),
+                stats: SinkStats::default(),
+            }),
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the buffer if its interval has passed; call it on a timer so a quiet stream is
+    /// still delivered.
+    pub async fn flush_if_due(&self) -> Result<(), PortError> {
+        let due = {
+            let state = self.lock();
+            state.buffer.first_arrival.is_some_and(|first| {
+                (self.clock)() - first >= self.config.buffer_interval.as_secs() as i64
+            })
+        };
+        if due {
+            self.write_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_buffer(&self) -> Result<(), PortError> {
+        let _order = self.write_lock.lock().await;
+        let buffer = std::mem::take(&mut self.lock().buffer);
+        let Some(arrival) = buffer.first_arrival else {
+            return Ok(());
+        };
+        let count = buffer.count;
+        let key = reading_object_key(&self.config.stream_name, arrival, Uuid::new_v4(), self.config.format);
+        let bytes = match self.config.format {
+            ObjectFormat::Json => buffer.json,
+            ObjectFormat::Parquet => encode_parquet(&buffer.readings)?,
+        };
+        let lake = self.lake.clone();
+        let size = bytes.len() as u64;
+        let written_key = key.clone();
+        tokio::task::spawn_blocking(move || lake.put(&written_key, &bytes))
+            .await
+            .map_err(|e| PortError::permanent("write readings object", "writer task failed", Some(Box::new(e))))?
+            .map_err(|e| {
+                PortError::transient("write readings object", format!("could not write `{key}`"), e)
+            })?;
+        debug!(%key, readings = count, bytes = size, "delivered object");
+        let mut state = self.lock();
+        state.stats.delivered += count;
+        state.stats.objects += 1;
+        state.stats.bytes += size;
+        Ok(())
+    }
+}
+
+/// About how long a reading is as an NDJSON line: the fixed keys and figures plus its strings.
+fn approx_json_size(r: &Reading) -> usize {
+    190 + r.store_id.len()
+        + r.product_id.len()
+        + r.product_name.len()
+        + r.restock_status.len()
+        + r.event_id.as_ref().map_or(0, String::len)
+}
+
+/// Encodes readings as one Parquet object (Snappy, as Firehose's conversion writes it).
+pub fn encode_parquet(readings: &[Reading]) -> Result<Vec<u8>, PortError> {
+    let fail = |e: &dyn std::fmt::Display| {
+        PortError::permanent("encode parquet", format!("could not encode readings: {e}"), None)
+    };
+    let batch = readings_to_batch(readings).map_err(|e| fail(&e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut out, reading_schema(), Some(props)).map_err(|e| fail(&e))?;
+    writer.write(&batch).map_err(|e| fail(&e))?;
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(out)
+}
+
+#[async_trait]
+impl ReadingSink for LocalFirehoseSink {
+    async fn put(&self, readings: &[Reading]) -> Result<(), PortError> {
+        let full = {
+            let now = (self.clock)();
+            let mut state = self.lock();
+            let State { buffer, stats } = &mut *state;
+            for r in readings {
+                match self.config.format {
+                    ObjectFormat::Json => {
+                        serde_json::to_writer(&mut buffer.json, r).map_err(|e| {
+                            PortError::permanent("put readings", "could not encode a reading", Some(Box::new(e)))
+                        })?;
+                        buffer.json.push(b'\n');
+                    }
+                    ObjectFormat::Parquet => {
+                        // The buffering hint is in NDJSON bytes; the rows are encoded at flush.
+                        buffer.approx_bytes += approx_json_size(r);
+                        buffer.readings.push(r.clone());
+                    }
+                }
+            }
+            if !readings.is_empty() {
+                buffer.first_arrival.get_or_insert(now);
+            }
+            buffer.count += readings.len() as u64;
+            stats.accepted += readings.len() as u64;
+            let size = buffer.json.len() + buffer.approx_bytes;
+            let aged = buffer.first_arrival.is_some_and(|first| {
+                now - first >= self.config.buffer_interval.as_secs() as i64
+            });
+            size >= self.config.buffer_bytes || aged
+        };
+        if full {
+            self.write_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self) -> Result<SinkStats, PortError> {
+        self.write_buffer().await?;
+        Ok(self.lock().stats)
+    }
+}

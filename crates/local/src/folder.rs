@@ -1,0 +1,216 @@
+//! The lake as a folder: `<data-dir>/s3/<bucket>/<key>`, with the same keys as the S3 bucket.
+//!
+//! Writes are atomic (a temporary file, fsync, rename), so a reader never sees half an object and a
+//! crash leaves either the old state or the new one. Create-if-absent writes use a hard link, which
+//! fails if the target exists: the folder equivalent of S3's `If-None-Match: *`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+/// Suffix of files being written; readers skip them.
+const TMP_SUFFIX: &str = ".tmp";
+
+/// An object found by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key relative to the bucket root, with `/` separators.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A bucket in a folder.
+#[derive(Debug, Clone)]
+pub struct LakeFolder {
+    root: PathBuf,
+}
+
+impl LakeFolder {
+    /// The bucket folder `<data_dir>/s3/<bucket>`; created when missing.
+    pub fn open(data_dir: &Path, bucket: &str) -> io::Result<Self> {
+        let root = data_dir.join("s3").join(bucket);
+        fs::create_dir_all(&root)?;
+        Ok(Self { root })
+    }
+
+    /// The folder of the bucket.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The path of a key.
+    pub fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn write_temp(&self, key: &str, bytes: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+        let path = self.path(key);
+        let dir = path.parent().expect("keys always have a parent folder");
+        fs::create_dir_all(dir)?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+        let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", Uuid::new_v4().simple()));
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        Ok((tmp, path))
+    }
+
+    /// Writes an object atomically, replacing any object with the same key.
+    pub fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
+        let (tmp, path) = self.write_temp(key, bytes)?;
+        fs::rename(&tmp, &path).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })?;
+        sync_parent(&path)
+    }
+
+    /// Writes an object only if no object has the key; returns whether it was written.
+    pub fn put_if_absent(&self, key: &str, bytes: &[u8]) -> io::Result<bool> {
+        let (tmp, path) = self.write_temp(key, bytes)?;
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => sync_parent(&path).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads an object, or `None` when there is none.
+    pub fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(key)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves an object to another key; `false` when it was already gone (moved by someone else).
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<bool> {
+        let target = self.path(to);
+        fs::create_dir_all(target.parent().expect("keys have a parent"))?;
+        match fs::rename(self.path(from), &target) {
+            Ok(()) => sync_parent(&target).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object under a prefix (a folder path ending in `/`), sorted by key.
+    pub fn list(&self, prefix: &str) -> io::Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
+        let start = self.path(prefix);
+        if start.is_dir() {
+            walk(&self.root, &start, &mut out)?;
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Objects under `prefix` in `dt=` partitions at or after `min_dt`; partitions before it are
+    /// not even listed.
+    pub fn list_partitions_since(&self, prefix: &str, min_dt: &str) -> io::Result<Vec<ObjectInfo>> {
+        let dir = self.path(prefix);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(dt) = name.to_str().and_then(|n| n.strip_prefix("dt=")) else {
+                continue;
+            };
+            if dt >= min_dt && entry.file_type()?.is_dir() {
+                walk(&self.root, &entry.path(), &mut out)?;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() {
+            walk(root, &path, out)?;
+        } else if file_type.is_file() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || name.ends_with(TMP_SUFFIX) {
+                continue;
+            }
+            let key = path
+                .strip_prefix(root)
+                .expect("walk stays inside the root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(ObjectInfo {
+                key,
+                size: entry.metadata()?.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_and_list_skip_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        lake.put("readings/dt=2026-01-01-00/a.json", b"x\n").unwrap();
+        fs::write(lake.path("readings/dt=2026-01-01-00/.b.json.123.tmp"), b"partial").unwrap();
+        assert_eq!(lake.get("readings/dt=2026-01-01-00/a.json").unwrap().unwrap(), b"x\n");
+        assert_eq!(lake.get("nope").unwrap(), None);
+        let keys: Vec<_> = lake.list("readings/").unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["readings/dt=2026-01-01-00/a.json"]);
+    }
+
+    #[test]
+    fn put_if_absent_writes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        assert!(lake.put_if_absent("k/x.json", b"first").unwrap());
+        assert!(!lake.put_if_absent("k/x.json", b"second").unwrap());
+        assert_eq!(lake.get("k/x.json").unwrap().unwrap(), b"first");
+        assert_eq!(fs::read_dir(lake.path("k")).unwrap().count(), 1, "no temp file left");
+    }
+
+    #[test]
+    fn partition_listing_prunes_older_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        for dt in ["2026-01-01-00", "2026-01-01-05", "2026-01-02-00"] {
+            lake.put(&format!("p/dt={dt}/o.json"), b"{}").unwrap();
+        }
+        let got: Vec<_> = lake
+            .list_partitions_since("p/", "2026-01-01-05")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(got, ["p/dt=2026-01-01-05/o.json", "p/dt=2026-01-02-00/o.json"]);
+        assert!(lake.list_partitions_since("missing/", "x").unwrap().is_empty());
+    }
+}

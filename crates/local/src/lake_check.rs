@@ -1,0 +1,224 @@
+//! Keeps malformed data out of the planner's way without losing it.
+//!
+//! Before a planning query reads the window's partitions, every object it has not seen before is
+//! checked: each NDJSON line against the reading contract, each Parquet object's footer. An object
+//! with bad lines is moved to `quarantine/<its key>`, a report of each bad line (line number, field,
+//! reason) is written beside it, and its good lines are written back as `<name>-valid.json` in the
+//! same partition. An unreadable Parquet object is quarantined whole. Objects that passed are
+//! remembered (by key and size) so each object is read once, not once per run.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use store_model::Reading;
+use store_model::lake::{QUARANTINE_PREFIX, READINGS_PREFIX};
+use tracing::warn;
+
+use crate::folder::{LakeFolder, ObjectInfo};
+
+/// Suffix of objects rewritten with only the valid lines of a quarantined one.
+const VALID_SUFFIX: &str = "-valid";
+
+/// What a check of the window found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Objects the query may read.
+    pub objects: Vec<ObjectInfo>,
+    /// Malformed lines and unreadable objects found (all quarantined).
+    pub malformed: u64,
+}
+
+/// One bad line of a quarantined object.
+#[derive(Debug, Serialize)]
+struct BadLine<'a> {
+    object: &'a str,
+    line: usize,
+    field: &'a str,
+    reason: &'a str,
+    record: &'a str,
+}
+
+/// Checks reading objects once each, and quarantines what is malformed.
+pub struct LakeCheck {
+    lake: LakeFolder,
+    seen: Mutex<Connection>,
+}
+
+impl LakeCheck {
+    /// Opens the check, remembering checked objects in the SQLite file at `state`.
+    pub fn open(lake: LakeFolder, state: &Path) -> Result<Self, rusqlite::Error> {
+        if let Some(dir) = state.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let conn = Connection::open(state)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS checked_objects (key TEXT PRIMARY KEY, size INTEGER NOT NULL)")?;
+        Ok(Self {
+            lake,
+            seen: Mutex::new(conn),
+        })
+    }
+
+    fn already_checked(&self, object: &ObjectInfo) -> bool {
+        let conn = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        conn.query_row(
+            "SELECT 1 FROM checked_objects WHERE key = ?1 AND size = ?2",
+            params![object.key, object.size as i64],
+            |_| Ok(()),
+        )
+        .is_ok()
+    }
+
+    fn remember(&self, object: &ObjectInfo) {
+        let conn = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(e) = conn.execute(
+            "INSERT OR REPLACE INTO checked_objects (key, size) VALUES (?1, ?2)",
+            params![object.key, object.size as i64],
+        ) {
+            warn!(key = %object.key, error = %e, "could not remember a checked object; it will be checked again");
+        }
+    }
+
+    /// Checks every reading object in partitions from `min_dt` on; returns the usable ones.
+    pub fn check_since(&self, min_dt: &str) -> std::io::Result<CheckReport> {
+        let mut report = CheckReport::default();
+        for object in self.lake.list_partitions_since(READINGS_PREFIX, min_dt)? {
+            let is_json = object.key.ends_with(".json");
+            let is_parquet = object.key.ends_with(".parquet");
+            if !(is_json || is_parquet) || self.already_checked(&object) {
+                if is_json || is_parquet {
+                    report.objects.push(object);
+                }
+                continue;
+            }
+            let outcome = if is_json {
+                match self.lake.get(&object.key)? {
+                    Some(bytes) => self.check_json(&object.key, &bytes)?,
+                    None => continue, // moved by a concurrent run
+                }
+            } else {
+                match self.check_parquet(&object.key) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    other => other?,
+                }
+            };
+            match outcome {
+                Outcome::Good => {
+                    self.remember(&object);
+                    report.objects.push(object);
+                }
+                Outcome::Quarantined { malformed, replacement } => {
+                    report.malformed += malformed;
+                    if let Some(r) = replacement {
+                        self.remember(&r);
+                        report.objects.push(r);
+                    }
+                }
+            }
+        }
+        report.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        report.objects.dedup_by(|a, b| a.key == b.key);
+        Ok(report)
+    }
+
+    fn check_json(&self, key: &str, bytes: &[u8]) -> std::io::Result<Outcome> {
+        let text = String::from_utf8_lossy(bytes);
+        let mut good = String::new();
+        let mut bad = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match Reading::from_json_str(line) {
+                Ok(_) => {
+                    good.push_str(line);
+                    good.push('\n');
+                }
+                Err(e) => bad.push((n + 1, e, line)),
+            }
+        }
+        if bad.is_empty() {
+            return Ok(Outcome::Good);
+        }
+        let mut report = Vec::new();
+        for (line, err, record) in &bad {
+            warn!(object = %key, line, field = err.field, reason = %err.reason, "malformed reading quarantined");
+            let entry = BadLine {
+                object: key,
+                line: *line,
+                field: err.field,
+                reason: &err.reason,
+                record,
+            };
+            serde_json::to_writer(&mut report, &entry).map_err(std::io::Error::other)?;
+            report.push(b'\n');
+        }
+        let replacement = if good.is_empty() {
+            None
+        } else {
+            let valid_key = format!("{}{VALID_SUFFIX}.json", key.trim_end_matches(".json"));
+            self.lake.put_if_absent(&valid_key, good.as_bytes())?;
+            Some(ObjectInfo {
+                size: good.len() as u64,
+                key: valid_key,
+            })
+        };
+        self.quarantine(key, &report)?;
+        Ok(Outcome::Quarantined {
+            malformed: bad.len() as u64,
+            replacement,
+        })
+    }
+
+    fn check_parquet(&self, key: &str) -> std::io::Result<Outcome> {
+        let file = std::fs::File::open(self.lake.path(key))?;
+        let problem = match SerializedFileReader::new(file) {
+            Err(e) => Some(format!("not a readable Parquet object: {e}")),
+            Ok(reader) => {
+                let schema = reader.metadata().file_metadata().schema_descr();
+                let has = |name: &str| schema.columns().iter().any(|c| c.name() == name);
+                ["store_id", "product_id", "current_stock", "threshold_level", "check_timestamp"]
+                    .into_iter()
+                    .find(|c| !has(c))
+                    .map(|c| format!("Parquet object lacks the required column `{c}`"))
+            }
+        };
+        let Some(reason) = problem else {
+            return Ok(Outcome::Good);
+        };
+        warn!(object = %key, %reason, "malformed reading object quarantined");
+        let entry = BadLine {
+            object: key,
+            line: 0,
+            field: "record",
+            reason: &reason,
+            record: "",
+        };
+        let mut report = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+        report.push(b'\n');
+        self.quarantine(key, &report)?;
+        Ok(Outcome::Quarantined {
+            malformed: 1,
+            replacement: None,
+        })
+    }
+
+    fn quarantine(&self, key: &str, report: &[u8]) -> std::io::Result<()> {
+        let target = format!("{QUARANTINE_PREFIX}{key}");
+        self.lake.put(&format!("{target}.errors.json"), report)?;
+        self.lake.rename(key, &target)?;
+        Ok(())
+    }
+}
+
+enum Outcome {
+    Good,
+    Quarantined {
+        malformed: u64,
+        replacement: Option<ObjectInfo>,
+    },
+}

@@ -1,0 +1,50 @@
+//! The readings table schema in Arrow terms: the Glue table's columns, declared once.
+//!
+//! `int` columns are Arrow `Int32` and `bigint` is `Int64`, as Firehose's Parquet conversion writes
+//! them from the Glue table; every column is nullable so objects from other writers still load and
+//! the planning SQL (not the reader) decides what a usable row is.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use store_model::Reading;
+
+/// The columns of the readings table, in the Glue table's order (without the `dt` partition).
+pub fn reading_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("store_id", DataType::Utf8, true),
+        Field::new("product_id", DataType::Utf8, true),
+        Field::new("product_name", DataType::Utf8, true),
+        Field::new("current_stock", DataType::Int32, true),
+        Field::new("threshold_level", DataType::Int32, true),
+        Field::new("is_stock_low", DataType::Boolean, true),
+        Field::new("check_timestamp", DataType::Int64, true),
+        Field::new("notification_sent", DataType::Boolean, true),
+        Field::new("restock_status", DataType::Utf8, true),
+        Field::new("event_id", DataType::Utf8, true),
+        Field::new("max_stock", DataType::Int32, true),
+    ]))
+}
+
+/// Readings as one Arrow record batch.
+pub fn readings_to_batch(readings: &[Reading]) -> Result<RecordBatch, ArrowError> {
+    fn text<'a>(f: impl Fn(&'a Reading) -> Option<&'a str>, rs: &'a [Reading]) -> ArrayRef {
+        Arc::new(rs.iter().map(f).collect::<StringArray>())
+    }
+    let columns: Vec<ArrayRef> = vec![
+        text(|r| Some(r.store_id.as_str()), readings),
+        text(|r| Some(r.product_id.as_str()), readings),
+        text(|r| Some(r.product_name.as_str()), readings),
+        Arc::new(readings.iter().map(|r| Some(r.current_stock)).collect::<Int32Array>()),
+        Arc::new(readings.iter().map(|r| Some(r.threshold_level)).collect::<Int32Array>()),
+        Arc::new(readings.iter().map(|r| Some(r.is_stock_low)).collect::<BooleanArray>()),
+        Arc::new(readings.iter().map(|r| Some(r.check_timestamp)).collect::<Int64Array>()),
+        Arc::new(readings.iter().map(|r| Some(r.notification_sent)).collect::<BooleanArray>()),
+        text(|r| Some(r.restock_status.as_str()), readings),
+        text(|r| r.event_id.as_deref(), readings),
+        Arc::new(readings.iter().map(|r| r.max_stock).collect::<Int32Array>()),
+    ];
+    RecordBatch::try_new(reading_schema(), columns)
+}
