@@ -96,19 +96,13 @@ impl LocalFirehoseSink {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes the buffer if its interval has passed; call it on a timer so a quiet stream is
-    /// still delivered.
-    pub async fn flush_if_due(&self) -> Result<(), PortError> {
-        let due = {
-            let state = self.lock();
-            state.buffer.first_arrival.is_some_and(|first| {
-                (self.clock)() - first >= self.config.buffer_interval.as_secs() as i64
-            })
-        };
-        if due {
-            self.write_buffer().await?;
-        }
-        Ok(())
+    /// Whether the oldest buffered reading has waited for the buffer interval.
+    fn is_due(&self) -> bool {
+        let now = (self.clock)();
+        self.lock()
+            .buffer
+            .first_arrival
+            .is_some_and(|first| now - first >= self.config.buffer_interval.as_secs() as i64)
     }
 
     async fn write_buffer(&self) -> Result<(), PortError> {
@@ -118,7 +112,12 @@ impl LocalFirehoseSink {
             return Ok(());
         };
         let count = buffer.count;
-        let key = reading_object_key(&self.config.stream_name, arrival, Uuid::new_v4(), self.config.format);
+        let key = reading_object_key(
+            &self.config.stream_name,
+            arrival,
+            Uuid::new_v4(),
+            self.config.format,
+        );
         let bytes = match self.config.format {
             ObjectFormat::Json => buffer.json,
             ObjectFormat::Parquet => encode_parquet(&buffer.readings)?,
@@ -128,9 +127,19 @@ impl LocalFirehoseSink {
         let written_key = key.clone();
         tokio::task::spawn_blocking(move || lake.put(&written_key, &bytes))
             .await
-            .map_err(|e| PortError::permanent("write readings object", "writer task failed", Some(Box::new(e))))?
             .map_err(|e| {
-                PortError::transient("write readings object", format!("could not write `{key}`"), e)
+                PortError::permanent(
+                    "write readings object",
+                    "writer task failed",
+                    Some(Box::new(e)),
+                )
+            })?
+            .map_err(|e| {
+                PortError::transient(
+                    "write readings object",
+                    format!("could not write `{key}`"),
+                    e,
+                )
             })?;
         debug!(%key, readings = count, bytes = size, "delivered object");
         let mut state = self.lock();
@@ -153,14 +162,19 @@ fn approx_json_size(r: &Reading) -> usize {
 /// Encodes readings as one Parquet object (Snappy, as Firehose's conversion writes it).
 pub fn encode_parquet(readings: &[Reading]) -> Result<Vec<u8>, PortError> {
     let fail = |e: &dyn std::fmt::Display| {
-        PortError::permanent("encode parquet", format!("could not encode readings: {e}"), None)
+        PortError::permanent(
+            "encode parquet",
+            format!("could not encode readings: {e}"),
+            None,
+        )
     };
     let batch = readings_to_batch(readings).map_err(|e| fail(&e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let mut out = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut out, reading_schema(), Some(props)).map_err(|e| fail(&e))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut out, reading_schema(), Some(props)).map_err(|e| fail(&e))?;
     writer.write(&batch).map_err(|e| fail(&e))?;
     writer.close().map_err(|e| fail(&e))?;
     Ok(out)
@@ -177,7 +191,11 @@ impl ReadingSink for LocalFirehoseSink {
                 match self.config.format {
                     ObjectFormat::Json => {
                         serde_json::to_writer(&mut buffer.json, r).map_err(|e| {
-                            PortError::permanent("put readings", "could not encode a reading", Some(Box::new(e)))
+                            PortError::permanent(
+                                "put readings",
+                                "could not encode a reading",
+                                Some(Box::new(e)),
+                            )
                         })?;
                         buffer.json.push(b'\n');
                     }
@@ -194,12 +212,19 @@ impl ReadingSink for LocalFirehoseSink {
             buffer.count += readings.len() as u64;
             stats.accepted += readings.len() as u64;
             let size = buffer.json.len() + buffer.approx_bytes;
-            let aged = buffer.first_arrival.is_some_and(|first| {
-                now - first >= self.config.buffer_interval.as_secs() as i64
-            });
+            let aged = buffer
+                .first_arrival
+                .is_some_and(|first| now - first >= self.config.buffer_interval.as_secs() as i64);
             size >= self.config.buffer_bytes || aged
         };
         if full {
+            self.write_buffer().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_if_due(&self) -> Result<(), PortError> {
+        if self.is_due() {
             self.write_buffer().await?;
         }
         Ok(())

@@ -50,7 +50,10 @@ impl LakeFolder {
         let path = self.path(key);
         let dir = path.parent().expect("keys always have a parent folder");
         fs::create_dir_all(dir)?;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("object");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object");
         let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", Uuid::new_v4().simple()));
         let mut file = fs::File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -179,11 +182,26 @@ mod tests {
     fn put_get_and_list_skip_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let lake = LakeFolder::open(dir.path(), "b").unwrap();
-        lake.put("readings/dt=2026-01-01-00/a.json", b"x\n").unwrap();
-        fs::write(lake.path("readings/dt=2026-01-01-00/.b.json.123.tmp"), b"partial").unwrap();
-        assert_eq!(lake.get("readings/dt=2026-01-01-00/a.json").unwrap().unwrap(), b"x\n");
+        lake.put("readings/dt=2026-01-01-00/a.json", b"x\n")
+            .unwrap();
+        fs::write(
+            lake.path("readings/dt=2026-01-01-00/.b.json.123.tmp"),
+            b"partial",
+        )
+        .unwrap();
+        assert_eq!(
+            lake.get("readings/dt=2026-01-01-00/a.json")
+                .unwrap()
+                .unwrap(),
+            b"x\n"
+        );
         assert_eq!(lake.get("nope").unwrap(), None);
-        let keys: Vec<_> = lake.list("readings/").unwrap().into_iter().map(|o| o.key).collect();
+        let keys: Vec<_> = lake
+            .list("readings/")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         assert_eq!(keys, ["readings/dt=2026-01-01-00/a.json"]);
     }
 
@@ -194,7 +212,11 @@ mod tests {
         assert!(lake.put_if_absent("k/x.json", b"first").unwrap());
         assert!(!lake.put_if_absent("k/x.json", b"second").unwrap());
         assert_eq!(lake.get("k/x.json").unwrap().unwrap(), b"first");
-        assert_eq!(fs::read_dir(lake.path("k")).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::read_dir(lake.path("k")).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 
     #[test]
@@ -210,7 +232,14 @@ mod tests {
             .into_iter()
             .map(|o| o.key)
             .collect();
-        assert_eq!(got, ["p/dt=2026-01-01-05/o.json", "p/dt=2026-01-02-00/o.json"]);
-        assert!(lake.list_partitions_since("missing/", "x").unwrap().is_empty());
+        assert_eq!(
+            got,
+            ["p/dt=2026-01-01-05/o.json", "p/dt=2026-01-02-00/o.json"]
+        );
+        assert!(
+            lake.list_partitions_since("missing/", "x")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

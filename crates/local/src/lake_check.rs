@@ -64,7 +64,10 @@ impl LakeCheck {
     }
 
     fn already_checked(&self, object: &ObjectInfo) -> bool {
-        let conn = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         conn.query_row(
             "SELECT 1 FROM checked_objects WHERE key = ?1 AND size = ?2",
             params![object.key, object.size as i64],
@@ -74,7 +77,10 @@ impl LakeCheck {
     }
 
     fn remember(&self, object: &ObjectInfo) {
-        let conn = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Err(e) = conn.execute(
             "INSERT OR REPLACE INTO checked_objects (key, size) VALUES (?1, ?2)",
             params![object.key, object.size as i64],
@@ -111,7 +117,10 @@ impl LakeCheck {
                     self.remember(&object);
                     report.objects.push(object);
                 }
-                Outcome::Quarantined { malformed, replacement } => {
+                Outcome::Quarantined {
+                    malformed,
+                    replacement,
+                } => {
                     report.malformed += malformed;
                     if let Some(r) = replacement {
                         self.remember(&r);
@@ -181,10 +190,16 @@ impl LakeCheck {
             Ok(reader) => {
                 let schema = reader.metadata().file_metadata().schema_descr();
                 let has = |name: &str| schema.columns().iter().any(|c| c.name() == name);
-                ["store_id", "product_id", "current_stock", "threshold_level", "check_timestamp"]
-                    .into_iter()
-                    .find(|c| !has(c))
-                    .map(|c| format!("Parquet object lacks the required column `{c}`"))
+                [
+                    "store_id",
+                    "product_id",
+                    "current_stock",
+                    "threshold_level",
+                    "check_timestamp",
+                ]
+                .into_iter()
+                .find(|c| !has(c))
+                .map(|c| format!("Parquet object lacks the required column `{c}`"))
             }
         };
         let Some(reason) = problem else {

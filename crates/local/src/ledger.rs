@@ -11,7 +11,9 @@
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use store_model::lake::{ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, dt_partition, ledger_object_key};
+use store_model::lake::{
+    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, dt_partition, ledger_object_key,
+};
 use store_model::planning::{Alert, AlertStatus};
 use store_model::ports::{Ledger, PortError, Recorded};
 use store_model::{Delivery, Dispatch};
@@ -76,8 +78,9 @@ impl FolderLedger {
         key: String,
         record: &T,
     ) -> Result<Recorded<T>, PortError> {
-        let mut bytes = serde_json::to_vec(record)
-            .map_err(|e| PortError::permanent(operation, "could not encode the record", Some(Box::new(e))))?;
+        let mut bytes = serde_json::to_vec(record).map_err(|e| {
+            PortError::permanent(operation, "could not encode the record", Some(Box::new(e)))
+        })?;
         bytes.push(b'\n');
         let existing = self
             .blocking(operation, move |lake| {
@@ -92,7 +95,13 @@ impl FolderLedger {
             None => Ok(Recorded::Created),
             Some(bytes) => serde_json::from_slice(&bytes)
                 .map(Recorded::AlreadyRecorded)
-                .map_err(|e| PortError::permanent(operation, "the recorded entry is unreadable", Some(Box::new(e)))),
+                .map_err(|e| {
+                    PortError::permanent(
+                        operation,
+                        "the recorded entry is unreadable",
+                        Some(Box::new(e)),
+                    )
+                }),
         }
     }
 }
@@ -100,21 +109,32 @@ impl FolderLedger {
 #[async_trait]
 impl Ledger for FolderLedger {
     async fn record_alerts(&self, run_id: &str, alerts: &[Alert]) -> Result<(), PortError> {
-        let Some(first) = alerts.first() else { return Ok(()) };
+        let Some(first) = alerts.first() else {
+            return Ok(());
+        };
         let key = ledger_object_key(ALERTS_PREFIX, first.planned_at, &format!("run-{run_id}"));
         let mut bytes = Vec::new();
         for a in alerts {
             serde_json::to_writer(&mut bytes, a).map_err(|e| {
-                PortError::permanent("record alerts", "could not encode an alert", Some(Box::new(e)))
+                PortError::permanent(
+                    "record alerts",
+                    "could not encode an alert",
+                    Some(Box::new(e)),
+                )
             })?;
             bytes.push(b'\n');
         }
-        self.blocking("record alerts", move |lake| lake.put(&key, &bytes)).await
+        self.blocking("record alerts", move |lake| lake.put(&key, &bytes))
+            .await
     }
 
     async fn alerts_since(&self, since: i64) -> Result<Vec<AlertStatus>, PortError> {
-        let alerts: Vec<Alert> = self.read_since("read alert ledger", ALERTS_PREFIX, since).await?;
-        let deliveries: Vec<Delivery> = self.read_since("read deliveries", DELIVERIES_PREFIX, since).await?;
+        let alerts: Vec<Alert> = self
+            .read_since("read alert ledger", ALERTS_PREFIX, since)
+            .await?;
+        let deliveries: Vec<Delivery> = self
+            .read_since("read deliveries", DELIVERIES_PREFIX, since)
+            .await?;
         let delivered: std::collections::HashMap<String, i64> = deliveries
             .into_iter()
             .map(|d| (d.alert_id, d.delivered_at))
@@ -136,9 +156,13 @@ impl Ledger for FolderLedger {
     }
 
     async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError> {
-        let mut all: Vec<Dispatch> = self.read_since("read dispatches", DISPATCHES_PREFIX, since).await?;
+        let mut all: Vec<Dispatch> = self
+            .read_since("read dispatches", DISPATCHES_PREFIX, since)
+            .await?;
         all.retain(|d| d.planned_at >= since);
-        all.sort_by(|a, b| (a.dispatched_at, &a.dispatch_id).cmp(&(b.dispatched_at, &b.dispatch_id)));
+        all.sort_by(|a, b| {
+            (a.dispatched_at, &a.dispatch_id).cmp(&(b.dispatched_at, &b.dispatch_id))
+        });
         Ok(all)
     }
 

@@ -30,3 +30,48 @@ pub use queue::{QueueConfig, SqliteAlertQueue};
 
 /// The bucket name used for the lake folder when none is configured.
 pub const DEFAULT_BUCKET: &str = "store-inventory-lake";
+
+/// Where the embedded backend keeps everything: one folder, laid out as
+///
+/// ```text
+/// <data-dir>/s3/<bucket>/…      the lake (readings, ledger, quarantine), same keys as S3
+/// <data-dir>/queue/alerts.db    the alert queue and its dead letters
+/// <data-dir>/state/             the planner's memory of checked objects
+/// <data-dir>/rejects/           records `store-app send` refused, with the reasons
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: std::path::PathBuf,
+}
+
+impl DataDir {
+    /// The data folder at `root` (created on first use).
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    /// The lake bucket folder.
+    pub fn lake(&self) -> std::io::Result<LakeFolder> {
+        LakeFolder::open(&self.root, DEFAULT_BUCKET)
+    }
+
+    /// The alert queue database.
+    pub fn queue_path(&self) -> std::path::PathBuf {
+        self.root.join("queue").join("alerts.db")
+    }
+
+    /// The planner's state folder.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.root.join("state")
+    }
+
+    /// The folder of rejected input records.
+    pub fn rejects_dir(&self) -> std::path::PathBuf {
+        self.root.join("rejects")
+    }
+}

@@ -41,7 +41,8 @@ impl Default for MaxBy {
 }
 
 fn check_key_type(key: &DataType) -> Result<()> {
-    let stringy = |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
+    let stringy =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8);
     match key {
         DataType::Int64 => Ok(()),
         t if stringy(t) => Ok(()),
@@ -61,8 +62,16 @@ fn check_key_type(key: &DataType) -> Result<()> {
 fn state_fields_for(name: &str, value: &DataType) -> Vec<FieldRef> {
     vec![
         Arc::new(Field::new(format!("{name}[value]"), value.clone(), true)),
-        Arc::new(Field::new(format!("{name}[key_int]"), DataType::Int64, true)),
-        Arc::new(Field::new(format!("{name}[key_text]"), DataType::Utf8, true)),
+        Arc::new(Field::new(
+            format!("{name}[key_int]"),
+            DataType::Int64,
+            true,
+        )),
+        Arc::new(Field::new(
+            format!("{name}[key_text]"),
+            DataType::Utf8,
+            true,
+        )),
     ]
 }
 
@@ -86,7 +95,10 @@ impl AggregateUDFImpl for MaxBy {
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
     }
-    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(MaxByGroups::new(args.return_type())?))
     }
 }
@@ -131,7 +143,11 @@ impl<'a> KeyColumn<'a> {
             DataType::Int64 => Self::Int(array.as_primitive::<Int64Type>()),
             DataType::Struct(_) => {
                 let s = array.as_struct();
-                Self::Pair(s.column(0).as_primitive::<Int64Type>(), TextColumn::new(s.column(1))?, s)
+                Self::Pair(
+                    s.column(0).as_primitive::<Int64Type>(),
+                    TextColumn::new(s.column(1))?,
+                    s,
+                )
             }
             _ => Self::Text(TextColumn::new(array)?),
         })
@@ -154,8 +170,14 @@ impl<'a> KeyColumn<'a> {
 enum Values {
     Int32(Vec<Option<i32>>),
     Int64(Vec<Option<i64>>),
-    Text { view: bool, values: Vec<Option<String>> },
-    Scalar { data_type: DataType, values: Vec<ScalarValue> },
+    Text {
+        view: bool,
+        values: Vec<Option<String>>,
+    },
+    Scalar {
+        data_type: DataType,
+        values: Vec<ScalarValue>,
+    },
 }
 
 impl Values {
@@ -163,8 +185,14 @@ impl Values {
         Ok(match data_type {
             DataType::Int32 => Self::Int32(Vec::new()),
             DataType::Int64 => Self::Int64(Vec::new()),
-            DataType::Utf8 => Self::Text { view: false, values: Vec::new() },
-            DataType::Utf8View => Self::Text { view: true, values: Vec::new() },
+            DataType::Utf8 => Self::Text {
+                view: false,
+                values: Vec::new(),
+            },
+            DataType::Utf8View => Self::Text {
+                view: true,
+                values: Vec::new(),
+            },
             other => Self::Scalar {
                 data_type: other.clone(),
                 values: Vec::new(),
@@ -177,7 +205,9 @@ impl Values {
             Self::Int32(v) => v.resize(n, None),
             Self::Int64(v) => v.resize(n, None),
             Self::Text { values, .. } => values.resize(n, None),
-            Self::Scalar { data_type, values } => values.resize(n, ScalarValue::try_from(&*data_type)?),
+            Self::Scalar { data_type, values } => {
+                values.resize(n, ScalarValue::try_from(&*data_type)?)
+            }
         }
         Ok(())
     }
@@ -211,9 +241,10 @@ impl Values {
         Ok(match self {
             Self::Int32(v) => Arc::new(Int32Array::from(emit_to.take_needed(v))),
             Self::Int64(v) => Arc::new(Int64Array::from(emit_to.take_needed(v))),
-            Self::Text { view: false, values } => {
-                Arc::new(StringArray::from_iter(emit_to.take_needed(values)))
-            }
+            Self::Text {
+                view: false,
+                values,
+            } => Arc::new(StringArray::from_iter(emit_to.take_needed(values))),
             Self::Text { view: true, values } => {
                 Arc::new(StringViewArray::from_iter(emit_to.take_needed(values)))
             }
@@ -341,11 +372,22 @@ impl GroupsAccumulator for MaxByGroups {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let keys = emit_to.take_needed(&mut self.keys);
         let ints: Int64Array = keys.iter().map(|k| k.as_ref().map(|(i, _)| *i)).collect();
-        let texts: StringArray = keys.iter().map(|k| k.as_ref().map(|(_, t)| t.as_str())).collect();
-        Ok(vec![self.values.emit(emit_to)?, Arc::new(ints), Arc::new(texts)])
+        let texts: StringArray = keys
+            .iter()
+            .map(|k| k.as_ref().map(|(_, t)| t.as_str()))
+            .collect();
+        Ok(vec![
+            self.values.emit(emit_to)?,
+            Arc::new(ints),
+            Arc::new(texts),
+        ])
     }
 
-    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
         let keys = KeyColumn::new(&values[1])?;
         let mut ints = Vec::with_capacity(values[0].len());
         let mut texts = Vec::with_capacity(values[0].len());
@@ -364,7 +406,12 @@ impl GroupsAccumulator for MaxByGroups {
 
     fn size(&self) -> usize {
         self.keys.capacity() * size_of::<Option<(i64, String)>>()
-            + self.keys.iter().flatten().map(|(_, t)| t.capacity()).sum::<usize>()
+            + self
+                .keys
+                .iter()
+                .flatten()
+                .map(|(_, t)| t.capacity())
+                .sum::<usize>()
             + self.values.size()
     }
 }
@@ -380,7 +427,8 @@ impl std::fmt::Debug for SingleMaxBy {
 
 impl Accumulator for SingleMaxBy {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.0.update_batch(values, &vec![0; values[0].len()], None, 1)
+        self.0
+            .update_batch(values, &vec![0; values[0].len()], None, 1)
     }
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         self.0.merge_batch(states, &vec![0; states[0].len()], 1)
@@ -397,7 +445,10 @@ impl Accumulator for SingleMaxBy {
         let arrays = self.0.state(EmitTo::All)?;
         self.0.keys = keys;
         self.0.values.resize(1)?;
-        arrays.iter().map(|a| ScalarValue::try_from_array(a, 0)).collect()
+        arrays
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
     }
     fn size(&self) -> usize {
         size_of::<Self>() + self.0.size()
@@ -425,22 +476,47 @@ mod tests {
             schema.clone(),
             vec![
                 Arc::new(StringArray::from(vec!["a", "a", "a", "b", "b", "c"])),
-                Arc::new(Int32Array::from(vec![Some(1), Some(2), Some(3), Some(4), None, Some(6)])),
+                Arc::new(Int32Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    Some(3),
+                    Some(4),
+                    None,
+                    Some(6),
+                ])),
                 Arc::new(StringArray::from(vec!["x", "y", "z", "p", "q", "r"])),
-                Arc::new(Int64Array::from(vec![Some(10), Some(30), Some(30), Some(5), Some(7), None])),
-                Arc::new(StringArray::from(vec![Some("k1"), Some("k0"), Some("k9"), None, Some("k"), Some("k")])),
+                Arc::new(Int64Array::from(vec![
+                    Some(10),
+                    Some(30),
+                    Some(30),
+                    Some(5),
+                    Some(7),
+                    None,
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("k1"),
+                    Some("k0"),
+                    Some("k9"),
+                    None,
+                    Some("k"),
+                    Some("k"),
+                ])),
             ],
         )
         .unwrap();
         // Two partitions, so partial states are merged too.
         let (left, right) = (batch.slice(0, 3), batch.slice(3, 3));
-        let table = datafusion::datasource::MemTable::try_new(schema, vec![vec![left], vec![right]]).unwrap();
+        let table =
+            datafusion::datasource::MemTable::try_new(schema, vec![vec![left], vec![right]])
+                .unwrap();
         ctx.register_table("t", Arc::new(table)).unwrap();
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
     }
 
     fn pretty(batches: &[RecordBatch]) -> String {
-        datafusion::arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+        datafusion::arrow::util::pretty::pretty_format_batches(batches)
+            .unwrap()
+            .to_string()
     }
 
     #[tokio::test]

@@ -15,7 +15,9 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use store_model::lake::{READINGS_PREFIX, dt_partition};
@@ -36,7 +38,11 @@ pub struct DataFusionInventoryQuery {
 }
 
 fn query_error(e: DataFusionError) -> PortError {
-    PortError::permanent("planning query", format!("DataFusion failed: {e}"), Some(Box::new(e)))
+    PortError::permanent(
+        "planning query",
+        format!("DataFusion failed: {e}"),
+        Some(Box::new(e)),
+    )
 }
 
 /// Rewrites `?` placeholders (Athena's form) as `$1, $2, …` (DataFusion's), outside quotes.
@@ -63,9 +69,14 @@ pub fn numbered_placeholders(sql: &str) -> String {
 impl DataFusionInventoryQuery {
     /// A query over `lake`, remembering checked objects in `<state_dir>/lake-check.db`.
     pub fn new(lake: LakeFolder, state_dir: &std::path::Path) -> Result<Self, PortError> {
-        let check = LakeCheck::open(lake.clone(), &state_dir.join("lake-check.db")).map_err(|e| {
-            PortError::permanent("open lake check", "cannot open the lake check state", Some(Box::new(e)))
-        })?;
+        let check =
+            LakeCheck::open(lake.clone(), &state_dir.join("lake-check.db")).map_err(|e| {
+                PortError::permanent(
+                    "open lake check",
+                    "cannot open the lake check state",
+                    Some(Box::new(e)),
+                )
+            })?;
         Ok(Self {
             lake,
             check: Arc::new(check),
@@ -80,7 +91,11 @@ impl DataFusionInventoryQuery {
         std::fs::create_dir_all(&root).map_err(DataFusionError::IoError)?;
         let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
         let formats: [(&str, Arc<dyn FileFormat>, &str); 2] = [
-            ("readings_parquet", Arc::new(ParquetFormat::default()), ".parquet"),
+            (
+                "readings_parquet",
+                Arc::new(ParquetFormat::default()),
+                ".parquet",
+            ),
             ("readings_json", Arc::new(JsonFormat::default()), ".json"),
         ];
         for (name, format, extension) in formats {
@@ -119,9 +134,14 @@ impl DataFusionInventoryQuery {
 
 fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, PortError> {
     let array = batch.column_by_name(name).ok_or_else(|| {
-        PortError::permanent("planning query", format!("the result lacks column `{name}`"), None)
+        PortError::permanent(
+            "planning query",
+            format!("the result lacks column `{name}`"),
+            None,
+        )
     })?;
-    cast(array, to).map_err(|e| PortError::permanent("planning query", format!("column `{name}`: {e}"), None))
+    cast(array, to)
+        .map_err(|e| PortError::permanent("planning query", format!("column `{name}`: {e}"), None))
 }
 
 /// Turns the planning SQL's result rows into [`LatestReading`]s.
@@ -130,7 +150,12 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
     for batch in batches {
         let text = |name| column(batch, name, &DataType::Utf8);
         let int = |name| column(batch, name, &DataType::Int64);
-        let (store, product, name, event) = (text("store_id")?, text("product_id")?, text("product_name")?, text("event_id")?);
+        let (store, product, name, event) = (
+            text("store_id")?,
+            text("product_id")?,
+            text("product_name")?,
+            text("event_id")?,
+        );
         let (stock, threshold, max_stock, ts, readings) = (
             int("current_stock")?,
             int("threshold_level")?,
@@ -155,12 +180,20 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
             out.push(LatestReading {
                 store_id: store.value(i).to_owned(),
                 product_id: product.value(i).to_owned(),
-                product_name: if name.is_null(i) { String::new() } else { name.value(i).to_owned() },
+                product_name: if name.is_null(i) {
+                    String::new()
+                } else {
+                    name.value(i).to_owned()
+                },
                 current_stock: stock.value(i),
                 threshold_level: threshold.value(i),
                 max_stock: max_stock.is_valid(i).then(|| max_stock.value(i)),
                 check_timestamp: ts.value(i),
-                event_id: event.is_valid(i).then(|| event.value(i)).filter(|s| !s.is_empty()).map(str::to_owned),
+                event_id: event
+                    .is_valid(i)
+                    .then(|| event.value(i))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned),
                 readings: readings.value(i) as u64,
             });
         }
@@ -171,12 +204,17 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
 #[async_trait]
 impl InventoryQuery for DataFusionInventoryQuery {
     #[instrument(skip_all, fields(window_start = request.window_start, stores = request.store_ids.len()), err)]
-    async fn latest_readings(&self, request: &InventoryRequest) -> Result<InventorySnapshot, PortError> {
+    async fn latest_readings(
+        &self,
+        request: &InventoryRequest,
+    ) -> Result<InventorySnapshot, PortError> {
         let min_dt = dt_partition(request.window_start);
         let check = self.check.clone();
         let report = tokio::task::spawn_blocking(move || check.check_since(&min_dt))
             .await
-            .map_err(|e| PortError::permanent("check lake", "check task failed", Some(Box::new(e))))?
+            .map_err(|e| {
+                PortError::permanent("check lake", "check task failed", Some(Box::new(e)))
+            })?
             .map_err(|e| PortError::transient("check lake", "could not read the lake folder", e))?;
         let batches = self.run(request).await.map_err(query_error)?;
         let latest = latest_from_batches(&batches)?;
@@ -206,6 +244,9 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_outside_quotes() {
-        assert_eq!(numbered_placeholders("a = ? AND b = '?' AND c IN (?, ?)"), "a = $1 AND b = '?' AND c IN ($2, $3)");
+        assert_eq!(
+            numbered_placeholders("a = ? AND b = '?' AND c IN (?, ?)"),
+            "a = $1 AND b = '?' AND c IN ($2, $3)"
+        );
     }
 }

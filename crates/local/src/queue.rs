@@ -121,9 +121,12 @@ impl SqliteAlertQueue {
             })?;
         }
         let conn = Connection::open(path).map_err(db_error("open queue"))?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(db_error("open queue"))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db_error("open queue"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db_error("open queue"))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(db_error("open queue"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error("open queue"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_error("open queue"))?;
         conn.execute_batch(SCHEMA).map_err(db_error("open queue"))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -151,7 +154,10 @@ impl SqliteAlertQueue {
         if let Some(b) = bodies.iter().find(|b| b.len() > MAX_BODY_BYTES) {
             return Err(PortError::permanent(
                 "send alerts",
-                format!("a message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit", b.len()),
+                format!(
+                    "a message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit",
+                    b.len()
+                ),
                 None,
             ));
         }
@@ -178,7 +184,11 @@ impl SqliteAlertQueue {
         .await
     }
 
-    fn try_receive(conn: &mut Connection, max: usize, config: &QueueConfig) -> Result<Vec<QueueMessage>, PortError> {
+    fn try_receive(
+        conn: &mut Connection,
+        max: usize,
+        config: &QueueConfig,
+    ) -> Result<Vec<QueueMessage>, PortError> {
         let err = db_error("receive alerts");
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -258,7 +268,11 @@ impl AlertQueue for SqliteAlertQueue {
             .iter()
             .map(|a| {
                 serde_json::to_string(a).map_err(|e| {
-                    PortError::permanent("send alerts", "could not encode an alert", Some(Box::new(e)))
+                    PortError::permanent(
+                        "send alerts",
+                        "could not encode an alert",
+                        Some(Box::new(e)),
+                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -277,7 +291,9 @@ impl AlertQueue for SqliteAlertQueue {
         loop {
             let config = self.config.clone();
             let got = self
-                .with_conn("receive alerts", move |conn| Self::try_receive(conn, max, &config))
+                .with_conn("receive alerts", move |conn| {
+                    Self::try_receive(conn, max, &config)
+                })
                 .await?;
             if !got.is_empty() || Instant::now() >= deadline {
                 return Ok(got);
@@ -296,8 +312,11 @@ impl AlertQueue for SqliteAlertQueue {
                     .map_err(db_error("delete alerts"))?;
                 for handle in chunk {
                     // Like SQS, deleting with a stale handle is not an error: the work is done.
-                    tx.execute("DELETE FROM messages WHERE receipt_handle = ?1", params![handle])
-                        .map_err(db_error("delete alerts"))?;
+                    tx.execute(
+                        "DELETE FROM messages WHERE receipt_handle = ?1",
+                        params![handle],
+                    )
+                    .map_err(db_error("delete alerts"))?;
                 }
                 tx.commit().map_err(db_error("delete alerts"))?;
             }
@@ -306,7 +325,11 @@ impl AlertQueue for SqliteAlertQueue {
         .await
     }
 
-    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), PortError> {
+    async fn extend_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), PortError> {
         let handle = receipt_handle.to_owned();
         self.with_conn("change visibility", move |conn| {
             let n = conn

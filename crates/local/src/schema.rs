@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use store_model::Reading;
@@ -37,11 +39,36 @@ pub fn readings_to_batch(readings: &[Reading]) -> Result<RecordBatch, ArrowError
         text(|r| Some(r.store_id.as_str()), readings),
         text(|r| Some(r.product_id.as_str()), readings),
         text(|r| Some(r.product_name.as_str()), readings),
-        Arc::new(readings.iter().map(|r| Some(r.current_stock)).collect::<Int32Array>()),
-        Arc::new(readings.iter().map(|r| Some(r.threshold_level)).collect::<Int32Array>()),
-        Arc::new(readings.iter().map(|r| Some(r.is_stock_low)).collect::<BooleanArray>()),
-        Arc::new(readings.iter().map(|r| Some(r.check_timestamp)).collect::<Int64Array>()),
-        Arc::new(readings.iter().map(|r| Some(r.notification_sent)).collect::<BooleanArray>()),
+        Arc::new(
+            readings
+                .iter()
+                .map(|r| Some(r.current_stock))
+                .collect::<Int32Array>(),
+        ),
+        Arc::new(
+            readings
+                .iter()
+                .map(|r| Some(r.threshold_level))
+                .collect::<Int32Array>(),
+        ),
+        Arc::new(
+            readings
+                .iter()
+                .map(|r| Some(r.is_stock_low))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            readings
+                .iter()
+                .map(|r| Some(r.check_timestamp))
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(
+            readings
+                .iter()
+                .map(|r| Some(r.notification_sent))
+                .collect::<BooleanArray>(),
+        ),
         text(|r| Some(r.restock_status.as_str()), readings),
         text(|r| r.event_id.as_deref(), readings),
         Arc::new(readings.iter().map(|r| r.max_stock).collect::<Int32Array>()),

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use store_local::firehose::Clock;
 use store_local::{
-    DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LakeFolder, LocalFirehoseSink, QueueConfig,
-    SqliteAlertQueue,
+    DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LakeFolder, LocalFirehoseSink,
+    QueueConfig, SqliteAlertQueue,
 };
 use store_model::contract;
 use store_model::{ObjectFormat, Reading};
@@ -38,14 +38,25 @@ async fn stored(dir: &TempDir) -> Vec<Reading> {
     let lake = lake(dir);
     let mut out = Vec::new();
     for o in lake.list("readings/").unwrap() {
-        assert!(o.key.starts_with("readings/dt=2025-11-24-16/store-readings-1-2025-11-24-16-00-00-"), "{}", o.key);
+        assert!(
+            o.key
+                .starts_with("readings/dt=2025-11-24-16/store-readings-1-2025-11-24-16-00-00-"),
+            "{}",
+            o.key
+        );
         if o.key.ends_with(".json") {
             let text = std::fs::read_to_string(lake.path(&o.key)).unwrap();
-            assert!(text.ends_with('\n'), "every NDJSON record ends with a newline");
+            assert!(
+                text.ends_with('\n'),
+                "every NDJSON record ends with a newline"
+            );
             out.extend(text.lines().map(|l| Reading::from_json_str(l).unwrap()));
         } else {
             let file = std::fs::File::open(lake.path(&o.key)).unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .unwrap()
+                .build()
+                .unwrap();
             let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
             let mut buf = Vec::new();
             let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut buf);
@@ -53,7 +64,12 @@ async fn stored(dir: &TempDir) -> Vec<Reading> {
                 writer.write(b).unwrap();
             }
             writer.finish().unwrap();
-            out.extend(String::from_utf8(buf).unwrap().lines().map(|l| Reading::from_json_str(l).unwrap()));
+            out.extend(
+                String::from_utf8(buf)
+                    .unwrap()
+                    .lines()
+                    .map(|l| Reading::from_json_str(l).unwrap()),
+            );
         }
     }
     out
@@ -84,7 +100,12 @@ async fn datafusion_query_returns_latest_reading_per_store_and_product() {
     for format in [ObjectFormat::Json, ObjectFormat::Parquet] {
         let dir = TempDir::new().unwrap();
         let query = DataFusionInventoryQuery::new(lake(&dir), &dir.path().join("state")).unwrap();
-        contract::query_returns_latest_reading_per_store_and_product(&sink(&dir, format), &query, NOW).await;
+        contract::query_returns_latest_reading_per_store_and_product(
+            &sink(&dir, format),
+            &query,
+            NOW,
+        )
+        .await;
     }
 }
 
@@ -132,7 +153,8 @@ async fn sqlite_queue_long_polls() {
 #[tokio::test]
 async fn sqlite_queue_dead_letters_and_extends_visibility() {
     let dir = TempDir::new().unwrap();
-    contract::queue_dead_letters_and_extends_visibility(&queue(&dir, Duration::from_secs(30), 5)).await;
+    contract::queue_dead_letters_and_extends_visibility(&queue(&dir, Duration::from_secs(30), 5))
+        .await;
 }
 
 #[tokio::test]
@@ -145,5 +167,6 @@ async fn sqlite_queue_moves_poison_messages_to_dead_letters() {
 #[tokio::test]
 async fn folder_ledger_records_alerts_dispatches_and_deliveries_once() {
     let dir = TempDir::new().unwrap();
-    contract::ledger_records_alerts_dispatches_and_deliveries_once(&FolderLedger::new(lake(&dir))).await;
+    contract::ledger_records_alerts_dispatches_and_deliveries_once(&FolderLedger::new(lake(&dir)))
+        .await;
 }

@@ -65,17 +65,35 @@ where
 {
     let now = 1_764_000_000;
     let sent: Vec<Reading> = (0..1_234)
-        .map(|i| reading(&format!("STORE_{}", i % 10), &format!("PRD_{}", i % 5), i % 40, 10, now + i as i64))
+        .map(|i| {
+            reading(
+                &format!("STORE_{}", i % 10),
+                &format!("PRD_{}", i % 5),
+                i % 40,
+                10,
+                now + i as i64,
+            )
+        })
         .collect();
     for chunk in sent.chunks(100) {
         sink.put(chunk).await.expect("put accepts valid readings");
     }
     let stats = sink.flush().await.expect("flush succeeds");
-    assert_eq!(stats.accepted, 1_234, "every reading is counted as accepted");
-    assert_eq!(stats.delivered, 1_234, "every reading is delivered after flush");
+    assert_eq!(
+        stats.accepted, 1_234,
+        "every reading is counted as accepted"
+    );
+    assert_eq!(
+        stats.delivered, 1_234,
+        "every reading is delivered after flush"
+    );
     assert!(stats.objects >= 1);
     let got = by_event(stored().await);
-    assert_eq!(got, by_event(sent), "stored readings equal the sent ones, names included");
+    assert_eq!(
+        got,
+        by_event(sent),
+        "stored readings equal the sent ones, names included"
+    );
 }
 
 /// Reading sink: flushing an empty buffer writes nothing and fails nothing.
@@ -116,7 +134,14 @@ pub async fn query_returns_latest_reading_per_store_and_product(
     let got: Vec<(String, String, i64, Option<i64>)> = snapshot
         .latest
         .iter()
-        .map(|l| (l.store_id.clone(), l.product_id.clone(), l.current_stock, l.max_stock))
+        .map(|l| {
+            (
+                l.store_id.clone(),
+                l.product_id.clone(),
+                l.current_stock,
+                l.max_stock,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -135,10 +160,18 @@ pub async fn query_returns_latest_reading_per_store_and_product(
     assert!(!snapshot.query_id.is_empty());
 
     let only = query
-        .latest_readings(&InventoryRequest::new(now, 24, vec!["STORE_3".into(), "x' OR '1'='1".into()]))
+        .latest_readings(&InventoryRequest::new(
+            now,
+            24,
+            vec!["STORE_3".into(), "x' OR '1'='1".into()],
+        ))
         .await
         .expect("the filtered query runs");
-    assert_eq!(only.latest.len(), 1, "store filter is applied (and values are bound, not spliced)");
+    assert_eq!(
+        only.latest.len(),
+        1,
+        "store filter is applied (and values are bound, not spliced)"
+    );
     assert_eq!(only.latest[0].store_id, "STORE_3");
 }
 
@@ -158,8 +191,15 @@ pub async fn queue_delivers_batches_and_deletes(queue: &dyn AlertQueue) {
     queue.send(&sent).await.expect("send");
     let mut got = Vec::new();
     while got.len() < 25 {
-        let batch = queue.receive(10, Duration::from_secs(1)).await.expect("receive");
-        assert!(!batch.is_empty(), "all 25 alerts come back, got {}", got.len());
+        let batch = queue
+            .receive(10, Duration::from_secs(1))
+            .await
+            .expect("receive");
+        assert!(
+            !batch.is_empty(),
+            "all 25 alerts come back, got {}",
+            got.len()
+        );
         assert!(batch.len() <= 10);
         let handles: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
         got.extend(batch);
@@ -172,7 +212,10 @@ pub async fn queue_delivers_batches_and_deletes(queue: &dyn AlertQueue) {
     bodies.sort_by(|a, b| a.alert_id.cmp(&b.alert_id));
     assert_eq!(bodies, sent, "every alert arrives once, unchanged");
     assert!(got.iter().all(|m| m.receive_count == 1));
-    let empty = queue.receive(10, Duration::from_millis(200)).await.expect("receive");
+    let empty = queue
+        .receive(10, Duration::from_millis(200))
+        .await
+        .expect("receive");
     assert!(empty.is_empty(), "deleted messages do not come back");
 }
 
@@ -184,27 +227,53 @@ pub async fn queue_refuses_oversized_receives(queue: &dyn AlertQueue) {
 
 /// Alert queue: a message received and not deleted returns after its visibility timeout, with
 /// a higher receive count. `visibility` is the queue's configured timeout.
-pub async fn queue_redelivers_after_visibility_timeout(queue: &dyn AlertQueue, visibility: Duration) {
+pub async fn queue_redelivers_after_visibility_timeout(
+    queue: &dyn AlertQueue,
+    visibility: Duration,
+) {
     queue.send(&[alert(1, 1)]).await.expect("send");
-    let first = queue.receive(1, Duration::from_secs(1)).await.expect("receive");
+    let first = queue
+        .receive(1, Duration::from_secs(1))
+        .await
+        .expect("receive");
     assert_eq!(first.len(), 1);
     let hidden = queue.receive(1, Duration::ZERO).await.expect("receive");
-    assert!(hidden.is_empty(), "a received message is invisible to others");
+    assert!(
+        hidden.is_empty(),
+        "a received message is invisible to others"
+    );
     tokio_sleep(visibility + Duration::from_millis(300)).await;
     let again = queue.receive(1, visibility).await.expect("receive");
-    assert_eq!(again.len(), 1, "the message comes back after the visibility timeout");
+    assert_eq!(
+        again.len(),
+        1,
+        "the message comes back after the visibility timeout"
+    );
     assert_eq!(again[0].message_id, first[0].message_id);
     assert_eq!(again[0].receive_count, 2);
-    assert_ne!(again[0].receipt_handle, first[0].receipt_handle, "each receipt has its own handle");
-    queue.delete(std::slice::from_ref(&again[0].receipt_handle)).await.expect("delete");
+    assert_ne!(
+        again[0].receipt_handle, first[0].receipt_handle,
+        "each receipt has its own handle"
+    );
+    queue
+        .delete(std::slice::from_ref(&again[0].receipt_handle))
+        .await
+        .expect("delete");
 }
 
 /// Alert queue: a long poll waits for the given time when the queue is empty.
 pub async fn queue_long_polls(queue: &dyn AlertQueue) {
     let start = Instant::now();
-    let got = queue.receive(10, Duration::from_secs(1)).await.expect("receive");
+    let got = queue
+        .receive(10, Duration::from_secs(1))
+        .await
+        .expect("receive");
     assert!(got.is_empty());
-    assert!(start.elapsed() >= Duration::from_millis(900), "receive waited {:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "receive waited {:?}",
+        start.elapsed()
+    );
 }
 
 /// Alert queue: a message can be moved to the dead-letter queue explicitly, and an extended
@@ -212,17 +281,30 @@ pub async fn queue_long_polls(queue: &dyn AlertQueue) {
 pub async fn queue_dead_letters_and_extends_visibility(queue: &dyn AlertQueue) {
     let before = queue.depth().await.expect("depth").dead;
     queue.send(&[alert(2, 1), alert(3, 1)]).await.expect("send");
-    let got = queue.receive(2, Duration::from_secs(1)).await.expect("receive");
+    let got = queue
+        .receive(2, Duration::from_secs(1))
+        .await
+        .expect("receive");
     assert_eq!(got.len(), 2);
-    queue.dead_letter(&got[0], "not an alert").await.expect("dead-letter");
+    queue
+        .dead_letter(&got[0], "not an alert")
+        .await
+        .expect("dead-letter");
     queue
         .extend_visibility(&got[1].receipt_handle, Duration::from_secs(30))
         .await
         .expect("extend visibility");
     let depth = queue.depth().await.expect("depth");
-    assert_eq!(depth.dead, before + 1, "the message is in the dead-letter queue");
+    assert_eq!(
+        depth.dead,
+        before + 1,
+        "the message is in the dead-letter queue"
+    );
     assert_eq!(depth.visible, 0);
-    queue.delete(std::slice::from_ref(&got[1].receipt_handle)).await.expect("delete");
+    queue
+        .delete(std::slice::from_ref(&got[1].receipt_handle))
+        .await
+        .expect("delete");
 }
 
 /// Alert queue: a message received `max_receives` times without being deleted ends up in the
@@ -240,7 +322,10 @@ pub async fn queue_moves_poison_messages_to_dead_letters(
         assert_eq!(got[0].receive_count, n);
         tokio_sleep(visibility + Duration::from_millis(300)).await;
     }
-    let after = queue.receive(1, Duration::from_millis(500)).await.expect("receive");
+    let after = queue
+        .receive(1, Duration::from_millis(500))
+        .await
+        .expect("receive");
     assert!(after.is_empty(), "a poison message does not come back");
     let mut dead = 0;
     for _ in 0..20 {
@@ -250,24 +335,43 @@ pub async fn queue_moves_poison_messages_to_dead_letters(
         }
         tokio_sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(dead, before + 1, "the poison message is in the dead-letter queue");
+    assert_eq!(
+        dead,
+        before + 1,
+        "the poison message is in the dead-letter queue"
+    );
 }
 
 /// Ledger: alerts are recorded and read back; a dispatch and a delivery are recorded once.
 pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn Ledger) {
     let planned = 1_764_000_000;
     let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned)).collect();
-    ledger.record_alerts("run-1", &alerts).await.expect("record alerts");
+    ledger
+        .record_alerts("run-1", &alerts)
+        .await
+        .expect("record alerts");
     let old = alert(9, planned - 48 * 3600);
-    ledger.record_alerts("run-0", std::slice::from_ref(&old)).await.expect("record alerts");
+    ledger
+        .record_alerts("run-0", std::slice::from_ref(&old))
+        .await
+        .expect("record alerts");
 
-    let mut got = ledger.alerts_since(planned - 3600).await.expect("read alerts");
+    let mut got = ledger
+        .alerts_since(planned - 3600)
+        .await
+        .expect("read alerts");
     got.sort_by(|a, b| a.alert.alert_id.cmp(&b.alert.alert_id));
-    assert_eq!(got.iter().map(|s| s.alert.clone()).collect::<Vec<_>>(), alerts);
+    assert_eq!(
+        got.iter().map(|s| s.alert.clone()).collect::<Vec<_>>(),
+        alerts
+    );
     assert!(got.iter().all(|s| s.delivered_at.is_none()));
 
     let first = Dispatch::for_alert(&alerts[0], &default_fleet(), planned + 10);
-    assert_eq!(ledger.record_dispatch(&first).await.expect("dispatch"), Recorded::Created);
+    assert_eq!(
+        ledger.record_dispatch(&first).await.expect("dispatch"),
+        Recorded::Created
+    );
     let mut second = first.clone();
     second.dispatched_at += 99;
     second.truck_id = "OTHER".into();
@@ -276,7 +380,13 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         Recorded::AlreadyRecorded(first.clone()),
         "a second dispatch of the same alert is refused and the first is returned"
     );
-    assert_eq!(ledger.dispatches_since(planned - 3600).await.expect("dispatches"), vec![first]);
+    assert_eq!(
+        ledger
+            .dispatches_since(planned - 3600)
+            .await
+            .expect("dispatches"),
+        vec![first]
+    );
 
     let delivery = Delivery {
         alert_id: alerts[1].alert_id.clone(),
@@ -286,14 +396,24 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         planned_at: planned,
         delivered_at: planned + 500,
     };
-    assert_eq!(ledger.record_delivery(&delivery).await.expect("delivery"), Recorded::Created);
+    assert_eq!(
+        ledger.record_delivery(&delivery).await.expect("delivery"),
+        Recorded::Created
+    );
     assert!(matches!(
         ledger.record_delivery(&delivery).await.expect("delivery"),
         Recorded::AlreadyRecorded(_)
     ));
-    let got = ledger.alerts_since(planned - 3600).await.expect("read alerts");
+    let got = ledger
+        .alerts_since(planned - 3600)
+        .await
+        .expect("read alerts");
     let delivered: Vec<_> = got.iter().filter_map(|s| s.delivered_at).collect();
-    assert_eq!(delivered, vec![planned + 500], "the delivery is seen with its alert");
+    assert_eq!(
+        delivered,
+        vec![planned + 500],
+        "the delivery is seen with its alert"
+    );
 }
 
 async fn tokio_sleep(d: Duration) {

@@ -157,6 +157,9 @@ mod tests {
         b_alert.product_id = "PRD_2".into();
         let b = Dispatch::for_alert(&b_alert, &fleet, 1);
         assert_eq!(a.truck_id, b.truck_id);
-        assert_eq!(Dispatch::for_alert(&alert("S"), &[], 1).truck_id, "UNASSIGNED");
+        assert_eq!(
+            Dispatch::for_alert(&alert("S"), &[], 1).truck_id,
+            "UNASSIGNED"
+        );
     }
 }

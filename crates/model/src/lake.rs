@@ -47,7 +47,9 @@ impl std::str::FromStr for ObjectFormat {
         match s.to_ascii_lowercase().as_str() {
             "parquet" => Ok(Self::Parquet),
             "json" | "ndjson" => Ok(Self::Json),
-            other => Err(format!("unknown format `{other}`: expected `parquet` or `json`")),
+            other => Err(format!(
+                "unknown format `{other}`: expected `parquet` or `json`"
+            )),
         }
     }
 }
@@ -120,13 +122,26 @@ mod tests {
             .map(|t| dt_partition(*t))
             .collect();
         hours.sort();
-        assert_eq!(hours, vec![dt_partition(1_700_000_000), dt_partition(1_764_000_000), dt_partition(1_764_168_245)]);
+        assert_eq!(
+            hours,
+            vec![
+                dt_partition(1_700_000_000),
+                dt_partition(1_764_000_000),
+                dt_partition(1_764_168_245)
+            ]
+        );
     }
 
     #[test]
     fn format_parses_both_spellings() {
-        assert_eq!("ndjson".parse::<ObjectFormat>().unwrap(), ObjectFormat::Json);
-        assert_eq!("Parquet".parse::<ObjectFormat>().unwrap(), ObjectFormat::Parquet);
+        assert_eq!(
+            "ndjson".parse::<ObjectFormat>().unwrap(),
+            ObjectFormat::Json
+        );
+        assert_eq!(
+            "Parquet".parse::<ObjectFormat>().unwrap(),
+            ObjectFormat::Parquet
+        );
         assert!("csv".parse::<ObjectFormat>().unwrap_err().contains("csv"));
     }
 }

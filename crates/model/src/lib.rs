@@ -17,8 +17,33 @@ pub mod planning;
 pub mod ports;
 pub mod reading;
 
+/// Which adapters the apps use: AWS services, or their embedded equivalents on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// Embedded engines in a data folder; no AWS account needed.
+    #[default]
+    Local,
+    /// Firehose, S3, Athena, SQS (or any AWS-compatible endpoint).
+    Aws,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "local" => Ok(Self::Local),
+            "aws" => Ok(Self::Aws),
+            other => Err(format!(
+                "unknown backend `{other}`: expected `local` or `aws`"
+            )),
+        }
+    }
+}
+
 pub use dispatch::{Delivery, Dispatch, Truck};
 pub use lake::ObjectFormat;
-pub use planning::{Alert, AlertStatus, InventoryRequest, LatestReading, PlanningEvent, PlanningResult};
+pub use planning::{
+    Alert, AlertStatus, InventoryRequest, LatestReading, PlanningEvent, PlanningResult,
+};
 pub use ports::{AlertQueue, InventoryQuery, Ledger, PortError, ReadingSink};
 pub use reading::{Reading, ValidationError};

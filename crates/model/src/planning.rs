@@ -106,7 +106,12 @@ impl Alert {
 ///
 /// The reading is identified by its `event_id`, or by its event time when it has none (records of
 /// the seed's StoreApp carry no id).
-pub fn alert_id(store_id: &str, product_id: &str, event_id: Option<&str>, check_timestamp: i64) -> String {
+pub fn alert_id(
+    store_id: &str,
+    product_id: &str,
+    event_id: Option<&str>,
+    check_timestamp: i64,
+) -> String {
     let reading = event_id.map_or_else(|| format!("t{check_timestamp}"), |id| format!("e{id}"));
     let key = format!("{store_id}\u{1f}{product_id}\u{1f}{reading}");
     Uuid::new_v5(&ALERT_NAMESPACE, key.as_bytes()).to_string()
@@ -134,9 +139,11 @@ impl ReorderPolicy {
     /// The order-up-to level of a reading: its `max_stock`, or the policy's multiple of the
     /// reorder point; never below the reorder point, so a low reading always orders something.
     pub fn order_up_to(&self, reading: &LatestReading) -> i64 {
-        let level = reading
-            .max_stock
-            .unwrap_or(reading.threshold_level.saturating_mul(self.order_up_to_factor));
+        let level = reading.max_stock.unwrap_or(
+            reading
+                .threshold_level
+                .saturating_mul(self.order_up_to_factor),
+        );
         level.max(reading.threshold_level)
     }
 }
@@ -217,7 +224,11 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             .or_default()
             .push(s);
     }
-    let known: HashSet<&str> = ctx.ledger.iter().map(|s| s.alert.alert_id.as_str()).collect();
+    let known: HashSet<&str> = ctx
+        .ledger
+        .iter()
+        .map(|s| s.alert.alert_id.as_str())
+        .collect();
     let mut decision = PlanDecision::default();
     for reading in latest {
         if reading.current_stock >= reading.threshold_level {
@@ -227,8 +238,7 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let outstanding =
-            outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
+        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
         let projected = reading.current_stock + outstanding;
         let id = alert_id(
             &reading.store_id,
@@ -244,9 +254,13 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             reason,
         };
         if known.contains(id.as_str()) {
-            decision.suppressed.push(suppressed(SuppressReason::AlreadyAlerted));
+            decision
+                .suppressed
+                .push(suppressed(SuppressReason::AlreadyAlerted));
         } else if projected >= reading.threshold_level {
-            decision.suppressed.push(suppressed(SuppressReason::CoveredByOutstanding));
+            decision
+                .suppressed
+                .push(suppressed(SuppressReason::CoveredByOutstanding));
         } else {
             decision.alerts.push(Alert {
                 alert_id: id,
@@ -496,7 +510,10 @@ mod tests {
     }
 
     fn sent(alert: Alert, delivered_at: Option<i64>) -> AlertStatus {
-        AlertStatus { alert, delivered_at }
+        AlertStatus {
+            alert,
+            delivered_at,
+        }
     }
 
     #[test]
@@ -508,7 +525,10 @@ mod tests {
         assert_eq!(a.projected_stock, 3);
         assert_eq!(a.restock_qty, 17, "order up to 2 x threshold = 20");
         assert_eq!(a.alert, "Stock low");
-        assert_eq!(a.human_line(), "⚠️ Store STORE_4 is low on 'Bánh mì'. Alerting delivery team.");
+        assert_eq!(
+            a.human_line(),
+            "⚠️ Store STORE_4 is low on 'Bánh mì'. Alerting delivery team."
+        );
     }
 
     #[test]
@@ -524,7 +544,10 @@ mod tests {
         let policy = ReorderPolicy::default();
         let mut r = reading("STORE_1", 2, 10, 100);
         r.max_stock = Some(50);
-        assert_eq!(plan(&[r.clone()], &ctx(&policy, &[], 200)).alerts[0].restock_qty, 48);
+        assert_eq!(
+            plan(&[r.clone()], &ctx(&policy, &[], 200)).alerts[0].restock_qty,
+            48
+        );
         r.max_stock = Some(4);
         assert_eq!(plan(&[r], &ctx(&policy, &[], 200)).alerts[0].restock_qty, 8);
     }
@@ -535,7 +558,10 @@ mod tests {
         assert_eq!(a, alert_id("S", "P", None, 100));
         assert_ne!(a, alert_id("S", "P", None, 101));
         assert_ne!(a, alert_id("S", "P2", None, 100));
-        assert_ne!(alert_id("S", "P", Some("x"), 100), alert_id("S", "P", Some("y"), 100));
+        assert_ne!(
+            alert_id("S", "P", Some("x"), 100),
+            alert_id("S", "P", Some("y"), 100)
+        );
     }
 
     #[test]
@@ -556,7 +582,10 @@ mod tests {
         let policy = ReorderPolicy::default();
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
-        let d = plan(&[reading("STORE_4", 1, 10, 300)], &ctx(&policy, &ledger, 400));
+        let d = plan(
+            &[reading("STORE_4", 1, 10, 300)],
+            &ctx(&policy, &ledger, 400),
+        );
         assert!(d.alerts.is_empty());
         assert_eq!(d.suppressed[0].reason, SuppressReason::CoveredByOutstanding);
         assert_eq!(d.suppressed[0].projected_stock, 18);
@@ -568,7 +597,10 @@ mod tests {
         let mut first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         first.alerts[0].restock_qty = 2;
         let ledger = vec![sent(first.alerts[0].clone(), None)];
-        let d = plan(&[reading("STORE_4", 1, 10, 300)], &ctx(&policy, &ledger, 400));
+        let d = plan(
+            &[reading("STORE_4", 1, 10, 300)],
+            &ctx(&policy, &ledger, 400),
+        );
         assert_eq!(d.alerts.len(), 1);
         assert_eq!(d.alerts[0].projected_stock, 3);
         assert_eq!(d.alerts[0].restock_qty, 17);
@@ -580,10 +612,16 @@ mod tests {
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), Some(250))];
         // A reading taken before the delivery cannot reflect it: still covered.
-        let before = plan(&[reading("STORE_4", 2, 10, 240)], &ctx(&policy, &ledger, 260));
+        let before = plan(
+            &[reading("STORE_4", 2, 10, 240)],
+            &ctx(&policy, &ledger, 260),
+        );
         assert!(before.alerts.is_empty());
         // A reading taken after the delivery already includes it: a new need is alerted.
-        let after = plan(&[reading("STORE_4", 2, 10, 300)], &ctx(&policy, &ledger, 400));
+        let after = plan(
+            &[reading("STORE_4", 2, 10, 300)],
+            &ctx(&policy, &ledger, 400),
+        );
         assert_eq!(after.alerts.len(), 1);
         assert_eq!(after.alerts[0].projected_stock, 2);
     }
@@ -594,7 +632,10 @@ mod tests {
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
         let later = 200 + policy.alert_expiry_seconds;
-        let d = plan(&[reading("STORE_4", 3, 10, later - 10)], &ctx(&policy, &ledger, later));
+        let d = plan(
+            &[reading("STORE_4", 3, 10, later - 10)],
+            &ctx(&policy, &ledger, later),
+        );
         assert_eq!(d.alerts.len(), 1);
     }
 
@@ -605,7 +646,10 @@ mod tests {
         let ledger = vec![sent(first.alerts[0].clone(), None)];
         let mut other_product = reading("STORE_2", 3, 10, 150);
         other_product.product_id = "PRD_1".into();
-        let d = plan(&[reading("STORE_2", 3, 10, 150), other_product], &ctx(&policy, &ledger, 200));
+        let d = plan(
+            &[reading("STORE_2", 3, 10, 150), other_product],
+            &ctx(&policy, &ledger, 200),
+        );
         assert_eq!(d.alerts.len(), 2);
     }
 
@@ -613,7 +657,11 @@ mod tests {
     fn alerts_come_most_urgent_first() {
         let policy = ReorderPolicy::default();
         let d = plan(
-            &[reading("A", 9, 10, 1), reading("B", 0, 10, 1), reading("C", 5, 10, 1)],
+            &[
+                reading("A", 9, 10, 1),
+                reading("B", 0, 10, 1),
+                reading("C", 5, 10, 1),
+            ],
             &ctx(&policy, &[], 2),
         );
         let order: Vec<&str> = d.alerts.iter().map(|a| a.store_id.as_str()).collect();
@@ -622,30 +670,66 @@ mod tests {
 
     #[test]
     fn empty_event_is_valid_and_unknown_fields_are_errors() {
-        assert_eq!(PlanningEvent::from_json("{}").unwrap(), PlanningEvent::default());
+        assert_eq!(
+            PlanningEvent::from_json("{}").unwrap(),
+            PlanningEvent::default()
+        );
         let err = PlanningEvent::from_json(r#"{"lookback_hour": 3}"#).unwrap_err();
         assert!(err.reason.contains("unknown field"), "{err}");
     }
 
     #[test]
     fn event_ranges_are_checked() {
-        assert_eq!(PlanningEvent::from_json(r#"{"lookback_hours": 0}"#).unwrap_err().field, "lookback_hours");
-        assert_eq!(PlanningEvent::from_json(r#"{"limit": 0}"#).unwrap_err().field, "limit");
-        assert_eq!(PlanningEvent::from_json(r#"{"store_ids": []}"#).unwrap_err().field, "store_ids");
-        assert_eq!(PlanningEvent::from_json(r#"{"store_ids": [""]}"#).unwrap_err().field, "store_ids");
-        let e = PlanningEvent::from_json(r#"{"lookback_hours": 6, "dry_run": true, "store_ids": ["S1"], "limit": 3}"#)
-            .unwrap();
+        assert_eq!(
+            PlanningEvent::from_json(r#"{"lookback_hours": 0}"#)
+                .unwrap_err()
+                .field,
+            "lookback_hours"
+        );
+        assert_eq!(
+            PlanningEvent::from_json(r#"{"limit": 0}"#)
+                .unwrap_err()
+                .field,
+            "limit"
+        );
+        assert_eq!(
+            PlanningEvent::from_json(r#"{"store_ids": []}"#)
+                .unwrap_err()
+                .field,
+            "store_ids"
+        );
+        assert_eq!(
+            PlanningEvent::from_json(r#"{"store_ids": [""]}"#)
+                .unwrap_err()
+                .field,
+            "store_ids"
+        );
+        let e = PlanningEvent::from_json(
+            r#"{"lookback_hours": 6, "dry_run": true, "store_ids": ["S1"], "limit": 3}"#,
+        )
+        .unwrap();
         assert_eq!(e.lookback(), 6);
     }
 
     #[test]
     fn sql_binds_every_value_as_a_parameter() {
-        let req = InventoryRequest::new(1_764_000_000, 24, vec!["STORE_1'; DROP".into(), "S2".into()]);
+        let req = InventoryRequest::new(
+            1_764_000_000,
+            24,
+            vec!["STORE_1'; DROP".into(), "S2".into()],
+        );
         let sql = req.sql("readings");
-        assert!(!sql.contains("STORE_1"), "values must not be spliced into SQL");
+        assert!(
+            !sql.contains("STORE_1"),
+            "values must not be spliced into SQL"
+        );
         assert_eq!(sql.matches('?').count(), req.params().len());
         assert!(sql.contains("store_id IN (?, ?)"));
         assert_eq!(req.params()[0], SqlParam::Text("2025-11-23-16".into()));
-        assert!(!InventoryRequest::new(0, 1, vec![]).sql("t").contains("IN ("));
+        assert!(
+            !InventoryRequest::new(0, 1, vec![])
+                .sql("t")
+                .contains("IN (")
+        );
     }
 }

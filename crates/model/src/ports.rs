@@ -94,6 +94,11 @@ pub struct SinkStats {
 pub trait ReadingSink: Send + Sync {
     /// Accepts readings; they are buffered and written when a buffer fills or its interval passes.
     async fn put(&self, readings: &[Reading]) -> Result<(), PortError>;
+    /// Writes the buffer if its interval has passed; called on a timer so a quiet stream is still
+    /// delivered. Sinks without time-based buffering need not override it.
+    async fn flush_if_due(&self) -> Result<(), PortError> {
+        Ok(())
+    }
     /// Writes everything buffered, and returns the totals so far.
     async fn flush(&self) -> Result<SinkStats, PortError>;
 }
@@ -119,7 +124,10 @@ pub struct InventorySnapshot {
 #[async_trait]
 pub trait InventoryQuery: Send + Sync {
     /// Runs the planning SQL for a window.
-    async fn latest_readings(&self, request: &InventoryRequest) -> Result<InventorySnapshot, PortError>;
+    async fn latest_readings(
+        &self,
+        request: &InventoryRequest,
+    ) -> Result<InventorySnapshot, PortError>;
 }
 
 /// A message taken from the alert queue. It stays invisible to other consumers until its
@@ -157,7 +165,11 @@ pub trait AlertQueue: Send + Sync {
     /// Deletes received messages by receipt handle (after their work is durably recorded).
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), PortError>;
     /// Keeps a received message invisible for `timeout` more, when work takes longer.
-    async fn extend_visibility(&self, receipt_handle: &str, timeout: Duration) -> Result<(), PortError>;
+    async fn extend_visibility(
+        &self,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> Result<(), PortError>;
     /// Moves a received message that cannot be processed to the dead-letter queue, with why.
     async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<(), PortError>;
     /// Counts the messages in each state.

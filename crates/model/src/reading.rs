@@ -152,14 +152,20 @@ fn kind_of(value: &Value) -> &'static str {
     }
 }
 
-fn required<'a>(map: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, ValidationError> {
+fn required<'a>(
+    map: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, ValidationError> {
     match map.get(field) {
         None | Some(Value::Null) => Err(ValidationError::new(field, "is required")),
         Some(v) => Ok(v),
     }
 }
 
-fn required_string(map: &Map<String, Value>, field: &'static str) -> Result<String, ValidationError> {
+fn required_string(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<String, ValidationError> {
     match required(map, field)? {
         Value::String(s) => Ok(s.clone()),
         other => Err(ValidationError::new(
@@ -193,7 +199,10 @@ fn integer(value: &Value, field: &'static str) -> Result<i64, ValidationError> {
 fn required_count(map: &Map<String, Value>, field: &'static str) -> Result<i32, ValidationError> {
     let n = integer(required(map, field)?, field)?;
     if n < 0 {
-        return Err(ValidationError::new(field, format!("must be >= 0, got {n}")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be >= 0, got {n}"),
+        ));
     }
     i32::try_from(n)
         .map_err(|_| ValidationError::new(field, format!("{n} is larger than {}", i32::MAX)))
@@ -216,7 +225,10 @@ fn required_epoch(map: &Map<String, Value>, field: &'static str) -> Result<i64, 
     Ok(n)
 }
 
-fn optional_bool(map: &Map<String, Value>, field: &'static str) -> Result<Option<bool>, ValidationError> {
+fn optional_bool(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<bool>, ValidationError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -227,7 +239,10 @@ fn optional_bool(map: &Map<String, Value>, field: &'static str) -> Result<Option
     }
 }
 
-fn optional_string(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>, ValidationError> {
+fn optional_string(
+    map: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, ValidationError> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -272,7 +287,10 @@ mod tests {
     fn seed_record_is_accepted_and_low_flag_recomputed() {
         let r = Reading::from_json_value(&seed_record()).unwrap();
         assert_eq!(r.product_name, "Bánh mì");
-        assert!(r.is_stock_low, "is_stock_low must be recomputed, not trusted");
+        assert!(
+            r.is_stock_low,
+            "is_stock_low must be recomputed, not trusted"
+        );
         assert_eq!(r.event_id, None);
         assert_eq!(r.max_stock, None);
         assert_eq!(r.restock_status, "PENDING");
@@ -304,8 +322,14 @@ mod tests {
 
     #[test]
     fn ids_must_not_be_empty() {
-        assert_eq!(rejected(seed_record(), "store_id", json!("  ")).field, "store_id");
-        assert_eq!(rejected(seed_record(), "product_id", json!("")).field, "product_id");
+        assert_eq!(
+            rejected(seed_record(), "store_id", json!("  ")).field,
+            "store_id"
+        );
+        assert_eq!(
+            rejected(seed_record(), "product_id", json!("")).field,
+            "product_id"
+        );
     }
 
     #[test]
@@ -324,16 +348,35 @@ mod tests {
             let err = rejected(seed_record(), field, json!(-1));
             assert_eq!(err.field, field);
             assert!(err.reason.contains(">= 0"), "{err}");
-            assert!(rejected(seed_record(), field, json!(2.5)).reason.contains("whole number"));
-            assert!(rejected(seed_record(), field, json!("7")).reason.contains("integer"));
-            assert!(rejected(seed_record(), field, json!(3_000_000_000_i64)).reason.contains("larger"));
+            assert!(
+                rejected(seed_record(), field, json!(2.5))
+                    .reason
+                    .contains("whole number")
+            );
+            assert!(
+                rejected(seed_record(), field, json!("7"))
+                    .reason
+                    .contains("integer")
+            );
+            assert!(
+                rejected(seed_record(), field, json!(3_000_000_000_i64))
+                    .reason
+                    .contains("larger")
+            );
         }
     }
 
     #[test]
     fn check_timestamp_must_be_epoch_seconds() {
-        assert_eq!(rejected(seed_record(), "check_timestamp", json!(-5)).field, "check_timestamp");
-        let err = rejected(seed_record(), "check_timestamp", json!(1_764_000_000_000_i64));
+        assert_eq!(
+            rejected(seed_record(), "check_timestamp", json!(-5)).field,
+            "check_timestamp"
+        );
+        let err = rejected(
+            seed_record(),
+            "check_timestamp",
+            json!(1_764_000_000_000_i64),
+        );
         assert!(err.reason.contains("milliseconds"), "{err}");
         let err = rejected(seed_record(), "check_timestamp", json!("2026-01-01"));
         assert!(err.reason.contains("integer"), "{err}");
@@ -341,12 +384,18 @@ mod tests {
 
     #[test]
     fn compatibility_flags_must_be_booleans() {
-        assert_eq!(rejected(seed_record(), "is_stock_low", json!("yes")).field, "is_stock_low");
+        assert_eq!(
+            rejected(seed_record(), "is_stock_low", json!("yes")).field,
+            "is_stock_low"
+        );
         assert_eq!(
             rejected(seed_record(), "notification_sent", json!(1)).field,
             "notification_sent"
         );
-        assert_eq!(rejected(seed_record(), "restock_status", json!(1)).field, "restock_status");
+        assert_eq!(
+            rejected(seed_record(), "restock_status", json!(1)).field,
+            "restock_status"
+        );
     }
 
     #[test]
@@ -356,7 +405,10 @@ mod tests {
         let mut record = seed_record();
         record["event_id"] = json!("6F9619FF-8B86-D011-B42D-00C04FC964FF");
         let r = Reading::from_json_value(&record).unwrap();
-        assert_eq!(r.event_id.as_deref(), Some("6f9619ff-8b86-d011-b42d-00c04fc964ff"));
+        assert_eq!(
+            r.event_id.as_deref(),
+            Some("6f9619ff-8b86-d011-b42d-00c04fc964ff")
+        );
     }
 
     #[test]

@@ -1,1 +1,350 @@
-fn main() {}
+//! `store-app`: stream simulated or recorded store readings into the lake.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use store_app::input::{self, InputFormat, Rejected};
+use store_app::simulate::{Chain, ChainConfig};
+use store_local::firehose::system_clock;
+use store_local::{DataDir, FirehoseConfig, LocalFirehoseSink};
+use store_model::ports::{ReadingSink, SinkStats};
+use store_model::{Backend, ObjectFormat, Reading};
+use tracing_subscriber::EnvFilter;
+
+/// StoreApp: stream store stock readings into the lake through the delivery stream.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Where the embedded backend keeps the lake, queue and state.
+    #[arg(
+        long,
+        env = "STORE_DATA_DIR",
+        default_value = "./store-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// `local` (embedded engines) or `aws`.
+    #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
+    backend: Backend,
+    /// Object format of the lake: `parquet` or `json` (NDJSON).
+    #[arg(long, env = "STORE_FORMAT", default_value = "parquet", global = true)]
+    format: ObjectFormat,
+    /// Delivery stream name (the first part of every object name).
+    #[arg(
+        long,
+        env = "STORE_STREAM_NAME",
+        default_value = "store-readings",
+        global = true
+    )]
+    stream_name: String,
+    /// Buffer size hint in MiB: an object is written when this much is buffered.
+    #[arg(long, env = "STORE_BUFFER_MIB", default_value_t = 5, global = true)]
+    buffer_mib: usize,
+    /// Buffer interval hint in seconds: an object is written when the oldest reading is this old.
+    #[arg(
+        long,
+        env = "STORE_BUFFER_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    buffer_seconds: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Simulate stores selling products and stream their readings.
+    Simulate {
+        /// Number of stores.
+        #[arg(long, default_value_t = 10)]
+        stores: usize,
+        /// Number of products per store.
+        #[arg(long, default_value_t = 5)]
+        products: usize,
+        /// Readings per second; 0 sends as fast as possible.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Stop after this many readings (a history ending now, one reading per shelf per step).
+        #[arg(long, conflicts_with = "duration")]
+        count: Option<u64>,
+        /// Stream live readings for this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Simulated seconds between two readings of a shelf, with --count.
+        #[arg(long, default_value_t = 60)]
+        step_seconds: i64,
+        /// Seed for a reproducible run.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Send readings from an NDJSON or CSV file, or `-` for standard input.
+    Send {
+        /// The file; `-` reads standard input.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+        /// Read CSV with a header row (default: by the file's extension, else NDJSON).
+        #[arg(long)]
+        csv: bool,
+        /// Where rejected lines go (default: <data-dir>/rejects/send-<time>.ndjson).
+        #[arg(long)]
+        reject_file: Option<PathBuf>,
+    },
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("STORE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn summary(stats: &SinkStats, started: Instant) -> String {
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    format!(
+        "{} readings delivered in {:.2} s ({:.0}/s), {} object(s), {:.1} KiB",
+        stats.delivered,
+        secs,
+        stats.delivered as f64 / secs,
+        stats.objects,
+        stats.bytes as f64 / 1024.0
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    init_tracing();
+    let cli = Cli::parse();
+    if cli.backend == Backend::Aws {
+        bail!("the aws backend is not built into this binary yet; use --backend local");
+    }
+    if cli.buffer_mib == 0 || cli.buffer_seconds == 0 {
+        bail!("--buffer-mib and --buffer-seconds must be at least 1");
+    }
+    let dir = DataDir::new(&cli.data_dir);
+    let lake = dir
+        .lake()
+        .with_context(|| format!("opening the lake in {}", cli.data_dir.display()))?;
+    let config = FirehoseConfig {
+        stream_name: cli.stream_name.clone(),
+        format: cli.format,
+        buffer_bytes: cli.buffer_mib * 1024 * 1024,
+        buffer_interval: Duration::from_secs(cli.buffer_seconds),
+    };
+    let sink: Arc<dyn ReadingSink> = Arc::new(LocalFirehoseSink::new(lake, config, system_clock()));
+    match cli.command {
+        Command::Simulate {
+            stores,
+            products,
+            rate,
+            count,
+            duration,
+            step_seconds,
+            seed,
+        } => {
+            if stores == 0 || products == 0 {
+                bail!("--stores and --products must be at least 1");
+            }
+            if !(rate >= 0.0 && rate.is_finite()) {
+                bail!("--rate must be a number >= 0");
+            }
+            if step_seconds < 1 {
+                bail!("--step-seconds must be at least 1");
+            }
+            let chain = Chain::new(&ChainConfig {
+                stores,
+                products,
+                seed,
+            });
+            let plan = match (count, duration) {
+                (Some(n), _) => Run::History {
+                    count: n,
+                    step: step_seconds,
+                },
+                (None, Some(s)) => Run::Live {
+                    until: Some(Instant::now() + Duration::from_secs(s)),
+                },
+                (None, None) => Run::Live { until: None },
+            };
+            simulate(sink, chain, rate, plan).await
+        }
+        Command::Send {
+            file,
+            csv,
+            reject_file,
+        } => {
+            let format = if csv
+                || file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+            {
+                InputFormat::Csv
+            } else {
+                InputFormat::Ndjson
+            };
+            let rejects = reject_file.unwrap_or_else(|| {
+                dir.rejects_dir().join(format!(
+                    "send-{}.ndjson",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S")
+                ))
+            });
+            let rejected = send(sink, &file, format, &rejects).await?;
+            if rejected > 0 {
+                eprintln!("{rejected} line(s) rejected; see {}", rejects.display());
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
+}
+
+enum Run {
+    /// A history of `count` readings ending now, `step` seconds between a shelf's readings.
+    History { count: u64, step: i64 },
+    /// Live readings stamped with the current time, until a deadline or Ctrl-C.
+    Live { until: Option<Instant> },
+}
+
+async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: Run) -> Result<()> {
+    let started = Instant::now();
+    let shelves = chain.shelves() as u64;
+    let now = chrono::Utc::now().timestamp();
+    let (total, first_time) = match run {
+        Run::History { count, step } => {
+            let rounds = count.div_ceil(shelves) as i64;
+            (Some(count), Some((now - (rounds - 1) * step, step)))
+        }
+        Run::Live { .. } => (None, None),
+    };
+    let until = match run {
+        Run::Live { until } => until,
+        Run::History { .. } => None,
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut sent: u64 = 0;
+    let mut round: i64 = 0;
+    let mut last_report = Instant::now();
+    loop {
+        if total.is_some_and(|t| sent >= t) || until.is_some_and(|u| Instant::now() >= u) {
+            break;
+        }
+        let time = first_time.map_or_else(
+            || chrono::Utc::now().timestamp(),
+            |(start, step)| start + round * step,
+        );
+        let mut readings = chain.round(time);
+        if let Some(t) = total {
+            readings.truncate((t - sent).min(readings.len() as u64) as usize);
+        }
+        for chunk in readings.chunks(500) {
+            sink.put(chunk).await.context("sending readings")?;
+            sent += chunk.len() as u64;
+            if rate > 0.0 {
+                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    _ = &mut ctrl_c => { return finish(&*sink, started).await; }
+                }
+            }
+        }
+        sink.flush_if_due().await.context("delivering readings")?;
+        round += 1;
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            eprint!("\r{sent} readings sent ({:.0}/s)   ", sent as f64 / secs);
+            let _ = std::io::stderr().flush();
+        }
+    }
+    finish(&*sink, started).await
+}
+
+async fn finish(sink: &dyn ReadingSink, started: Instant) -> Result<()> {
+    let stats = sink.flush().await.context("delivering the last readings")?;
+    eprintln!("\rstore-app: {}", summary(&stats, started));
+    Ok(())
+}
+
+async fn send(
+    sink: Arc<dyn ReadingSink>,
+    file: &Path,
+    format: InputFormat,
+    rejects: &Path,
+) -> Result<usize> {
+    let started = Instant::now();
+    let source = file.display().to_string();
+    let reader: Box<dyn BufRead> = if source == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
+        ))
+    };
+    let mut rejected: Vec<Rejected> = Vec::new();
+    let mut batch: Vec<Reading> = Vec::with_capacity(500);
+    let mut accept = |result: Result<Reading, Rejected>, batch: &mut Vec<Reading>| match result {
+        Ok(mut r) => {
+            r.ensure_event_id();
+            batch.push(r);
+        }
+        Err(rej) => {
+            eprintln!(
+                "{}:{}: field `{}`: {}",
+                rej.source, rej.line, rej.field, rej.reason
+            );
+            rejected.push(rej);
+        }
+    };
+    match format {
+        InputFormat::Ndjson => {
+            for (n, line) in reader.lines().enumerate() {
+                let line = line.with_context(|| format!("reading {source}"))?;
+                if let Some(result) = input::parse_ndjson_line(&source, n + 1, &line) {
+                    accept(result, &mut batch);
+                }
+                if batch.len() >= 500 {
+                    sink.put(&batch).await.context("sending readings")?;
+                    batch.clear();
+                }
+            }
+        }
+        InputFormat::Csv => {
+            let mut text = String::new();
+            let mut reader = reader;
+            reader
+                .read_to_string(&mut text)
+                .with_context(|| format!("reading {source}"))?;
+            for result in input::parse_csv(&source, &text) {
+                accept(result, &mut batch);
+            }
+        }
+    }
+    for chunk in batch.chunks(500) {
+        sink.put(chunk).await.context("sending readings")?;
+    }
+    let stats = sink.flush().await.context("delivering readings")?;
+    if !rejected.is_empty() {
+        if let Some(dir) = rejects.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut out = std::fs::File::create(rejects)
+            .with_context(|| format!("creating {}", rejects.display()))?;
+        for r in &rejected {
+            serde_json::to_writer(&mut out, r)?;
+            out.write_all(b"\n")?;
+        }
+        out.sync_all()?;
+    }
+    eprintln!(
+        "store-app: {}; {} rejected",
+        summary(&stats, started),
+        rejected.len()
+    );
+    Ok(rejected.len())
+}
