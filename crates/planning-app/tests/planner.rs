@@ -1,0 +1,239 @@
+//! The planning handler, called with event fixtures against the embedded adapters.
+
+use std::sync::Arc;
+
+use store_local::firehose::Clock;
+use store_local::{
+    DataDir, DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LocalFirehoseSink,
+    QueueConfig, SqliteAlertQueue,
+};
+use store_model::contract::reading;
+use store_model::planning::{ReorderPolicy, SuppressReason};
+use store_model::ports::{AlertQueue, Ledger, ReadingSink};
+use store_model::{ObjectFormat, PlanningEvent, Reading};
+use store_planning_app::{Planner, PlanningError};
+use tempfile::TempDir;
+
+const NOW: i64 = 1_764_000_000;
+
+struct World {
+    _dir: TempDir,
+    sink: LocalFirehoseSink,
+    queue: Arc<SqliteAlertQueue>,
+    ledger: Arc<FolderLedger>,
+    planner: Planner,
+}
+
+fn world() -> World {
+    let dir = TempDir::new().unwrap();
+    let data = DataDir::new(dir.path());
+    let lake = data.lake().unwrap();
+    let clock: Clock = Arc::new(|| NOW);
+    let sink = LocalFirehoseSink::new(
+        lake.clone(),
+        FirehoseConfig {
+            format: ObjectFormat::Json,
+            ..FirehoseConfig::default()
+        },
+        clock.clone(),
+    );
+    let queue =
+        Arc::new(SqliteAlertQueue::open(&data.queue_path(), QueueConfig::default()).unwrap());
+    let ledger = Arc::new(FolderLedger::new(lake.clone()));
+    let planner = Planner {
+        query: Arc::new(DataFusionInventoryQuery::new(lake, &data.state_dir()).unwrap()),
+        queue: queue.clone(),
+        ledger: ledger.clone(),
+        policy: ReorderPolicy::default(),
+        clock,
+    };
+    World {
+        _dir: dir,
+        sink,
+        queue,
+        ledger,
+        planner,
+    }
+}
+
+fn event(fixture: &str) -> PlanningEvent {
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    PlanningEvent::from_json(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn feed(w: &World, readings: &[Reading]) {
+    w.sink.put(readings).await.unwrap();
+    w.sink.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn plans_alerts_sends_them_and_suppresses_them_on_the_next_run() {
+    let w = world();
+    feed(
+        &w,
+        &[
+            reading("STORE_1", "PRD_1", 2, 10, NOW - 600),
+            reading("STORE_1", "PRD_1", 30, 10, NOW - 7200), // older and fine: the latest (2) counts
+            reading("STORE_2", "PRD_1", 15, 10, NOW - 60),
+            reading("STORE_3", "PRD_4", 0, 12, NOW - 60),
+        ],
+    )
+    .await;
+    let first = w.planner.handle(event("empty-event.json")).await.unwrap();
+    assert_eq!(first.engine, "datafusion");
+    assert_eq!(first.readings_scanned, 4);
+    assert_eq!(first.alerts_sent, 2);
+    let stores: Vec<_> = first
+        .alerts
+        .iter()
+        .map(|a| (a.store_id.as_str(), a.restock_qty))
+        .collect();
+    assert_eq!(
+        stores,
+        [("STORE_3", 24), ("STORE_1", 18)],
+        "most urgent first"
+    );
+    assert!(
+        first
+            .alerts
+            .iter()
+            .all(|a| a.query_id == first.query_id && a.planned_at == NOW)
+    );
+    assert_eq!(
+        first.messages[0],
+        "⚠️ Store STORE_3 is low on 'Bánh mì PRD_4'. Alerting delivery team."
+    );
+    assert_eq!(w.queue.depth().await.unwrap().visible, 2);
+    assert_eq!(w.ledger.alerts_since(NOW - 10).await.unwrap().len(), 2);
+
+    let second = w.planner.handle(event("empty-event.json")).await.unwrap();
+    assert_eq!(
+        (second.alerts_sent, second.alerts_suppressed),
+        (0, 2),
+        "idempotent"
+    );
+    assert!(
+        second
+            .suppressed
+            .iter()
+            .all(|s| s.reason == SuppressReason::AlreadyAlerted)
+    );
+    assert_eq!(
+        w.queue.depth().await.unwrap().visible,
+        2,
+        "nothing new was sent"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_sends_and_records_nothing() {
+    let w = world();
+    feed(&w, &[reading("STORE_1", "PRD_1", 2, 10, NOW - 600)]).await;
+    let r = w.planner.handle(event("dry-run-event.json")).await.unwrap();
+    assert!(r.dry_run);
+    assert_eq!((r.alerts.len(), r.alerts_sent), (1, 0));
+    assert_eq!(w.queue.depth().await.unwrap().visible, 0);
+    assert!(w.ledger.alerts_since(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_lookback_bounds_the_window() {
+    let w = world();
+    feed(&w, &[reading("STORE_1", "PRD_1", 2, 10, NOW - 7 * 3600)]).await;
+    let r = w.planner.handle(event("dry-run-event.json")).await.unwrap();
+    assert_eq!(
+        (r.readings_scanned, r.alerts.len()),
+        (0, 0),
+        "a 6-hour lookback skips a 7-hour-old reading"
+    );
+    let r = w
+        .planner
+        .handle(PlanningEvent {
+            dry_run: Some(true),
+            ..PlanningEvent::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.alerts.len(), 1, "the default 24-hour lookback sees it");
+}
+
+#[tokio::test]
+async fn store_filter_and_limit_apply() {
+    let w = world();
+    feed(
+        &w,
+        &[
+            reading("STORE_1", "PRD_1", 2, 10, NOW - 60),
+            reading("STORE_2", "PRD_1", 2, 10, NOW - 60),
+            reading("STORE_2", "PRD_2", 0, 10, NOW - 60),
+        ],
+    )
+    .await;
+    let r = w
+        .planner
+        .handle(event("one-store-event.json"))
+        .await
+        .unwrap();
+    assert_eq!(r.alerts.len(), 1);
+    assert_eq!(
+        (
+            r.alerts[0].store_id.as_str(),
+            r.alerts[0].product_id.as_str()
+        ),
+        ("STORE_2", "PRD_2")
+    );
+}
+
+#[tokio::test]
+async fn unknown_event_fields_are_refused() {
+    let path = format!(
+        "{}/tests/fixtures/misspelt-event.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let err = PlanningEvent::from_json(&std::fs::read_to_string(path).unwrap()).unwrap_err();
+    let err = PlanningError::from(err);
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(err.to_string().contains("lookback_hour"), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_lines_in_the_lake_are_quarantined_and_counted_not_fatal() {
+    let w = world();
+    feed(&w, &[reading("STORE_1", "PRD_1", 2, 10, NOW - 60)]).await;
+    // A foreign writer put a bad object in the window's partition.
+    let lake = DataDir::new(w._dir.path()).lake().unwrap();
+    let good = serde_json::to_string(&reading("STORE_5", "PRD_1", 1, 10, NOW - 30)).unwrap();
+    let key = "readings/dt=2025-11-24-16/foreign-1-2025-11-24-16-00-00-x.json";
+    lake.put(
+        key,
+        format!("{good}\n{{\"store_id\": 7}}\nnot json\n").as_bytes(),
+    )
+    .unwrap();
+    let r = w.planner.handle(event("dry-run-event.json")).await.unwrap();
+    assert_eq!(r.malformed_skipped, 2);
+    assert_eq!(
+        r.alerts.len(),
+        2,
+        "the good line of the bad object still counts"
+    );
+    assert!(
+        lake.get(key).unwrap().is_none(),
+        "the bad object left the table"
+    );
+    let report = String::from_utf8(
+        lake.get(&format!("quarantine/{key}.errors.json"))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report.contains("\"line\":2") && report.contains("\"field\":\"store_id\""),
+        "{report}"
+    );
+    assert!(
+        lake.get(&format!("quarantine/{key}")).unwrap().is_some(),
+        "the original is kept"
+    );
+    let again = w.planner.handle(event("dry-run-event.json")).await.unwrap();
+    assert_eq!((again.malformed_skipped, again.alerts.len()), (0, 2));
+}

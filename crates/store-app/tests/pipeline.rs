@@ -1,0 +1,264 @@
+//! End to end: the three real binaries against a temporary data folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// A workspace binary next to this test's executable (`target/<profile>/`).
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+fn run(name: &str, data: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(bin(name));
+    cmd.args(args)
+        .env("STORE_DATA_DIR", data)
+        .env_remove("STORE_BACKEND")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn invoke(data: &Path, event: &str) -> Value {
+    let out = ok(run(
+        "store-planning-app",
+        data,
+        &["invoke", "--data", event],
+        None,
+    ));
+    serde_json::from_slice(&out.stdout).expect("invoke prints the result JSON on stdout")
+}
+
+fn dispatch_all(data: &Path, expected: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for _ in 0..expected.div_ceil(10) + 1 {
+        let out = ok(run(
+            "store-truck-app",
+            data,
+            &["once", "--wait-seconds", "1"],
+            None,
+        ));
+        lines.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("dispatched to"))
+                .map(str::to_owned),
+        );
+    }
+    lines
+}
+
+fn count_files(dir: &Path) -> usize {
+    if !dir.exists() {
+        return 0;
+    }
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+        .sum()
+}
+
+#[test]
+fn simulate_invoke_and_dispatch_end_to_end() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let out = ok(run(
+        "store-app",
+        data,
+        &["simulate", "--count", "600", "--rate", "0", "--seed", "7"],
+        None,
+    ));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("600 readings delivered"));
+
+    let first = invoke(data, "{}");
+    let sent = first["alerts_sent"].as_u64().unwrap() as usize;
+    assert_eq!(first["readings_scanned"], 600);
+    assert!(
+        sent > 0,
+        "a 600-reading run leaves some shelves low: {first}"
+    );
+    assert_eq!(first["alerts"].as_array().unwrap().len(), sent);
+
+    let second = invoke(data, "{}");
+    assert_eq!(second["alerts_sent"], 0, "no new data, no new alerts");
+    assert_eq!(second["alerts_suppressed"].as_u64().unwrap() as usize, sent);
+
+    let dispatched = dispatch_all(data, sent);
+    assert_eq!(dispatched.len(), sent, "every alert gets one truck");
+    let ledger = data.join("s3/store-inventory-lake/ledger/dispatches");
+    assert_eq!(count_files(&ledger), sent, "one dispatch record per alert");
+}
+
+#[test]
+fn seed_records_yield_exactly_the_alerts_of_their_latest_readings() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let now = chrono_now();
+    // The seed StoreApp's records: its field names, epoch seconds, no event id, Vietnamese names.
+    let seed = |store: &str, product: &str, name: &str, stock: i64, threshold: i64, age: i64| {
+        json!({
+            "store_id": store, "product_id": product, "product_name": name,
+            "current_stock": stock, "threshold_level": threshold,
+            "is_stock_low": stock < threshold, "check_timestamp": now - age,
+            "notification_sent": false, "restock_status": "PENDING"
+        })
+        .to_string()
+    };
+    let lines = [
+        seed("STORE_1", "PRD_5", "Bánh mì", 3, 10, 900), // low, but a later reading is fine
+        seed("STORE_1", "PRD_5", "Bánh mì", 25, 10, 300), // latest: not low
+        seed("STORE_2", "PRD_1", "Rau cải", 40, 15, 900), // fine, then
+        seed("STORE_2", "PRD_1", "Rau cải", 4, 15, 200), // latest: low
+        seed("STORE_3", "PRD_2", "Thịt gà", 10, 10, 100), // at the reorder point: not low
+        seed("STORE_4", "PRD_3", "Sữa tươi", 0, 8, 50),  // low
+        seed("STORE_4", "PRD_3", "Sữa tươi", 9, 8, 4000), // older: irrelevant
+        r#"{"store_id": "STORE_5", "product_id": "PRD_4", "current_stock": -2}"#.to_owned(),
+    ];
+    let input = lines.join("\n") + "\n";
+    let rejects = data.join("rejects.ndjson");
+    let out = run(
+        "store-app",
+        data,
+        &[
+            "--format",
+            "json",
+            "send",
+            "-",
+            "--reject-file",
+            rejects.to_str().unwrap(),
+        ],
+        Some(&input),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a rejected line makes the exit status 1"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-:8: field `product_name`: is required"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("7 readings delivered"), "{stderr}");
+    let rejected = std::fs::read_to_string(&rejects).unwrap();
+    assert!(
+        rejected.contains("\"line\":8") && rejected.contains("STORE_5"),
+        "{rejected}"
+    );
+
+    let result = invoke(data, "{}");
+    let mut alerts: Vec<(String, String, i64, String)> = result["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["store_id"].as_str().unwrap().to_owned(),
+                a["product_name"].as_str().unwrap().to_owned(),
+                a["current_stock"].as_i64().unwrap(),
+                a["alert"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    alerts.sort();
+    assert_eq!(
+        alerts,
+        vec![
+            ("STORE_2".into(), "Rau cải".into(), 4, "Stock low".into()),
+            ("STORE_4".into(), "Sữa tươi".into(), 0, "Stock low".into()),
+        ]
+    );
+    let messages: Vec<&str> = result["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(messages.contains(&"⚠️ Store STORE_4 is low on 'Sữa tươi'. Alerting delivery team."));
+}
+
+#[test]
+fn csv_input_is_sent_like_ndjson() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let now = chrono_now();
+    let csv = format!(
+        "store_id,product_id,product_name,current_stock,threshold_level,check_timestamp\n\
+         STORE_1,PRD_3,Cơm hộp,1,10,{}\n",
+        now - 60
+    );
+    let file = data.join("readings.csv");
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(&file, csv).unwrap();
+    ok(run(
+        "store-app",
+        data,
+        &["send", file.to_str().unwrap()],
+        None,
+    ));
+    let result = invoke(data, r#"{"dry_run": true}"#);
+    assert_eq!(result["alerts"][0]["product_name"], "Cơm hộp");
+    assert_eq!(result["alerts_sent"], 0);
+}
+
+#[test]
+fn bad_settings_name_themselves() {
+    let dir = TempDir::new().unwrap();
+    let out = run(
+        "store-planning-app",
+        dir.path(),
+        &["invoke", "--data", r#"{"limit": 0}"#],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`limit` must be at least 1"));
+    let out = run(
+        "store-app",
+        dir.path(),
+        &["--backend", "cloud", "simulate"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend `cloud`"));
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
