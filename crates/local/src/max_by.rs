@@ -550,7 +550,6 @@ mod tests {
         let err = ctx
             .sql("SELECT max_by(1, 1.5)")
             .await
-            .and_then(|_| Ok(()))
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("max_by")));

@@ -52,8 +52,7 @@ enum Command {
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("STORE_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,store_planning_app=info"));
+    let filter = EnvFilter::try_from_env("STORE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

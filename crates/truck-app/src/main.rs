@@ -56,6 +56,8 @@ enum Command {
     Once,
     /// Handle alerts as they come, showing each dispatch, until Ctrl-C.
     Watch,
+    /// Show the queue depth and recent dispatches without consuming anything.
+    Status,
 }
 
 fn init_tracing() {
@@ -128,6 +130,27 @@ async fn main() -> Result<()> {
             {
                 add(&r);
             }
+        }
+        Command::Status => {
+            let since = chrono::Utc::now().timestamp() - 24 * 3600;
+            let dispatches = dispatcher
+                .ledger
+                .dispatches_since(since)
+                .await
+                .context("reading dispatches")?;
+            let depth = dispatcher
+                .queue
+                .depth()
+                .await
+                .context("reading the queue depth")?;
+            println!(
+                "queue: {} waiting, {} in flight, {} dead; {} dispatch(es) recorded in the last 24 h",
+                depth.visible,
+                depth.in_flight,
+                depth.dead,
+                dispatches.len()
+            );
+            return Ok(());
         }
         Command::Watch => {
             eprintln!("watching for alerts (Ctrl-C to stop)…");
