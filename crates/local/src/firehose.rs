@@ -235,3 +235,84 @@ impl ReadingSink for LocalFirehoseSink {
         Ok(self.lock().stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use store_model::contract::reading;
+
+    fn sink(
+        dir: &std::path::Path,
+        buffer_bytes: usize,
+        clock: Arc<AtomicI64>,
+    ) -> LocalFirehoseSink {
+        let config = FirehoseConfig {
+            format: ObjectFormat::Json,
+            buffer_bytes,
+            buffer_interval: Duration::from_secs(60),
+            ..FirehoseConfig::default()
+        };
+        let lake = LakeFolder::open(dir, "b").unwrap();
+        LocalFirehoseSink::new(lake, config, Arc::new(move || clock.load(Ordering::SeqCst)))
+    }
+
+    fn objects(dir: &std::path::Path) -> usize {
+        LakeFolder::open(dir, "b")
+            .unwrap()
+            .list("readings/")
+            .unwrap()
+            .len()
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_is_written_without_waiting_for_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sink(dir.path(), 1_000, Arc::new(AtomicI64::new(1_000)));
+        s.put(&[reading("S", "P", 1, 2, 1)]).await.unwrap();
+        assert_eq!(objects(dir.path()), 0, "a small buffer waits");
+        let many: Vec<_> = (0..10).map(|i| reading("S", "P", i, 2, 1)).collect();
+        s.put(&many).await.unwrap();
+        assert_eq!(
+            objects(dir.path()),
+            1,
+            "crossing the size hint writes an object"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_old_buffer_is_written_when_its_interval_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(1_000));
+        let s = sink(dir.path(), usize::MAX, clock.clone());
+        s.put(&[reading("S", "P", 1, 2, 1)]).await.unwrap();
+        s.flush_if_due().await.unwrap();
+        assert_eq!(objects(dir.path()), 0);
+        clock.store(1_060, Ordering::SeqCst);
+        s.flush_if_due().await.unwrap();
+        assert_eq!(objects(dir.path()), 1, "the interval hint writes an object");
+        let stats = s.flush().await.unwrap();
+        assert_eq!((stats.accepted, stats.delivered, stats.objects), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn objects_are_named_by_the_arrival_of_their_first_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(AtomicI64::new(1_764_000_000));
+        let s = sink(dir.path(), usize::MAX, clock.clone());
+        s.put(&[reading("S", "P", 1, 2, 1)]).await.unwrap();
+        clock.store(1_764_000_000 + 7_200, Ordering::SeqCst);
+        s.put(&[reading("S", "P", 1, 2, 2)]).await.unwrap();
+        s.flush().await.unwrap();
+        let keys = LakeFolder::open(dir.path(), "b")
+            .unwrap()
+            .list("readings/")
+            .unwrap();
+        assert!(
+            keys[0]
+                .key
+                .starts_with("readings/dt=2025-11-24-16/store-readings-1-2025-11-24-16-00-00-"),
+            "{keys:?}"
+        );
+    }
+}

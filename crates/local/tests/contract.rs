@@ -170,3 +170,29 @@ async fn folder_ledger_records_alerts_dispatches_and_deliveries_once() {
     contract::ledger_records_alerts_dispatches_and_deliveries_once(&FolderLedger::new(lake(&dir)))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_consumers_of_one_queue_database_never_get_the_same_message() {
+    use store_model::ports::AlertQueue;
+    let dir = TempDir::new().unwrap();
+    let a = queue(&dir, Duration::from_secs(30), 5);
+    let b = queue(&dir, Duration::from_secs(30), 5);
+    let alerts: Vec<_> = (0..60).map(|n| contract::alert(n, 1)).collect();
+    a.send(&alerts).await.unwrap();
+    let drain = |q: SqliteAlertQueue| async move {
+        let mut ids = Vec::new();
+        loop {
+            let got = q.receive(10, Duration::from_millis(200)).await.unwrap();
+            if got.is_empty() {
+                return ids;
+            }
+            ids.extend(got.into_iter().map(|m| m.message_id));
+        }
+    };
+    let (x, y) = tokio::join!(tokio::spawn(drain(a)), tokio::spawn(drain(b)));
+    let mut all: Vec<String> = x.unwrap().into_iter().chain(y.unwrap()).collect();
+    assert_eq!(all.len(), 60);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60, "no message was handed to both consumers");
+}

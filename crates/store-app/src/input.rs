@@ -65,6 +65,15 @@ pub fn parse_ndjson_line(
     Some(Reading::from_json_str(trimmed).map_err(|e| reject(source, line, e, text)))
 }
 
+/// The reject of a line that is not UTF-8 text (shown with the bad bytes replaced).
+pub fn not_utf8(source: &str, line: usize, raw: &[u8], err: &std::str::Utf8Error) -> Rejected {
+    let err = ValidationError {
+        field: "record",
+        reason: format!("not valid UTF-8 text: {err}"),
+    };
+    reject(source, line, err, String::from_utf8_lossy(raw).trim_end())
+}
+
 /// Parses CSV text with a header row into readings and rejects, in input order.
 pub fn parse_csv(source: &str, text: &str) -> Vec<Result<Reading, Rejected>> {
     let mut reader = csv::ReaderBuilder::new()
@@ -154,6 +163,15 @@ mod tests {
             (3, "product_id", "f")
         );
         assert_eq!(bad.record, r#"{"store_id":"S"}"#);
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_a_reject_naming_its_line() {
+        let raw = [b"{\"store_id\": \"".as_slice(), &[0xff], b"\"}"].concat();
+        let err = std::str::from_utf8(&raw).unwrap_err();
+        let r = not_utf8("f", 4, &raw, &err);
+        assert_eq!((r.line, r.field.as_str()), (4, "record"));
+        assert!(r.reason.contains("UTF-8"));
     }
 
     #[test]

@@ -225,13 +225,25 @@ async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: 
         Run::Live { until } => until,
         Run::History { .. } => None,
     };
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (stop, stopped) = (stop.clone(), stopped.clone());
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+                stop.notify_waiters();
+            }
+        });
+    }
     let mut sent: u64 = 0;
     let mut round: i64 = 0;
     let mut last_report = Instant::now();
     loop {
-        if total.is_some_and(|t| sent >= t) || until.is_some_and(|u| Instant::now() >= u) {
+        if total.is_some_and(|t| sent >= t)
+            || until.is_some_and(|u| Instant::now() >= u)
+            || stopped.load(std::sync::atomic::Ordering::SeqCst)
+        {
             break;
         }
         let time = first_time.map_or_else(
@@ -249,7 +261,7 @@ async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: 
                 let due = started + Duration::from_secs_f64(sent as f64 / rate);
                 tokio::select! {
                     () = tokio::time::sleep_until(due.into()) => {}
-                    _ = &mut ctrl_c => { return finish(&*sink, started).await; }
+                    () = stop.notified() => return finish(&*sink, started).await,
                 }
             }
         }
@@ -303,9 +315,23 @@ async fn send(
     };
     match format {
         InputFormat::Ndjson => {
-            for (n, line) in reader.lines().enumerate() {
-                let line = line.with_context(|| format!("reading {source}"))?;
-                if let Some(result) = input::parse_ndjson_line(&source, n + 1, &line) {
+            let mut reader = reader;
+            let mut raw = Vec::new();
+            let mut n = 0;
+            while reader
+                .read_until(b'\n', &mut raw)
+                .with_context(|| format!("reading {source}"))?
+                > 0
+            {
+                n += 1;
+                let result = match std::str::from_utf8(&raw) {
+                    Ok(line) => {
+                        input::parse_ndjson_line(&source, n, line.trim_end_matches(['\n', '\r']))
+                    }
+                    Err(e) => Some(Err(input::not_utf8(&source, n, &raw, &e))),
+                };
+                raw.clear();
+                if let Some(result) = result {
                     accept(result, &mut batch);
                 }
                 if batch.len() >= 500 {
