@@ -95,10 +95,11 @@ impl LakeCheck {
         for object in self.lake.list_partitions_since(READINGS_PREFIX, min_dt)? {
             let is_json = object.key.ends_with(".json");
             let is_parquet = object.key.ends_with(".parquet");
-            if !(is_json || is_parquet) || self.already_checked(&object) {
-                if is_json || is_parquet {
-                    report.objects.push(object);
-                }
+            if !(is_json || is_parquet) {
+                continue;
+            }
+            if self.already_checked(&object) {
+                report.objects.push(object);
                 continue;
             }
             let outcome = if is_json {
