@@ -214,35 +214,27 @@ async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: 
     let started = Instant::now();
     let shelves = chain.shelves() as u64;
     let now = chrono::Utc::now().timestamp();
-    let (total, first_time) = match run {
+    let (total, first_time, until) = match run {
         Run::History { count, step } => {
             let rounds = count.div_ceil(shelves) as i64;
-            (Some(count), Some((now - (rounds - 1) * step, step)))
+            (Some(count), Some((now - (rounds - 1) * step, step)), None)
         }
-        Run::Live { .. } => (None, None),
+        Run::Live { until } => (None, None, until),
     };
-    let until = match run {
-        Run::Live { until } => until,
-        Run::History { .. } => None,
-    };
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let (stop, stopped) = (stop.clone(), stopped.clone());
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stopped.store(true, std::sync::atomic::Ordering::SeqCst);
-                stop.notify_waiters();
-            }
-        });
-    }
+    // Ctrl-C flips this once; the loop checks it every round and waits on it while throttled.
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop_tx.send(true);
+        }
+    });
     let mut sent: u64 = 0;
     let mut round: i64 = 0;
     let mut last_report = Instant::now();
     loop {
         if total.is_some_and(|t| sent >= t)
             || until.is_some_and(|u| Instant::now() >= u)
-            || stopped.load(std::sync::atomic::Ordering::SeqCst)
+            || *stop.borrow()
         {
             break;
         }
@@ -261,7 +253,7 @@ async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: 
                 let due = started + Duration::from_secs_f64(sent as f64 / rate);
                 tokio::select! {
                     () = tokio::time::sleep_until(due.into()) => {}
-                    () = stop.notified() => return finish(&*sink, started).await,
+                    _ = stop.changed() => return finish(&*sink, started).await,
                 }
             }
         }
