@@ -13,6 +13,7 @@
 pub mod contract;
 pub mod dispatch;
 pub mod lake;
+pub mod ledger;
 pub mod planning;
 pub mod ports;
 pub mod reading;

@@ -38,6 +38,16 @@ pub struct PortError {
 }
 
 impl PortError {
+    /// An error of a kind, without an underlying error (a service's verdict, a failed entry).
+    pub fn new(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            operation,
+            message: message.into(),
+            source: None,
+        }
+    }
+
     /// An error that may pass if retried.
     pub fn transient(
         operation: &'static str,

@@ -1,0 +1,25 @@
+//! The AWS adapters of the ports: Firehose, Athena, SQS and S3.
+//!
+//! Each adapter implements one port trait of `store-model` and converts between the SDK's types
+//! and the domain's at its edge, so nothing above it knows it talks to AWS. All clients come from
+//! one [`settings::sdk_config`] per process (region, retries, timeouts, optional endpoint), which is
+//! also how the tests point them at a local AWS API server.
+//!
+//! | port | adapter |
+//! |---|---|
+//! | reading sink | [`FirehoseReadingSink`]: `PutRecordBatch`, partial failures retried, the rest spooled |
+//! | inventory query | [`AthenaInventoryQuery`]: parameters, polling with backoff, every result page |
+//! | alert queue | [`SqsAlertQueue`]: batch send and delete, long poll, receive counts, dead letters |
+//! | ledger | [`S3Ledger`]: conditional writes (`If-None-Match`), paginated listings |
+
+pub mod athena;
+pub mod firehose;
+pub mod s3;
+pub mod settings;
+pub mod sqs;
+
+pub use athena::{AthenaConfig, AthenaInventoryQuery};
+pub use firehose::{FirehoseReadingSink, FirehoseSinkConfig};
+pub use s3::{S3Ledger, S3Objects};
+pub use settings::{AwsClients, AwsSettings, QueryEngine, SettingsError, sdk_config};
+pub use sqs::SqsAlertQueue;

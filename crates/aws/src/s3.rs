@@ -1,0 +1,174 @@
+//! The ledger as objects in the S3 lake bucket.
+//!
+//! The layout and rules are [`store_model::ledger`]'s; this gives them S3's object operations.
+//! Create-if-absent is a conditional `PutObject` with `If-None-Match: *`: S3 refuses it with 412
+//! when the key exists, so two consumers racing on one alert record one dispatch between them.
+//! Listings are paginated and start at the first wanted partition; reads run concurrently.
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use futures::{StreamExt, TryStreamExt};
+use store_model::ledger::{LedgerStore, ObjectLedger};
+use store_model::ports::PortError;
+
+/// The AWS [`store_model::ports::Ledger`].
+pub type S3Ledger = ObjectLedger<S3Objects>;
+
+/// Objects read at once.
+const READ_CONCURRENCY: usize = 16;
+/// Attempts of a conditional write that S3 reports as conflicting with a concurrent one.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+/// A bucket, for the ledger.
+#[derive(Debug, Clone)]
+pub struct S3Objects {
+    client: Client,
+    bucket: String,
+}
+
+impl S3Objects {
+    /// Objects in `bucket`.
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Reads an object, or `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(s3_error("read object", e)),
+        };
+        let bytes = out.body.collect().await.map_err(|e| {
+            PortError::transient(
+                "read object",
+                format!("reading s3://{}/{key}", self.bucket),
+                e,
+            )
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+}
+
+fn status<E>(e: &SdkError<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+fn s3_error<E>(operation: &'static str, e: SdkError<E>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = format!("{}", DisplayErrorContext(&e));
+    let permanent = matches!(
+        e.code(),
+        Some("NoSuchBucket" | "AccessDenied" | "InvalidBucketName")
+    ) || matches!(status(&e), Some(400 | 403 | 404));
+    if permanent {
+        PortError::permanent(operation, message, Some(Box::new(e)))
+    } else {
+        PortError::transient(operation, message, e)
+    }
+}
+
+#[async_trait]
+impl LedgerStore for S3Objects {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), PortError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/x-ndjson")
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| s3_error("write ledger", e))?;
+        Ok(())
+    }
+
+    async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<Option<Vec<u8>>, PortError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_none_match("*")
+                .content_type("application/x-ndjson")
+                .body(ByteStream::from(bytes.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(None),
+                Err(e) if status(&e) == Some(412) => {
+                    // It exists; it cannot vanish, as ledger objects are never deleted.
+                    return match self.get(key).await? {
+                        Some(existing) => Ok(Some(existing)),
+                        None => Err(PortError::permanent(
+                            "write ledger",
+                            format!("s3://{}/{key} exists but cannot be read", self.bucket),
+                            None,
+                        )),
+                    };
+                }
+                Err(e) if status(&e) == Some(409) && attempt < CONFLICT_ATTEMPTS => {
+                    tokio::time::sleep(crate::firehose::backoff(
+                        std::time::Duration::from_millis(50),
+                        std::time::Duration::from_secs(1),
+                        attempt,
+                    ))
+                    .await;
+                }
+                Err(e) => return Err(s3_error("write ledger", e)),
+            }
+        }
+    }
+
+    async fn keys_since(&self, prefix: &str, min_dt: &str) -> Result<Vec<String>, PortError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .start_after(format!("{prefix}dt={min_dt}"))
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("list ledger", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn get_all(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, PortError> {
+        let found: Vec<Option<(String, Vec<u8>)>> = futures::stream::iter(keys)
+            .map(|key| async move { Ok(self.get(&key).await?.map(|b| (key, b))) })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+}

@@ -1,0 +1,257 @@
+//! The ledger's layout and rules, over any object store (an S3 bucket, or the lake folder).
+//!
+//! - `ledger/alerts/dt=…/run-<query id>.json`: the alerts of one planning run, one JSON per line.
+//! - `ledger/dispatches/dt=…/<alert id>.json`: one dispatch per alert, created only if absent, so
+//!   a redelivered alert finds its dispatch instead of making a second one.
+//! - `ledger/deliveries/dt=…/<alert id>.json`: one delivery per alert, likewise.
+//!
+//! Dispatch and delivery keys are partitioned by the alert's planning hour, so they are found from
+//! the alert alone. An adapter only provides the five object operations of [`LedgerStore`];
+//! [`ObjectLedger`] holds everything else, so both backends keep the same ledger.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use crate::dispatch::{Delivery, Dispatch};
+use crate::lake::{
+    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, dt_partition, ledger_object_key,
+};
+use crate::planning::{Alert, AlertStatus};
+use crate::ports::{Ledger, PortError, Recorded};
+
+/// The object operations a ledger needs.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Writes an object, replacing any with the same key.
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), PortError>;
+    /// Writes an object unless the key exists; returns the existing object's bytes if it does.
+    async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<Option<Vec<u8>>, PortError>;
+    /// Keys under `prefix` in partitions `dt=<min_dt>` and later.
+    async fn keys_since(&self, prefix: &str, min_dt: &str) -> Result<Vec<String>, PortError>;
+    /// The objects at `keys` (skipping any that vanished), in any order.
+    async fn get_all(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, PortError>;
+}
+
+/// A [`Ledger`] over a [`LedgerStore`].
+#[derive(Debug, Clone)]
+pub struct ObjectLedger<S> {
+    store: S,
+}
+
+/// A record that did not parse, skipped by a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableLine {
+    /// The object.
+    pub key: String,
+    /// The line, from 1.
+    pub line: usize,
+    /// Why it did not parse.
+    pub error: String,
+}
+
+/// One JSON record per line.
+pub fn encode_lines<T: Serialize>(records: &[T]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut bytes = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut bytes, r)?;
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
+/// The records of one object, and the lines that did not parse.
+pub fn decode_lines<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> (Vec<T>, Vec<UnreadableLine>) {
+    let mut records = Vec::new();
+    let mut bad = Vec::new();
+    for (n, line) in String::from_utf8_lossy(bytes).lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(r) => records.push(r),
+            Err(e) => bad.push(UnreadableLine {
+                key: key.to_owned(),
+                line: n + 1,
+                error: e.to_string(),
+            }),
+        }
+    }
+    (records, bad)
+}
+
+fn encode_error(operation: &'static str, e: serde_json::Error) -> PortError {
+    PortError::permanent(operation, "could not encode the record", Some(Box::new(e)))
+}
+
+impl<S: LedgerStore> ObjectLedger<S> {
+    /// A ledger in `store`.
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Every record under `prefix` in partitions since `since`. Lines that do not parse are
+    /// skipped: the ledger is append-only and written by this code, so one is a foreign or torn
+    /// write, and refusing to plan because of it would stop the pipeline.
+    async fn read_since<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        since: i64,
+    ) -> Result<Vec<T>, PortError> {
+        let keys = self.store.keys_since(prefix, &dt_partition(since)).await?;
+        let mut out = Vec::new();
+        for (key, bytes) in self.store.get_all(keys).await? {
+            let (records, bad) = decode_lines(&key, &bytes);
+            out.extend(records);
+            for b in bad {
+                warn!(key = %b.key, line = b.line, error = %b.error, "skipping unreadable ledger line");
+            }
+        }
+        Ok(out)
+    }
+
+    async fn create<T: Serialize + DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        key: String,
+        record: &T,
+    ) -> Result<Recorded<T>, PortError> {
+        let bytes =
+            encode_lines(std::slice::from_ref(record)).map_err(|e| encode_error(operation, e))?;
+        match self.store.create(&key, bytes).await? {
+            None => Ok(Recorded::Created),
+            Some(existing) => match decode_lines::<T>(&key, &existing) {
+                (mut records, _) if records.len() == 1 => {
+                    Ok(Recorded::AlreadyRecorded(records.remove(0)))
+                }
+                _ => Err(PortError::permanent(
+                    operation,
+                    format!("the recorded entry {key} is unreadable"),
+                    None,
+                )),
+            },
+        }
+    }
+}
+
+/// Joins alerts with their deliveries: each alert once, planned at or after `since`.
+pub fn alert_statuses(
+    alerts: Vec<Alert>,
+    deliveries: Vec<Delivery>,
+    since: i64,
+) -> Vec<AlertStatus> {
+    let delivered: HashMap<String, i64> = deliveries
+        .into_iter()
+        .map(|d| (d.alert_id, d.delivered_at))
+        .collect();
+    let mut seen = HashSet::new();
+    alerts
+        .into_iter()
+        .filter(|a| a.planned_at >= since && seen.insert(a.alert_id.clone()))
+        .map(|alert| AlertStatus {
+            delivered_at: delivered.get(&alert.alert_id).copied(),
+            alert,
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<S: LedgerStore> Ledger for ObjectLedger<S> {
+    async fn record_alerts(&self, run_id: &str, alerts: &[Alert]) -> Result<(), PortError> {
+        let Some(first) = alerts.first() else {
+            return Ok(());
+        };
+        let key = ledger_object_key(ALERTS_PREFIX, first.planned_at, &format!("run-{run_id}"));
+        let bytes = encode_lines(alerts).map_err(|e| encode_error("record alerts", e))?;
+        self.store.put(&key, bytes).await
+    }
+
+    async fn alerts_since(&self, since: i64) -> Result<Vec<AlertStatus>, PortError> {
+        let alerts: Vec<Alert> = self.read_since(ALERTS_PREFIX, since).await?;
+        let deliveries: Vec<Delivery> = self.read_since(DELIVERIES_PREFIX, since).await?;
+        Ok(alert_statuses(alerts, deliveries, since))
+    }
+
+    async fn record_dispatch(&self, dispatch: &Dispatch) -> Result<Recorded<Dispatch>, PortError> {
+        let key = Dispatch::ledger_key(&dispatch.alert_id, dispatch.planned_at);
+        self.create("record dispatch", key, dispatch).await
+    }
+
+    async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError> {
+        let mut all: Vec<Dispatch> = self.read_since(DISPATCHES_PREFIX, since).await?;
+        all.retain(|d| d.planned_at >= since);
+        all.sort_by(|a, b| {
+            (a.dispatched_at, &a.dispatch_id).cmp(&(b.dispatched_at, &b.dispatch_id))
+        });
+        Ok(all)
+    }
+
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError> {
+        let key = Delivery::ledger_key(&delivery.alert_id, delivery.planned_at);
+        self.create("record delivery", key, delivery).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_and_bad_lines_are_reported_with_their_place() {
+        let bytes = encode_lines(&[1, 2, 3]).unwrap();
+        assert_eq!(bytes, b"1\n2\n3\n");
+        let (ok, bad) = decode_lines::<i32>("k", b"1\n\nx\n3\n");
+        assert_eq!(ok, vec![1, 3]);
+        assert_eq!(bad.len(), 1);
+        assert_eq!((bad[0].key.as_str(), bad[0].line), ("k", 3));
+    }
+
+    #[test]
+    fn an_alert_is_listed_once_with_its_delivery() {
+        let alert = |id: &str, at| Alert {
+            alert_id: id.into(),
+            store_id: "S".into(),
+            product_id: "P".into(),
+            product_name: "Phở".into(),
+            alert: crate::planning::ALERT_TEXT.into(),
+            current_stock: 1,
+            threshold_level: 5,
+            projected_stock: 1,
+            restock_qty: 9,
+            reading_time: at - 1,
+            planned_at: at,
+            query_id: "q".into(),
+        };
+        let delivery = Delivery {
+            alert_id: "a".into(),
+            store_id: "S".into(),
+            product_id: "P".into(),
+            quantity: 1,
+            planned_at: 100,
+            delivered_at: 150,
+        };
+        let got = alert_statuses(
+            vec![
+                alert("a", 100),
+                alert("a", 100),
+                alert("b", 100),
+                alert("old", 10),
+            ],
+            vec![delivery],
+            50,
+        );
+        let ids: Vec<(&str, Option<i64>)> = got
+            .iter()
+            .map(|s| (s.alert.alert_id.as_str(), s.delivered_at))
+            .collect();
+        assert_eq!(ids, vec![("a", Some(150)), ("b", None)]);
+    }
+}
