@@ -14,6 +14,8 @@
 
 pub mod athena;
 pub mod firehose;
+#[cfg(feature = "lake-object-store")]
+pub mod lake_store;
 pub mod s3;
 pub mod settings;
 pub mod sqs;

@@ -1,4 +1,4 @@
-//! The embedded planning query: Apache DataFusion over the lake folder.
+//! The embedded planning query: Apache DataFusion over the lake folder, or over an S3 bucket.
 //!
 //! The readings prefix is registered as two listing tables, one per object format, each with the
 //! `dt` partition column taken from the Hive-style paths, and a `readings` view unions them, so the
@@ -19,7 +19,11 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::error::DataFusionError;
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use store_model::ObjectFormat;
 use store_model::lake::{READINGS_PREFIX, dt_partition};
 use store_model::planning::{InventoryRequest, LatestReading, SqlParam};
 use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
@@ -33,8 +37,23 @@ use crate::schema::reading_schema;
 
 /// The embedded [`InventoryQuery`].
 pub struct DataFusionInventoryQuery {
-    lake: LakeFolder,
-    check: Arc<LakeCheck>,
+    source: Source,
+}
+
+/// Where the readings are.
+enum Source {
+    /// The lake folder, NDJSON and Parquet side by side, checked and quarantined before a query.
+    Folder {
+        lake: LakeFolder,
+        check: Arc<LakeCheck>,
+    },
+    /// A bucket (S3) written by a delivery stream in one format. Firehose names its objects
+    /// without an extension, so every object under `readings/` is read in that format.
+    Bucket {
+        url: String,
+        store: Arc<dyn ObjectStore>,
+        format: ObjectFormat,
+    },
 }
 
 fn query_error(e: DataFusionError) -> PortError {
@@ -78,44 +97,82 @@ impl DataFusionInventoryQuery {
                 )
             })?;
         Ok(Self {
-            lake,
-            check: Arc::new(check),
+            source: Source::Folder {
+                lake,
+                check: Arc::new(check),
+            },
         })
     }
 
-    fn context(&self) -> Result<SessionContext, DataFusionError> {
-        let config = SessionConfig::new().with_information_schema(false);
+    /// A query over the `readings/` prefix of a bucket, e.g. `s3://lake-bucket`, reached through
+    /// `store`, whose reading objects are all in `format`.
+    pub fn over_bucket(
+        bucket_url: &str,
+        store: Arc<dyn ObjectStore>,
+        format: ObjectFormat,
+    ) -> Self {
+        Self {
+            source: Source::Bucket {
+                url: format!("{}/{READINGS_PREFIX}", bucket_url.trim_end_matches('/')),
+                store,
+                format,
+            },
+        }
+    }
+
+    fn context(&self) -> Result<(SessionContext, &'static str), DataFusionError> {
+        let mut config = SessionConfig::new().with_information_schema(false);
+        // Objects may sit below the `dt=` folder (Firehose's own `YYYY/MM/DD/HH/` when no custom
+        // prefix is set, and local servers that ignore prefix expressions): read them too.
+        config
+            .options_mut()
+            .execution
+            .listing_table_ignore_subdirectory = false;
         let ctx = SessionContext::new_with_config(config);
         ctx.register_udaf(max_by_udaf());
-        let root = self.lake.path(READINGS_PREFIX);
-        std::fs::create_dir_all(&root).map_err(DataFusionError::IoError)?;
-        let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
-        let formats: [(&str, Arc<dyn FileFormat>, &str); 2] = [
-            (
-                "readings_parquet",
-                Arc::new(ParquetFormat::default()),
-                ".parquet",
-            ),
-            ("readings_json", Arc::new(JsonFormat::default()), ".json"),
-        ];
-        for (name, format, extension) in formats {
+        let table = |url: &ListingTableUrl, format: Arc<dyn FileFormat>, extension: &str| {
             let options = ListingOptions::new(format)
                 .with_file_extension(extension)
                 .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]);
             let config = ListingTableConfig::new(url.clone())
                 .with_listing_options(options)
                 .with_schema(reading_schema());
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+            ListingTable::try_new(config).map(Arc::new)
+        };
+        match &self.source {
+            Source::Folder { lake, .. } => {
+                let root = lake.path(READINGS_PREFIX);
+                std::fs::create_dir_all(&root).map_err(DataFusionError::IoError)?;
+                let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
+                ctx.register_table(
+                    "readings_parquet",
+                    table(&url, Arc::new(ParquetFormat::default()), ".parquet")?,
+                )?;
+                ctx.register_table(
+                    "readings_json",
+                    table(&url, Arc::new(JsonFormat::default()), ".json")?,
+                )?;
+                Ok((
+                    ctx,
+                    "WITH readings AS (SELECT * FROM readings_parquet UNION ALL SELECT * FROM readings_json)",
+                ))
+            }
+            Source::Bucket { url, store, format } => {
+                let url = ListingTableUrl::parse(url)?;
+                ctx.register_object_store(url.object_store().as_ref(), store.clone());
+                let file_format: Arc<dyn FileFormat> = match format {
+                    ObjectFormat::Parquet => Arc::new(ParquetFormat::default()),
+                    ObjectFormat::Json => Arc::new(JsonFormat::default()),
+                };
+                ctx.register_table("readings_lake", table(&url, file_format, "")?)?;
+                Ok((ctx, "WITH readings AS (SELECT * FROM readings_lake)"))
+            }
         }
-        Ok(ctx)
     }
 
     async fn run(&self, request: &InventoryRequest) -> Result<Vec<RecordBatch>, DataFusionError> {
-        let ctx = self.context()?;
-        let sql = format!(
-            "WITH readings AS (SELECT * FROM readings_parquet UNION ALL SELECT * FROM readings_json)\n{}",
-            request.sql("readings")
-        );
+        let (ctx, cte) = self.context()?;
+        let sql = format!("{cte}\n{}", request.sql("readings"));
         let params: Vec<ScalarValue> = request
             .params()
             .into_iter()
@@ -201,6 +258,21 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
     Ok(out)
 }
 
+/// Counts the reading objects (and their bytes) in partitions `dt=<min_dt>` and later.
+async fn window_objects(store: &dyn ObjectStore, min_dt: &str) -> Result<(usize, u64), PortError> {
+    let prefix = ObjectPath::from(READINGS_PREFIX);
+    let offset = ObjectPath::from(format!("{READINGS_PREFIX}dt={min_dt}"));
+    let mut listing = store.list_with_offset(Some(&prefix), &offset);
+    let (mut objects, mut bytes) = (0, 0);
+    while let Some(meta) = listing.next().await {
+        let meta = meta
+            .map_err(|e| PortError::transient("list lake", "could not list the lake bucket", e))?;
+        objects += 1;
+        bytes += meta.size;
+    }
+    Ok((objects, bytes))
+}
+
 #[async_trait]
 impl InventoryQuery for DataFusionInventoryQuery {
     #[instrument(skip_all, fields(window_start = request.window_start, stores = request.store_ids.len()), err)]
@@ -209,26 +281,41 @@ impl InventoryQuery for DataFusionInventoryQuery {
         request: &InventoryRequest,
     ) -> Result<InventorySnapshot, PortError> {
         let min_dt = dt_partition(request.window_start);
-        let check = self.check.clone();
-        let report = tokio::task::spawn_blocking(move || check.check_since(&min_dt))
-            .await
-            .map_err(|e| {
-                PortError::permanent("check lake", "check task failed", Some(Box::new(e)))
-            })?
-            .map_err(|e| PortError::transient("check lake", "could not read the lake folder", e))?;
+        let (objects, bytes, malformed) = match &self.source {
+            Source::Folder { check, .. } => {
+                let check = check.clone();
+                let report = tokio::task::spawn_blocking(move || check.check_since(&min_dt))
+                    .await
+                    .map_err(|e| {
+                        PortError::permanent("check lake", "check task failed", Some(Box::new(e)))
+                    })?
+                    .map_err(|e| {
+                        PortError::transient("check lake", "could not read the lake folder", e)
+                    })?;
+                (
+                    report.objects.len(),
+                    report.objects.iter().map(|o| o.size).sum(),
+                    report.malformed,
+                )
+            }
+            Source::Bucket { store, .. } => {
+                let (objects, bytes) = window_objects(store.as_ref(), &min_dt).await?;
+                (objects, bytes, 0)
+            }
+        };
         let batches = self.run(request).await.map_err(query_error)?;
         let latest = latest_from_batches(&batches)?;
         let snapshot = InventorySnapshot {
             query_id: Uuid::new_v4().to_string(),
             engine: "datafusion".into(),
             readings_scanned: latest.iter().map(|l| l.readings).sum(),
-            bytes_scanned: report.objects.iter().map(|o| o.size).sum(),
-            malformed_skipped: report.malformed,
+            bytes_scanned: bytes,
+            malformed_skipped: malformed,
             latest,
         };
         info!(
             query_id = %snapshot.query_id,
-            objects = report.objects.len(),
+            objects,
             readings = snapshot.readings_scanned,
             groups = snapshot.latest.len(),
             malformed = snapshot.malformed_skipped,
