@@ -26,8 +26,13 @@ pub fn endpoint() -> String {
 
 /// SDK configuration for the server, with its fake credentials.
 pub async fn sdk() -> SdkConfig {
+    sdk_in(REGION).await
+}
+
+/// SDK configuration for the server in another region (the server keeps regions apart).
+pub async fn sdk_in(region: &'static str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region))
         .endpoint_url(endpoint())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
