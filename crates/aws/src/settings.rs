@@ -35,8 +35,11 @@ pub mod env {
     pub const ATHENA_OUTPUT: &str = "STORE_ATHENA_OUTPUT";
     /// `athena` or `datafusion`: which engine runs the planning SQL on the AWS backend.
     pub const QUERY_ENGINE: &str = "STORE_QUERY_ENGINE";
-    /// Where undeliverable readings are spooled for replay.
-    pub const SPOOL_DIR: &str = "STORE_SPOOL_DIR";
+    /// `json` or `parquet`: the format of the reading objects the delivery stream writes.
+    pub const LAKE_FORMAT: &str = "STORE_LAKE_FORMAT";
+    /// A file of `NAME=value` lines (the stack outputs written by `scripts/deploy.sh`) filling
+    /// in the names above that neither a flag nor the environment gives.
+    pub const ENV_FILE: &str = "STORE_ENV_FILE";
 }
 
 /// Which engine runs the planning SQL on the AWS backend.
@@ -53,6 +56,10 @@ pub enum QueryEngine {
 /// `require_*` methods, so a missing one is reported by its flag and variable.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AwsSettings {
+    /// A file of `NAME=value` lines (e.g. the stack outputs from `scripts/deploy.sh`) for the
+    /// settings below that no flag or variable sets.
+    #[arg(long, env = env::ENV_FILE, global = true)]
+    pub env_file: Option<std::path::PathBuf>,
     /// AWS region; required with `--backend aws` (or from the shared config file).
     #[arg(long, env = env::REGION, global = true)]
     pub region: Option<String>,
@@ -86,11 +93,24 @@ pub struct AwsSettings {
     /// The engine that runs the planning SQL on the AWS backend.
     #[arg(long, env = env::QUERY_ENGINE, value_enum, default_value_t, global = true)]
     pub query_engine: QueryEngine,
+    /// Format of the reading objects in the bucket (`json` unless the delivery stream converts
+    /// to Parquet); read by DataFusion over S3.
+    #[arg(long, env = env::LAKE_FORMAT, default_value = "json", global = true)]
+    pub lake_format: store_model::ObjectFormat,
 }
 
 /// A setting the chosen backend needs is missing or wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The env file cannot be read.
+    #[error("cannot read the env file {path}: {source}")]
+    EnvFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A required name is not set.
     #[error("`--{flag}` (or {env}) is required with --backend aws")]
     Missing {
@@ -123,7 +143,100 @@ fn required<'a>(
         .ok_or(SettingsError::Missing { flag, env })
 }
 
+/// Parses `NAME=value` lines; blank lines, `#` comments and an `export ` prefix are allowed, and
+/// values may be quoted.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let unquoted = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_owned(), unquoted.to_owned())
+        })
+        .collect()
+}
+
 impl AwsSettings {
+    /// Fills the names no flag or variable set from the env file, when there is one.
+    pub fn with_env_file(mut self) -> Result<Self, SettingsError> {
+        let Some(path) = self.env_file.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| SettingsError::EnvFile { path, source })?;
+        for (name, value) in parse_env_file(&text) {
+            let field = match name.as_str() {
+                env::REGION => &mut self.region,
+                env::ENDPOINT_URL => &mut self.endpoint_url,
+                env::LAKE_BUCKET => &mut self.lake_bucket,
+                env::DELIVERY_STREAM => &mut self.delivery_stream,
+                env::ALERT_QUEUE_URL => &mut self.alert_queue_url,
+                env::DEAD_LETTER_QUEUE_URL => &mut self.dead_letter_queue_url,
+                env::ATHENA_WORKGROUP => &mut self.athena_workgroup,
+                env::GLUE_DATABASE => &mut self.glue_database,
+                env::ATHENA_OUTPUT => &mut self.athena_output,
+                _ => continue,
+            };
+            if field.is_none() {
+                *field = Some(value);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The alert queue and its dead-letter queue.
+    pub fn alert_queue(&self, clients: &AwsClients) -> Result<crate::SqsAlertQueue, SettingsError> {
+        Ok(crate::SqsAlertQueue::new(
+            clients.sqs.clone(),
+            self.require_alert_queue_url()?,
+            self.require_dead_letter_queue_url()?,
+        ))
+    }
+
+    /// The ledger in the lake bucket.
+    pub fn ledger(&self, clients: &AwsClients) -> Result<crate::S3Ledger, SettingsError> {
+        Ok(crate::S3Ledger::new(crate::S3Objects::new(
+            clients.s3.clone(),
+            self.require_lake_bucket()?,
+        )))
+    }
+
+    /// The Firehose sink, spooling undeliverable readings into `spool_dir`.
+    pub fn reading_sink(
+        &self,
+        clients: &AwsClients,
+        spool_dir: &std::path::Path,
+    ) -> Result<crate::FirehoseReadingSink, SettingsError> {
+        Ok(crate::FirehoseReadingSink::new(
+            clients.firehose.clone(),
+            crate::FirehoseSinkConfig::new(self.require_delivery_stream()?, spool_dir),
+        ))
+    }
+
+    /// The Athena planning query.
+    pub fn athena_query(
+        &self,
+        clients: &AwsClients,
+    ) -> Result<crate::AthenaInventoryQuery, SettingsError> {
+        Ok(crate::AthenaInventoryQuery::new(
+            clients.athena.clone(),
+            crate::AthenaConfig {
+                output_location: self.athena_output.clone().filter(|o| !o.is_empty()),
+                ..crate::AthenaConfig::new(
+                    self.require_athena_workgroup()?,
+                    self.require_glue_database()?,
+                    self.readings_table()?,
+                )
+            },
+        ))
+    }
+
     /// The lake bucket.
     pub fn require_lake_bucket(&self) -> Result<&str, SettingsError> {
         required(&self.lake_bucket, "lake-bucket", env::LAKE_BUCKET)
@@ -261,6 +374,32 @@ mod tests {
             ..AwsSettings::default()
         };
         assert!(blank.require_lake_bucket().is_err());
+    }
+
+    #[test]
+    fn the_env_file_fills_only_what_is_unset() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("stack.env");
+        std::fs::write(
+            &path,
+            "# stack outputs\nexport STORE_LAKE_BUCKET=\"lake-1\"\nSTORE_ALERT_QUEUE_URL='https://q'\n\nAWS_REGION=eu-west-1\nOTHER=x\n",
+        )
+        .unwrap();
+        let s = AwsSettings {
+            env_file: Some(path),
+            region: Some("ap-southeast-1".into()),
+            ..AwsSettings::default()
+        }
+        .with_env_file()
+        .unwrap();
+        assert_eq!(s.lake_bucket.as_deref(), Some("lake-1"));
+        assert_eq!(s.alert_queue_url.as_deref(), Some("https://q"));
+        assert_eq!(s.region.as_deref(), Some("ap-southeast-1"), "a flag wins over the file");
+        let missing = AwsSettings {
+            env_file: Some(dir.path().join("nope.env")),
+            ..AwsSettings::default()
+        };
+        assert!(missing.with_env_file().unwrap_err().to_string().contains("nope.env"));
     }
 
     #[test]

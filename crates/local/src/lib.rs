@@ -74,4 +74,9 @@ impl DataDir {
     pub fn rejects_dir(&self) -> std::path::PathBuf {
         self.root.join("rejects")
     }
+
+    /// The folder of readings a delivery stream did not take, kept for replay with `send`.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.root.join("spool")
+    }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use store_model::planning::{PlanContext, ReorderPolicy, plan};
 use store_model::ports::{AlertQueue, InventoryQuery, Ledger, PortError};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::{InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument};
 
@@ -43,6 +44,30 @@ impl PlanningError {
             Self::Queue(_) => "QueueFailed",
         }
     }
+}
+
+impl From<PlanningError> for Diagnostic {
+    fn from(e: PlanningError) -> Self {
+        Self {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The Lambda entry point: the event as it arrived (so an unknown field is our `InvalidEvent`,
+/// not a runtime deserialization failure), planned by [`Planner::handle`].
+#[instrument(skip_all, fields(request_id = %event.context.request_id))]
+pub async fn lambda_handler(
+    planner: &Planner,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<PlanningResult, PlanningError> {
+    let event = if event.payload.is_null() {
+        PlanningEvent::default()
+    } else {
+        PlanningEvent::from_json(&event.payload.to_string())?
+    };
+    planner.handle(event).await
 }
 
 /// The planning run with its adapters.

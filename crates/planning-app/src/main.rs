@@ -1,20 +1,35 @@
-//! `store-planning-app`: one planning run, from the command line.
+//! `store-planning-app`: one planning run, from the command line or under the Lambda runtime.
+//!
+//! Started by the Lambda runtime (or `cargo lambda watch`), which sets `AWS_LAMBDA_RUNTIME_API`,
+//! it serves planning events with JSON logs; otherwise `invoke` runs one event and prints the
+//! result. Either way the adapters are built once, before the first event.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
-use store_local::{DataDir, DataFusionInventoryQuery, FolderLedger, QueueConfig, SqliteAlertQueue};
+use clap::{Args, Parser, Subcommand};
+use store_aws::{AwsClients, AwsSettings, QueryEngine, sdk_config};
 use store_model::planning::ReorderPolicy;
+use store_model::ports::{AlertQueue, InventoryQuery, Ledger};
 use store_model::{Backend, PlanningEvent};
-use store_planning_app::Planner;
+use store_planning_app::{Planner, lambda_handler};
 use tracing_subscriber::EnvFilter;
 
 /// StorePlanningApp: find low stock in the lake and send restock alerts.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    /// What to do; with none, serve events under the Lambda runtime.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Everything a planning run needs to know, from flags or `STORE_*` variables.
+#[derive(Args, Debug)]
+struct Settings {
     /// Where the embedded backend keeps the lake, queue and state.
     #[arg(
         long,
@@ -34,8 +49,9 @@ struct Cli {
         global = true
     )]
     alert_expiry_hours: u32,
-    #[command(subcommand)]
-    command: Command,
+    /// Where the AWS resources are (with `--backend aws`).
+    #[command(flatten)]
+    aws: AwsSettings,
 }
 
 #[derive(Subcommand, Debug)]
@@ -51,6 +67,93 @@ enum Command {
     },
 }
 
+type Adapters = (
+    Arc<dyn InventoryQuery>,
+    Arc<dyn AlertQueue>,
+    Arc<dyn Ledger>,
+);
+
+#[cfg(feature = "embedded")]
+fn local_adapters(settings: &Settings) -> Result<Adapters> {
+    use store_local::{
+        DataDir, DataFusionInventoryQuery, FolderLedger, QueueConfig, SqliteAlertQueue,
+    };
+    let dir = DataDir::new(&settings.data_dir);
+    let lake = dir
+        .lake()
+        .with_context(|| format!("opening the lake in {}", settings.data_dir.display()))?;
+    Ok((
+        Arc::new(
+            DataFusionInventoryQuery::new(lake.clone(), &dir.state_dir())
+                .context("opening the query engine")?,
+        ),
+        Arc::new(
+            SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())
+                .context("opening the alert queue")?,
+        ),
+        Arc::new(FolderLedger::new(lake)),
+    ))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn local_adapters(_: &Settings) -> Result<Adapters> {
+    bail!("this build has no embedded engine (built without the `embedded` feature); use --backend aws")
+}
+
+#[cfg(feature = "embedded")]
+fn datafusion_over_s3(
+    config: &aws_config::SdkConfig,
+    aws: &AwsSettings,
+) -> Result<Arc<dyn InventoryQuery>> {
+    let bucket = aws.require_lake_bucket()?;
+    let store = store_aws::lake_store::lake_object_store(config, bucket)?;
+    Ok(Arc::new(
+        store_local::DataFusionInventoryQuery::over_bucket(
+            &format!("s3://{bucket}"),
+            store,
+            aws.lake_format,
+        ),
+    ))
+}
+
+#[cfg(not(feature = "embedded"))]
+fn datafusion_over_s3(_: &aws_config::SdkConfig, _: &AwsSettings) -> Result<Arc<dyn InventoryQuery>> {
+    bail!("this build has no embedded engine; use --query-engine athena")
+}
+
+async fn planner(settings: &Settings) -> Result<Planner> {
+    if settings.alert_expiry_hours == 0 {
+        bail!("--alert-expiry-hours must be at least 1");
+    }
+    let (query, queue, ledger) = match settings.backend {
+        Backend::Local => local_adapters(settings)?,
+        Backend::Aws => {
+            let aws = settings.aws.clone().with_env_file()?;
+            let config = sdk_config(&aws).await?;
+            let clients = AwsClients::new(&config);
+            let query: Arc<dyn InventoryQuery> = match aws.query_engine {
+                QueryEngine::Athena => Arc::new(aws.athena_query(&clients)?),
+                QueryEngine::Datafusion => datafusion_over_s3(&config, &aws)?,
+            };
+            (
+                query,
+                Arc::new(aws.alert_queue(&clients)?) as Arc<dyn AlertQueue>,
+                Arc::new(aws.ledger(&clients)?) as Arc<dyn Ledger>,
+            )
+        }
+    };
+    Ok(Planner {
+        query,
+        queue,
+        ledger,
+        policy: ReorderPolicy {
+            alert_expiry_seconds: i64::from(settings.alert_expiry_hours) * 3600,
+            ..ReorderPolicy::default()
+        },
+        clock: Arc::new(|| chrono::Utc::now().timestamp()),
+    })
+}
+
 fn init_tracing() {
     let filter = EnvFilter::try_from_env("STORE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
@@ -61,12 +164,24 @@ fn init_tracing() {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    init_tracing();
     let cli = Cli::parse();
-    if cli.alert_expiry_hours == 0 {
-        bail!("--alert-expiry-hours must be at least 1");
-    }
-    let Command::Invoke { data, data_file } = cli.command;
+    let Some(Command::Invoke { data, data_file }) = cli.command else {
+        if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+            bail!(
+                "no command: use `store-planning-app invoke`, or start it under the Lambda runtime (e.g. `cargo lambda watch`)"
+            );
+        }
+        // JSON logs when the function's log format is JSON; the runtime's own subscriber.
+        lambda_runtime::tracing::init_default_subscriber();
+        let planner = planner(&cli.settings).await?;
+        let planner = &planner;
+        return lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+            lambda_handler(planner, event)
+        }))
+        .await
+        .map_err(|e| anyhow::anyhow!(e));
+    };
+    init_tracing();
     let json = match (data, data_file) {
         (Some(d), _) => d,
         (None, Some(f)) => std::fs::read_to_string(&f)
@@ -74,29 +189,7 @@ async fn main() -> Result<()> {
         (None, None) => "{}".to_owned(),
     };
     let event = PlanningEvent::from_json(&json)?;
-    if cli.backend == Backend::Aws {
-        bail!("the aws backend is not built into this binary yet; use --backend local");
-    }
-    let dir = DataDir::new(&cli.data_dir);
-    let lake = dir
-        .lake()
-        .with_context(|| format!("opening the lake in {}", cli.data_dir.display()))?;
-    let planner = Planner {
-        query: Arc::new(
-            DataFusionInventoryQuery::new(lake.clone(), &dir.state_dir())
-                .context("opening the query engine")?,
-        ),
-        queue: Arc::new(
-            SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())
-                .context("opening the alert queue")?,
-        ),
-        ledger: Arc::new(FolderLedger::new(lake)),
-        policy: ReorderPolicy {
-            alert_expiry_seconds: i64::from(cli.alert_expiry_hours) * 3600,
-            ..ReorderPolicy::default()
-        },
-        clock: Arc::new(|| chrono::Utc::now().timestamp()),
-    };
+    let planner = planner(&cli.settings).await?;
     let result = planner.handle(event).await.context("planning run failed")?;
     for line in &result.messages {
         eprintln!("{line}");

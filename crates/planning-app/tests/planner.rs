@@ -237,3 +237,44 @@ async fn malformed_lines_in_the_lake_are_quarantined_and_counted_not_fatal() {
     let again = w.planner.handle(event("dry-run-event.json")).await.unwrap();
     assert_eq!((again.malformed_skipped, again.alerts.len()), (0, 2));
 }
+
+fn lambda_event(fixture: &str) -> lambda_runtime::LambdaEvent<serde_json::Value> {
+    let path = format!("{}/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+    let payload: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default())
+}
+
+#[tokio::test]
+async fn the_lambda_handler_plans_an_event_with_a_default_context() {
+    let w = world();
+    feed(&w, &[reading("STORE_4", "PRD_2", 1, 10, NOW - 60)]).await;
+    let result = store_planning_app::lambda_handler(&w.planner, lambda_event("empty-event.json"))
+        .await
+        .unwrap();
+    assert_eq!(result.alerts_sent, 1);
+    let json = serde_json::to_value(&result).unwrap();
+    for key in [
+        "query_id",
+        "engine",
+        "readings_scanned",
+        "bytes_scanned",
+        "alerts_sent",
+        "alerts_suppressed",
+        "alerts",
+    ] {
+        assert!(json.get(key).is_some(), "the result carries `{key}`");
+    }
+}
+
+#[tokio::test]
+async fn the_lambda_handler_reports_a_bad_event_as_a_typed_diagnostic() {
+    let w = world();
+    let e = store_planning_app::lambda_handler(&w.planner, lambda_event("misspelt-event.json"))
+        .await
+        .unwrap_err();
+    let diagnostic = lambda_runtime::Diagnostic::from(e);
+    assert_eq!(diagnostic.error_type, "InvalidEvent");
+    assert!(diagnostic.error_message.contains("unknown field"), "{}", diagnostic.error_message);
+    assert!(w.queue.depth().await.unwrap().visible == 0, "nothing was sent");
+}

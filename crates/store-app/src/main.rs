@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use store_app::input::{self, InputFormat, Rejected};
 use store_app::simulate::{Chain, ChainConfig};
 use store_local::firehose::system_clock;
+use store_aws::{AwsClients, AwsSettings, sdk_config};
 use store_local::{DataDir, FirehoseConfig, LocalFirehoseSink};
 use store_model::ports::{ReadingSink, SinkStats};
 use store_model::{Backend, ObjectFormat, Reading};
@@ -30,7 +31,11 @@ struct Cli {
     /// `local` (embedded engines) or `aws`.
     #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
     backend: Backend,
-    /// Object format of the lake: `parquet` or `json` (NDJSON).
+    /// Where the AWS resources are (with `--backend aws`).
+    #[command(flatten)]
+    aws: AwsSettings,
+    /// Object format of the local lake: `parquet` or `json` (NDJSON). On AWS the delivery
+    /// stream's configuration decides.
     #[arg(long, env = "STORE_FORMAT", default_value = "parquet", global = true)]
     format: ObjectFormat,
     /// Delivery stream name (the first part of every object name).
@@ -106,37 +111,72 @@ fn init_tracing() {
 
 fn summary(stats: &SinkStats, started: Instant) -> String {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
-    format!(
-        "{} readings delivered in {:.2} s ({:.0}/s), {} object(s), {:.1} KiB",
+    let mut line = format!(
+        "{} readings delivered in {:.2} s ({:.0}/s), {} object(s) or call(s), {:.1} KiB",
         stats.delivered,
         secs,
         stats.delivered as f64 / secs,
         stats.objects,
         stats.bytes as f64 / 1024.0
-    )
+    );
+    if stats.retried + stats.spooled > 0 {
+        line.push_str(&format!(
+            ", {} retried, {} spooled",
+            stats.retried, stats.spooled
+        ));
+    }
+    line
+}
+
+/// The sink of the chosen backend, and where it spools what it cannot deliver.
+async fn reading_sink(cli: &Cli, dir: &DataDir) -> Result<(Arc<dyn ReadingSink>, Option<PathBuf>)> {
+    match cli.backend {
+        Backend::Local => {
+            let lake = dir
+                .lake()
+                .with_context(|| format!("opening the lake in {}", cli.data_dir.display()))?;
+            let config = FirehoseConfig {
+                stream_name: cli.stream_name.clone(),
+                format: cli.format,
+                buffer_bytes: cli.buffer_mib * 1024 * 1024,
+                buffer_interval: Duration::from_secs(cli.buffer_seconds),
+            };
+            Ok((
+                Arc::new(LocalFirehoseSink::new(lake, config, system_clock())),
+                None,
+            ))
+        }
+        Backend::Aws => {
+            let aws = cli.aws.clone().with_env_file()?;
+            let clients = AwsClients::new(&sdk_config(&aws).await?);
+            let sink = aws.reading_sink(&clients, &dir.spool_dir())?;
+            let spool = sink.spool_path().to_path_buf();
+            Ok((Arc::new(sink), Some(spool)))
+        }
+    }
+}
+
+/// Says where undelivered readings went and how to replay them; the run then fails.
+fn report_spooled(stats: &SinkStats, spool: Option<&Path>) {
+    if stats.spooled > 0 {
+        let path = spool.map(|p| p.display().to_string()).unwrap_or_default();
+        eprintln!(
+            "store-app: {} reading(s) could not be delivered and were spooled to {path}; replay them with `store-app --backend aws send {path}`",
+            stats.spooled
+        );
+        std::process::exit(1);
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     init_tracing();
     let cli = Cli::parse();
-    if cli.backend == Backend::Aws {
-        bail!("the aws backend is not built into this binary yet; use --backend local");
-    }
     if cli.buffer_mib == 0 || cli.buffer_seconds == 0 {
         bail!("--buffer-mib and --buffer-seconds must be at least 1");
     }
     let dir = DataDir::new(&cli.data_dir);
-    let lake = dir
-        .lake()
-        .with_context(|| format!("opening the lake in {}", cli.data_dir.display()))?;
-    let config = FirehoseConfig {
-        stream_name: cli.stream_name.clone(),
-        format: cli.format,
-        buffer_bytes: cli.buffer_mib * 1024 * 1024,
-        buffer_interval: Duration::from_secs(cli.buffer_seconds),
-    };
-    let sink: Arc<dyn ReadingSink> = Arc::new(LocalFirehoseSink::new(lake, config, system_clock()));
+    let (sink, spool) = reading_sink(&cli, &dir).await?;
     match cli.command {
         Command::Simulate {
             stores,
@@ -171,7 +211,9 @@ async fn main() -> Result<()> {
                 },
                 (None, None) => Run::Live { until: None },
             };
-            simulate(sink, chain, rate, plan).await
+            let stats = simulate(sink, chain, rate, plan).await?;
+            report_spooled(&stats, spool.as_deref());
+            Ok(())
         }
         Command::Send {
             file,
@@ -193,7 +235,8 @@ async fn main() -> Result<()> {
                     chrono::Utc::now().format("%Y%m%dT%H%M%S")
                 ))
             });
-            let rejected = send(sink, &file, format, &rejects).await?;
+            let (stats, rejected) = send(sink, &file, format, &rejects).await?;
+            report_spooled(&stats, spool.as_deref());
             if rejected > 0 {
                 eprintln!("{rejected} line(s) rejected; see {}", rejects.display());
                 std::process::exit(1);
@@ -210,7 +253,12 @@ enum Run {
     Live { until: Option<Instant> },
 }
 
-async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: Run) -> Result<()> {
+async fn simulate(
+    sink: Arc<dyn ReadingSink>,
+    mut chain: Chain,
+    rate: f64,
+    run: Run,
+) -> Result<SinkStats> {
     let started = Instant::now();
     let shelves = chain.shelves() as u64;
     let now = chrono::Utc::now().timestamp();
@@ -269,10 +317,10 @@ async fn simulate(sink: Arc<dyn ReadingSink>, mut chain: Chain, rate: f64, run: 
     finish(&*sink, started).await
 }
 
-async fn finish(sink: &dyn ReadingSink, started: Instant) -> Result<()> {
+async fn finish(sink: &dyn ReadingSink, started: Instant) -> Result<SinkStats> {
     let stats = sink.flush().await.context("delivering the last readings")?;
     eprintln!("\rstore-app: {}", summary(&stats, started));
-    Ok(())
+    Ok(stats)
 }
 
 async fn send(
@@ -280,7 +328,7 @@ async fn send(
     file: &Path,
     format: InputFormat,
     rejects: &Path,
-) -> Result<usize> {
+) -> Result<(SinkStats, usize)> {
     let started = Instant::now();
     let source = file.display().to_string();
     let reader: Box<dyn BufRead> = if source == "-" {
@@ -364,5 +412,5 @@ async fn send(
         summary(&stats, started),
         rejected.len()
     );
-    Ok(rejected.len())
+    Ok((stats, rejected.len()))
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
+use store_aws::{AwsClients, AwsSettings, sdk_config};
 use store_model::Backend;
+use store_model::ports::{AlertQueue, Ledger};
 use store_model::dispatch::default_fleet;
 use store_truck_app::{BatchReport, Dispatcher, ExecutionOutcome};
 use tracing_subscriber::EnvFilter;
@@ -27,7 +29,11 @@ struct Cli {
     /// `local` (embedded engines) or `aws`.
     #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
     backend: Backend,
-    /// Seconds a received alert stays hidden from other consumers.
+    /// Where the AWS resources are (with `--backend aws`).
+    #[command(flatten)]
+    aws: AwsSettings,
+    /// Seconds a received alert stays hidden from other consumers (local queue; an SQS queue
+    /// has its own).
     #[arg(
         long,
         env = "STORE_VISIBILITY_TIMEOUT",
@@ -35,7 +41,8 @@ struct Cli {
         global = true
     )]
     visibility_timeout: u64,
-    /// Receives after which an unprocessed alert goes to the dead-letter queue.
+    /// Receives after which an unprocessed alert goes to the dead-letter queue (local queue; an
+    /// SQS queue's redrive policy sets its own).
     #[arg(
         long,
         env = "STORE_MAX_RECEIVE_COUNT",
@@ -84,9 +91,6 @@ fn show(report: &BatchReport) {
 async fn main() -> Result<()> {
     init_tracing();
     let cli = Cli::parse();
-    if cli.backend == Backend::Aws {
-        bail!("the aws backend is not built into this binary yet; use --backend local");
-    }
     if !(1..=20).contains(&cli.wait_seconds) {
         bail!(
             "--wait-seconds must be between 1 and 20, got {}",
@@ -96,19 +100,33 @@ async fn main() -> Result<()> {
     if cli.max_receive_count == 0 || cli.visibility_timeout == 0 {
         bail!("--max-receive-count and --visibility-timeout must be at least 1");
     }
-    let dir = DataDir::new(&cli.data_dir);
-    let queue = SqliteAlertQueue::open(
-        &dir.queue_path(),
-        QueueConfig {
-            visibility_timeout: Duration::from_secs(cli.visibility_timeout),
-            max_receive_count: cli.max_receive_count,
-            ..QueueConfig::default()
-        },
-    )
-    .context("opening the alert queue")?;
+    let (queue, ledger): (Arc<dyn AlertQueue>, Arc<dyn Ledger>) = match cli.backend {
+        Backend::Local => {
+            let dir = DataDir::new(&cli.data_dir);
+            let queue = SqliteAlertQueue::open(
+                &dir.queue_path(),
+                QueueConfig {
+                    visibility_timeout: Duration::from_secs(cli.visibility_timeout),
+                    max_receive_count: cli.max_receive_count,
+                    ..QueueConfig::default()
+                },
+            )
+            .context("opening the alert queue")?;
+            let lake = dir.lake().context("opening the lake")?;
+            (Arc::new(queue), Arc::new(FolderLedger::new(lake)))
+        }
+        Backend::Aws => {
+            let aws = cli.aws.clone().with_env_file()?;
+            let clients = AwsClients::new(&sdk_config(&aws).await?);
+            (
+                Arc::new(aws.alert_queue(&clients)?),
+                Arc::new(aws.ledger(&clients)?),
+            )
+        }
+    };
     let dispatcher = Dispatcher {
-        queue: Arc::new(queue),
-        ledger: Arc::new(FolderLedger::new(dir.lake().context("opening the lake")?)),
+        queue,
+        ledger,
         fleet: default_fleet(),
         wait: Duration::from_secs(cli.wait_seconds),
         clock: Arc::new(|| chrono::Utc::now().timestamp()),
