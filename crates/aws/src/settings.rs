@@ -394,12 +394,22 @@ mod tests {
         .unwrap();
         assert_eq!(s.lake_bucket.as_deref(), Some("lake-1"));
         assert_eq!(s.alert_queue_url.as_deref(), Some("https://q"));
-        assert_eq!(s.region.as_deref(), Some("ap-southeast-1"), "a flag wins over the file");
+        assert_eq!(
+            s.region.as_deref(),
+            Some("ap-southeast-1"),
+            "a flag wins over the file"
+        );
         let missing = AwsSettings {
             env_file: Some(dir.path().join("nope.env")),
             ..AwsSettings::default()
         };
-        assert!(missing.with_env_file().unwrap_err().to_string().contains("nope.env"));
+        assert!(
+            missing
+                .with_env_file()
+                .unwrap_err()
+                .to_string()
+                .contains("nope.env")
+        );
     }
 
     #[test]

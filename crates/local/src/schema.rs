@@ -12,22 +12,23 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use store_model::Reading;
+use store_model::lake::{ColumnType, READING_COLUMNS};
 
-/// The columns of the readings table, in the Glue table's order (without the `dt` partition).
+/// The columns of the readings table ([`READING_COLUMNS`]), without the `dt` partition.
 pub fn reading_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("store_id", DataType::Utf8, true),
-        Field::new("product_id", DataType::Utf8, true),
-        Field::new("product_name", DataType::Utf8, true),
-        Field::new("current_stock", DataType::Int32, true),
-        Field::new("threshold_level", DataType::Int32, true),
-        Field::new("is_stock_low", DataType::Boolean, true),
-        Field::new("check_timestamp", DataType::Int64, true),
-        Field::new("notification_sent", DataType::Boolean, true),
-        Field::new("restock_status", DataType::Utf8, true),
-        Field::new("event_id", DataType::Utf8, true),
-        Field::new("max_stock", DataType::Int32, true),
-    ]))
+    let fields: Vec<Field> = READING_COLUMNS
+        .iter()
+        .map(|(name, ty)| {
+            let ty = match ty {
+                ColumnType::String => DataType::Utf8,
+                ColumnType::Int => DataType::Int32,
+                ColumnType::BigInt => DataType::Int64,
+                ColumnType::Boolean => DataType::Boolean,
+            };
+            Field::new(*name, ty, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// Readings as one Arrow record batch.

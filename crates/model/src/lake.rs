@@ -60,6 +60,50 @@ impl std::fmt::Display for ObjectFormat {
     }
 }
 
+/// The type of a readings table column, as the Glue catalog names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// `string`
+    String,
+    /// `int` (32 bits)
+    Int,
+    /// `bigint` (64 bits)
+    BigInt,
+    /// `boolean`
+    Boolean,
+}
+
+impl ColumnType {
+    /// The Glue (Hive) type name.
+    pub fn glue_name(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Int => "int",
+            Self::BigInt => "bigint",
+            Self::Boolean => "boolean",
+        }
+    }
+}
+
+/// The readings table's columns, in order, without the `dt` partition: the seed's keys, then
+/// `event_id` and `max_stock`. The Glue table, the Arrow schema and the Parquet files follow this.
+pub const READING_COLUMNS: [(&str, ColumnType); 11] = [
+    ("store_id", ColumnType::String),
+    ("product_id", ColumnType::String),
+    ("product_name", ColumnType::String),
+    ("current_stock", ColumnType::Int),
+    ("threshold_level", ColumnType::Int),
+    ("is_stock_low", ColumnType::Boolean),
+    ("check_timestamp", ColumnType::BigInt),
+    ("notification_sent", ColumnType::Boolean),
+    ("restock_status", ColumnType::String),
+    ("event_id", ColumnType::String),
+    ("max_stock", ColumnType::Int),
+];
+
+/// The partition column of the readings table: the UTC hour, `YYYY-MM-DD-HH`.
+pub const PARTITION_COLUMN: &str = "dt";
+
 fn utc(epoch_seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(epoch_seconds, 0)
         .single()

@@ -11,9 +11,9 @@
 
 use std::sync::Arc;
 
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::planning::{PlanContext, ReorderPolicy, plan};
 use store_model::ports::{AlertQueue, InventoryQuery, Ledger, PortError};
-use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::{InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument};
 

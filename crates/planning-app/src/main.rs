@@ -97,7 +97,9 @@ fn local_adapters(settings: &Settings) -> Result<Adapters> {
 
 #[cfg(not(feature = "embedded"))]
 fn local_adapters(_: &Settings) -> Result<Adapters> {
-    bail!("this build has no embedded engine (built without the `embedded` feature); use --backend aws")
+    bail!(
+        "this build has no embedded engine (built without the `embedded` feature); use --backend aws"
+    )
 }
 
 #[cfg(feature = "embedded")]
@@ -117,7 +119,10 @@ fn datafusion_over_s3(
 }
 
 #[cfg(not(feature = "embedded"))]
-fn datafusion_over_s3(_: &aws_config::SdkConfig, _: &AwsSettings) -> Result<Arc<dyn InventoryQuery>> {
+fn datafusion_over_s3(
+    _: &aws_config::SdkConfig,
+    _: &AwsSettings,
+) -> Result<Arc<dyn InventoryQuery>> {
     bail!("this build has no embedded engine; use --query-engine athena")
 }
 

@@ -275,6 +275,13 @@ async fn the_lambda_handler_reports_a_bad_event_as_a_typed_diagnostic() {
         .unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(e);
     assert_eq!(diagnostic.error_type, "InvalidEvent");
-    assert!(diagnostic.error_message.contains("unknown field"), "{}", diagnostic.error_message);
-    assert!(w.queue.depth().await.unwrap().visible == 0, "nothing was sent");
+    assert!(
+        diagnostic.error_message.contains("unknown field"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(
+        w.queue.depth().await.unwrap().visible == 0,
+        "nothing was sent"
+    );
 }

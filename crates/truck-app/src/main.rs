@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_aws::{AwsClients, AwsSettings, sdk_config};
+use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::Backend;
-use store_model::ports::{AlertQueue, Ledger};
 use store_model::dispatch::default_fleet;
+use store_model::ports::{AlertQueue, Ledger};
 use store_truck_app::{BatchReport, Dispatcher, ExecutionOutcome};
 use tracing_subscriber::EnvFilter;
 

@@ -1,0 +1,186 @@
+//! What the stack is made of, declared once: names, limits and the readings table. The
+//! CloudFormation template and the SDK provisioning both read from here, so the two cannot drift.
+
+use store_model::lake::{PARTITION_COLUMN, READING_COLUMNS, READINGS_PREFIX};
+
+/// The planner Lambda's timeout.
+pub const PLANNER_TIMEOUT_SECONDS: u32 = 60;
+/// The alert queue's visibility timeout: six times the planner's timeout, as AWS advises for
+/// queues that a function feeds or drains.
+pub const ALERT_VISIBILITY_SECONDS: u32 = 6 * PLANNER_TIMEOUT_SECONDS;
+// Checked when compiling: a change of the planner's timeout cannot leave the queue behind.
+const _: () = assert!(ALERT_VISIBILITY_SECONDS >= 6 * PLANNER_TIMEOUT_SECONDS);
+/// Receives after which an alert moves to the dead-letter queue.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// How long the dead-letter queue keeps messages (the SQS maximum, 14 days).
+pub const DEAD_LETTER_RETENTION_SECONDS: u32 = 14 * 24 * 3600;
+/// Firehose buffering: size (MiB; 64 is the minimum with Parquet conversion) and interval.
+pub const BUFFER_MIB: i32 = 64;
+/// Firehose buffering interval, seconds.
+pub const BUFFER_SECONDS: i32 = 60;
+/// Athena refuses a query that would scan more than this.
+pub const BYTES_SCANNED_CUTOFF: i64 = 1024 * 1024 * 1024;
+/// Days Athena results are kept.
+pub const QUERY_RESULTS_EXPIRY_DAYS: i32 = 7;
+/// Days Firehose error objects are kept.
+pub const ERROR_OBJECTS_EXPIRY_DAYS: i32 = 30;
+/// Days replaced object versions are kept.
+pub const NONCURRENT_VERSIONS_EXPIRY_DAYS: i32 = 30;
+/// Days log events are kept.
+pub const LOG_RETENTION_DAYS: i32 = 30;
+/// Where Athena writes results: outside `readings/`, so results never become readings.
+pub const QUERY_RESULTS_PREFIX: &str = "athena-results/";
+/// Where Firehose writes records it could not deliver.
+pub const ERRORS_PREFIX: &str = "errors/";
+/// The readings prefix Firehose writes, partitioned by the arrival hour.
+pub const READINGS_PREFIX_EXPRESSION: &str = "readings/dt=!{timestamp:yyyy-MM-dd-HH}/";
+/// The error prefix, by error type and hour.
+pub const ERRORS_PREFIX_EXPRESSION: &str =
+    "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd-HH}/";
+/// The readings table.
+pub const READINGS_TABLE: &str = "readings";
+
+/// The names of one stack's resources, derived from its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackNames {
+    /// The stack name, e.g. `store-inventory`.
+    pub stack: String,
+}
+
+impl StackNames {
+    /// Names for the stack `stack` (lowercase letters, digits and hyphens).
+    pub fn new(stack: &str) -> Result<Self, String> {
+        let ok = !stack.is_empty()
+            && stack.len() <= 40
+            && stack.starts_with(|c: char| c.is_ascii_lowercase())
+            && stack
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok {
+            Ok(Self {
+                stack: stack.to_owned(),
+            })
+        } else {
+            Err(format!(
+                "stack name {stack:?} must start with a letter and hold at most 40 lowercase letters, digits and hyphens"
+            ))
+        }
+    }
+
+    /// The lake bucket, made unique by account and region.
+    pub fn bucket(&self, account: &str, region: &str) -> String {
+        format!("{}-lake-{account}-{region}", self.stack)
+    }
+
+    /// The delivery stream.
+    pub fn delivery_stream(&self) -> String {
+        format!("{}-readings", self.stack)
+    }
+
+    /// The alert queue.
+    pub fn alert_queue(&self) -> String {
+        format!("{}-alerts", self.stack)
+    }
+
+    /// The dead-letter queue.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}-alerts-dlq", self.stack)
+    }
+
+    /// The Glue database (Glue names take underscores, not hyphens).
+    pub fn database(&self) -> String {
+        self.stack.replace('-', "_")
+    }
+
+    /// The Athena workgroup.
+    pub fn workgroup(&self) -> String {
+        format!("{}-planning", self.stack)
+    }
+
+    /// The planner function.
+    pub fn planner_function(&self) -> String {
+        format!("{}-planner", self.stack)
+    }
+}
+
+/// The readings table's columns as Glue declares them.
+pub fn glue_columns() -> Vec<(&'static str, &'static str)> {
+    READING_COLUMNS
+        .iter()
+        .map(|(name, ty)| (*name, ty.glue_name()))
+        .collect()
+}
+
+/// The table parameters: JSON records, and partition projection on the hour, so no partition
+/// is ever registered and Athena prunes by `dt` from the query alone.
+pub fn table_parameters(bucket: &str) -> Vec<(String, String)> {
+    let dt = PARTITION_COLUMN;
+    [
+        ("classification", "json".to_owned()),
+        ("projection.enabled", "true".to_owned()),
+        (&format!("projection.{dt}.type"), "date".to_owned()),
+        (
+            &format!("projection.{dt}.format"),
+            "yyyy-MM-dd-HH".to_owned(),
+        ),
+        (
+            &format!("projection.{dt}.range"),
+            "2024-01-01-00,NOW".to_owned(),
+        ),
+        (&format!("projection.{dt}.interval"), "1".to_owned()),
+        (
+            &format!("projection.{dt}.interval.unit"),
+            "HOURS".to_owned(),
+        ),
+        (
+            "storage.location.template",
+            format!("s3://{bucket}/{READINGS_PREFIX}{dt}=${{{dt}}}/"),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The JSON SerDe; a malformed line reads as nulls, which the planning SQL leaves out, instead of
+/// failing the whole query (the object itself stays in the lake).
+pub const JSON_SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
+/// The input format of text objects.
+pub const TEXT_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
+/// The output format of text objects.
+pub const TEXT_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_stack_name() {
+        let n = StackNames::new("store-inventory").unwrap();
+        assert_eq!(n.database(), "store_inventory");
+        assert_eq!(
+            n.bucket("123456789012", "ap-southeast-1"),
+            "store-inventory-lake-123456789012-ap-southeast-1"
+        );
+        assert!(StackNames::new("Store").is_err());
+        assert!(StackNames::new("a b").is_err());
+    }
+
+    #[test]
+    fn results_and_errors_live_outside_the_readings() {
+        for prefix in [QUERY_RESULTS_PREFIX, ERRORS_PREFIX] {
+            assert!(!prefix.starts_with(READINGS_PREFIX));
+        }
+        assert!(READINGS_PREFIX_EXPRESSION.starts_with(READINGS_PREFIX));
+    }
+
+    #[test]
+    fn the_projection_template_points_at_the_readings_partitions() {
+        let params = table_parameters("b");
+        let template = params
+            .iter()
+            .find(|(k, _)| k == "storage.location.template")
+            .unwrap();
+        assert_eq!(template.1, "s3://b/readings/dt=${dt}/");
+    }
+}
