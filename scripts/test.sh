@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check and every test of the workspace, as CI runs them. Safe on a fresh machine: it
-# installs what it needs first (only from the package registries).
+# installs what it needs first (only from the package registries). The AWS adapters are tested
+# against a local AWS API server (moto_server) started here on 127.0.0.1, never the internet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,8 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
+# moto: the local AWS API server; cargo-lambda: `cargo lambda watch` / `invoke` for the planner.
+python3 -m pip install --quiet --disable-pip-version-check "moto[server]>=5.1" "cargo-lambda>=1.8"
 
 step "format"
 cargo fmt --all -- --check
@@ -23,8 +26,30 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "build"
-# The end-to-end tests run the real binaries of every app.
+# The end-to-end tests run the real binaries of every app; `cargo lambda watch` reuses this build.
 cargo build --workspace --bins --locked
+
+step "local AWS API server"
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+moto_log=$(mktemp -t moto.XXXXXX.log)
+moto_server -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$moto_port/moto-api/', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    cat "$moto_log"
+    echo "moto_server did not start" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "moto_server on 127.0.0.1:$moto_port (pid $moto_pid)"
+export STORE_TEST_AWS_ENDPOINT="http://127.0.0.1:$moto_port"
+# Never reach for instance metadata or a developer's profile from a test.
+export AWS_EC2_METADATA_DISABLED=true
 
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast

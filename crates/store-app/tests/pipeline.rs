@@ -482,3 +482,90 @@ fn the_aws_path_runs_the_same_pipeline_against_a_local_aws_server() {
     ));
     assert_eq!(alert_set(&invoke(local.path(), "{}")), alert_set(&first));
 }
+
+/// The planner under the Lambda runtime, as a developer runs it: `cargo lambda watch` serves the
+/// function locally (against the embedded backend here) and `cargo lambda invoke` calls it.
+#[test]
+fn the_planner_answers_cargo_lambda_invoke_under_cargo_lambda_watch() {
+    use std::os::unix::process::CommandExt;
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    ok(run(
+        "store-app",
+        data,
+        &["simulate", "--count", "300", "--rate", "0", "--seed", "3"],
+        None,
+    ));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let log = std::fs::File::create(data.join("watch.log")).unwrap();
+    let mut watch = Command::new("cargo")
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port,
+        ])
+        .current_dir(&workspace)
+        .env("STORE_DATA_DIR", data)
+        .env("STORE_BACKEND", "local")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda is installed (`pip install cargo-lambda`; scripts/test.sh does it)");
+    let group = format!("-{}", watch.id());
+    let stop = || {
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    };
+
+    // The first invoke may wait for the function to build; give it time, then check the answer.
+    let started = std::time::Instant::now();
+    let answer = loop {
+        let out = Command::new("cargo")
+            .args([
+                "lambda",
+                "invoke",
+                "store-planning-app",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port,
+                "--data-ascii",
+                "{}",
+            ])
+            .current_dir(&workspace)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            break out.stdout;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(600) {
+            stop();
+            panic!(
+                "cargo lambda invoke kept failing: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(data.join("watch.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    stop();
+    let _ = watch.wait();
+    let result: Value =
+        serde_json::from_slice(&answer).expect("the function answers with the result JSON");
+    assert_eq!(result["engine"], "datafusion");
+    assert_eq!(result["readings_scanned"], 300);
+    let sent = result["alerts_sent"].as_u64().unwrap();
+    assert!(sent > 0, "{result}");
+    assert_eq!(result["alerts"].as_array().unwrap().len() as u64, sent);
+    assert!(result["query_id"].as_str().is_some_and(|q| !q.is_empty()));
+}
