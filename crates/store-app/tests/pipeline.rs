@@ -504,24 +504,41 @@ fn the_planner_answers_cargo_lambda_invoke_under_cargo_lambda_watch() {
         .to_string();
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let log = std::fs::File::create(data.join("watch.log")).unwrap();
-    let mut watch = Command::new("cargo")
-        .args([
-            "lambda",
-            "watch",
-            "--ignore-changes",
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port,
-        ])
-        .current_dir(&workspace)
-        .env("STORE_DATA_DIR", data)
-        .env("STORE_BACKEND", "local")
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .expect("cargo lambda is installed (`pip install cargo-lambda`; scripts/test.sh does it)");
+    // `cargo lambda watch` builds the function with `cargo run`. The variables cargo and the test
+    // runner set for this test (CARGO_MANIFEST_DIR, …) are seen by build scripts and would force
+    // a rebuild of the whole tree, so the child gets the environment of the shell instead.
+    let cargo = |args: &[&str]| {
+        let mut cmd = Command::new("cargo");
+        cmd.args(args).current_dir(&workspace);
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy().into_owned();
+            let runner_set = (name.starts_with("CARGO") && name != "CARGO_HOME")
+                || name.starts_with("NEXTEST")
+                || name.starts_with("__NEXTEST")
+                || name.starts_with("RUST_TEST")
+                || name == "LD_LIBRARY_PATH";
+            if runner_set {
+                cmd.env_remove(&name);
+            }
+        }
+        cmd
+    };
+    let mut watch = cargo(&[
+        "lambda",
+        "watch",
+        "--ignore-changes",
+        "--invoke-address",
+        "127.0.0.1",
+        "--invoke-port",
+        &port,
+    ])
+    .env("STORE_DATA_DIR", data)
+    .env("STORE_BACKEND", "local")
+    .stdout(log.try_clone().unwrap())
+    .stderr(log)
+    .process_group(0)
+    .spawn()
+    .expect("cargo lambda is installed (`pip install cargo-lambda`; scripts/test.sh does it)");
     let group = format!("-{}", watch.id());
     let stop = || {
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
@@ -530,21 +547,19 @@ fn the_planner_answers_cargo_lambda_invoke_under_cargo_lambda_watch() {
     // The first invoke may wait for the function to build; give it time, then check the answer.
     let started = std::time::Instant::now();
     let answer = loop {
-        let out = Command::new("cargo")
-            .args([
-                "lambda",
-                "invoke",
-                "store-planning-app",
-                "--invoke-address",
-                "127.0.0.1",
-                "--invoke-port",
-                &port,
-                "--data-ascii",
-                "{}",
-            ])
-            .current_dir(&workspace)
-            .output()
-            .unwrap();
+        let out = cargo(&[
+            "lambda",
+            "invoke",
+            "store-planning-app",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port,
+            "--data-ascii",
+            "{}",
+        ])
+        .output()
+        .unwrap();
         if out.status.success() {
             break out.stdout;
         }
