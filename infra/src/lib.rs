@@ -1,9 +1,14 @@
 //! The AWS stack of the store inventory pipeline, as Rust.
 //!
-//! [`stack`] declares names, limits and the readings table once. [`provision`] creates the data
-//! resources through the SDK for an AWS-compatible endpoint. [`policy`] holds the policy
-//! documents, every statement explicit about actions and resources.
+//! [`stack`] declares names, limits and the readings table once. [`template`] is a small typed
+//! model of CloudFormation (intrinsics, resources, outputs, checkov skips with reasons), and
+//! [`synth`] builds the stack with it: `store-infra synth` writes the template that
+//! `scripts/deploy.sh` deploys. [`provision`] creates the data resources through the SDK instead,
+//! for an AWS-compatible endpoint whose CloudFormation lacks Firehose, Glue and Athena. [`policy`]
+//! holds the policy documents, every statement explicit about actions and resources.
 
 pub mod policy;
 pub mod provision;
 pub mod stack;
+pub mod synth;
+pub mod template;

@@ -1,4 +1,5 @@
-//! `store-infra`: provision the stack's resources.
+//! `store-infra`: synthesize the stack's template, provision its resources, or turn its outputs
+//! into the apps' env file.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,8 @@ use store_aws::{AwsSettings, sdk_config};
 use store_infra::provision::{ProvisionOptions, provision};
 use store_infra::stack::{READINGS_PREFIX_EXPRESSION, StackNames};
 
-/// The store inventory stack: provision it through the AWS APIs.
+/// The store inventory stack: synthesize its CloudFormation template, or provision it through the
+/// AWS APIs.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -26,6 +28,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Write the CloudFormation template (to stdout, or a file).
+    Synth {
+        /// The file to write.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Turn `aws cloudformation describe-stacks --query Stacks[0].Outputs` JSON (a file, or `-`
+    /// for stdin) into the env file the apps read with `--env-file`.
+    EnvFile {
+        /// The outputs JSON.
+        outputs: PathBuf,
+    },
     /// Create the bucket, queues, delivery stream, Glue table and Athena workgroup through the
     /// SDK (for an AWS-compatible endpoint), and print the settings the apps need.
     Provision {
@@ -54,6 +68,28 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let names = StackNames::new(&cli.stack_name).map_err(anyhow::Error::msg)?;
     match cli.command {
+        Command::Synth { output } => {
+            let text = store_infra::synth::template().to_json();
+            match output {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+        }
+        Command::EnvFile { outputs } => {
+            let text = if outputs.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&outputs)
+                    .with_context(|| format!("reading {}", outputs.display()))?
+            };
+            let json: serde_json::Value =
+                serde_json::from_str(&text).context("the outputs are not JSON")?;
+            print!(
+                "{}",
+                store_infra::synth::env_file_from_outputs(&json).map_err(anyhow::Error::msg)?
+            );
+        }
         Command::Provision {
             aws,
             readings_prefix,

@@ -1,0 +1,635 @@
+//! The stack as a CloudFormation template.
+//!
+//! Names derive from the stack name (`${AWS::StackName}`), limits and the table from
+//! [`crate::stack`], the function's environment from the apps' own variable names
+//! ([`store_aws::settings::env`]), and each role's permissions from explicit statements
+//! ([`crate::policy`]). Every checkov check the stack does not pass is skipped in the resource's
+//! metadata, with the reason.
+
+use serde_json::{Value, json};
+use store_aws::settings::env;
+use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
+
+use crate::policy::{Statement, document, tls_only_bucket_policy, trust};
+use crate::stack::*;
+use crate::template::{
+    Output, Parameter, Resource, Skip, Template, get_att, if_then, no_value, reference, sub,
+};
+
+/// Logical ids, for references across resources and for tests.
+pub mod ids {
+    /// The lake bucket.
+    pub const LAKE_BUCKET: &str = "LakeBucket";
+    /// Its policy.
+    pub const LAKE_BUCKET_POLICY: &str = "LakeBucketPolicy";
+    /// Firehose's role.
+    pub const FIREHOSE_ROLE: &str = "DeliveryStreamRole";
+    /// Firehose's log group.
+    pub const FIREHOSE_LOGS: &str = "DeliveryStreamLogGroup";
+    /// Firehose's log stream.
+    pub const FIREHOSE_LOG_STREAM: &str = "DeliveryStreamLogStream";
+    /// The delivery stream.
+    pub const DELIVERY_STREAM: &str = "DeliveryStream";
+    /// The Glue database.
+    pub const DATABASE: &str = "GlueDatabase";
+    /// The readings table.
+    pub const TABLE: &str = "ReadingsTable";
+    /// The Athena workgroup.
+    pub const WORKGROUP: &str = "AthenaWorkGroup";
+    /// The dead-letter queue.
+    pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
+    /// The alert queue.
+    pub const ALERT_QUEUE: &str = "AlertQueue";
+    /// The queues' TLS-only policy.
+    pub const QUEUE_POLICY: &str = "AlertQueuePolicy";
+    /// The planner's role.
+    pub const PLANNER_ROLE: &str = "PlannerRole";
+    /// The planner's log group.
+    pub const PLANNER_LOGS: &str = "PlannerLogGroup";
+    /// The planner function.
+    pub const PLANNER: &str = "PlannerFunction";
+}
+
+use ids::*;
+
+/// Template parameters.
+pub mod params {
+    /// Bucket holding the planner's zip.
+    pub const CODE_BUCKET: &str = "PlannerCodeBucket";
+    /// Key of the planner's zip.
+    pub const CODE_KEY: &str = "PlannerCodeKey";
+    /// `json` or `parquet`.
+    pub const LAKE_FORMAT: &str = "LakeFormat";
+}
+
+/// The condition true when Firehose converts records to Parquet.
+const PARQUET: &str = "ConvertToParquet";
+
+fn bucket_arn() -> Value {
+    get_att(LAKE_BUCKET, "Arn")
+}
+
+fn bucket_objects(prefix: &str) -> Value {
+    sub(&format!("${{{LAKE_BUCKET}.Arn}}/{prefix}*"))
+}
+
+fn glue_arns() -> Vec<Value> {
+    vec![
+        sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+        sub(&format!(
+            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/${{{DATABASE}}}"
+        )),
+        sub(&format!(
+            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{DATABASE}}}/{READINGS_TABLE}"
+        )),
+    ]
+}
+
+/// The delivery stream role's statements: write the lake, read the table (for Parquet), log.
+pub fn firehose_statements() -> Vec<Statement> {
+    vec![
+        Statement::allow(
+            "WriteTheLake",
+            &[
+                "s3:AbortMultipartUpload",
+                "s3:GetBucketLocation",
+                "s3:GetObject",
+                "s3:ListBucket",
+                "s3:ListBucketMultipartUploads",
+                "s3:PutObject",
+            ],
+            vec![bucket_arn(), bucket_objects(READINGS_PREFIX), bucket_objects(ERRORS_PREFIX)],
+        ),
+        Statement::allow(
+            "ReadTheTableForParquetConversion",
+            &["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
+            glue_arns(),
+        ),
+        Statement::allow(
+            "LogDeliveryErrors",
+            &["logs:PutLogEvents"],
+            vec![sub(&format!(
+                "${{{FIREHOSE_LOGS}.Arn}}:log-stream:${{{FIREHOSE_LOG_STREAM}}}"
+            ))
+            .clone()],
+        ),
+    ]
+}
+
+/// The planner's statements: run the query in its workgroup, read the lake and ledger, write
+/// alerts to the ledger and results to their prefix, send alerts, log.
+pub fn planner_statements() -> Vec<Statement> {
+    vec![
+        Statement::allow(
+            "RunThePlanningQuery",
+            &[
+                "athena:GetQueryExecution",
+                "athena:GetQueryResults",
+                "athena:StartQueryExecution",
+                "athena:StopQueryExecution",
+            ],
+            vec![sub(&format!(
+                "arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/${{{WORKGROUP}}}"
+            ))],
+        ),
+        Statement::allow(
+            "ReadTheCatalog",
+            &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
+            glue_arns(),
+        ),
+        Statement::allow(
+            "ListTheLake",
+            &["s3:GetBucketLocation", "s3:ListBucket"],
+            vec![bucket_arn()],
+        ),
+        Statement::allow(
+            "ReadReadingsAndLedger",
+            &["s3:GetObject"],
+            vec![
+                bucket_objects(READINGS_PREFIX),
+                bucket_objects("ledger/"),
+                bucket_objects(QUERY_RESULTS_PREFIX),
+            ],
+        ),
+        Statement::allow(
+            "WriteAlertsAndQueryResults",
+            &["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            vec![bucket_objects("ledger/alerts/"), bucket_objects(QUERY_RESULTS_PREFIX)],
+        ),
+        Statement::allow(
+            "SendAlerts",
+            &["sqs:SendMessage"],
+            vec![get_att(ALERT_QUEUE, "Arn")],
+        ),
+        Statement::allow(
+            "Log",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            vec![sub(&format!("${{{PLANNER_LOGS}.Arn}}:*"))],
+        ),
+    ]
+}
+
+/// The stack outputs and the app setting each one fills.
+pub const OUTPUTS: [(&str, &str); 8] = [
+    ("LakeBucketName", env::LAKE_BUCKET),
+    ("DeliveryStreamName", env::DELIVERY_STREAM),
+    ("AlertQueueUrl", env::ALERT_QUEUE_URL),
+    ("DeadLetterQueueUrl", env::DEAD_LETTER_QUEUE_URL),
+    ("AthenaWorkgroup", env::ATHENA_WORKGROUP),
+    ("GlueDatabase", env::GLUE_DATABASE),
+    ("LakeFormat", env::LAKE_FORMAT),
+    ("Region", env::REGION),
+];
+
+/// The whole stack.
+pub fn template() -> Template {
+    let mut t = Template::new(
+        "Store inventory streaming pipeline: lake, delivery stream, catalog, planning query, alert queues and the planner function.",
+    );
+    t.parameters.insert(
+        params::CODE_BUCKET,
+        Parameter {
+            kind: "String",
+            description: "Bucket holding the planner's bootstrap.zip (scripts/deploy.sh uploads it).",
+            default: None,
+            allowed_values: vec![],
+        },
+    );
+    t.parameters.insert(
+        params::CODE_KEY,
+        Parameter {
+            kind: "String",
+            description: "Key of the planner's bootstrap.zip.",
+            default: None,
+            allowed_values: vec![],
+        },
+    );
+    t.parameters.insert(
+        params::LAKE_FORMAT,
+        Parameter {
+            kind: "String",
+            description: "Objects Firehose writes: json (NDJSON as sent) or parquet (converted with the Glue table's schema).",
+            default: Some("json"),
+            allowed_values: vec!["json", "parquet"],
+        },
+    );
+    t.conditions
+        .insert(PARQUET, json!({"Fn::Equals": [reference(params::LAKE_FORMAT), "parquet"]}));
+
+    // The lake.
+    let expire = |id: &str, prefix: &str, days: i32| {
+        json!({"Id": id, "Status": "Enabled", "Prefix": prefix, "ExpirationInDays": days})
+    };
+    t.add(
+        LAKE_BUCKET,
+        Resource::new(
+            "AWS::S3::Bucket",
+            json!({
+                "BucketName": sub("${AWS::StackName}-lake-${AWS::AccountId}-${AWS::Region}"),
+                "BucketEncryption": {"ServerSideEncryptionConfiguration": [{
+                    "ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+                    "BucketKeyEnabled": true
+                }]},
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": true, "BlockPublicPolicy": true,
+                    "IgnorePublicAcls": true, "RestrictPublicBuckets": true
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "VersioningConfiguration": {"Status": "Enabled"},
+                "LifecycleConfiguration": {"Rules": [
+                    expire("expire-query-results", QUERY_RESULTS_PREFIX, QUERY_RESULTS_EXPIRY_DAYS),
+                    expire("expire-error-objects", ERRORS_PREFIX, ERROR_OBJECTS_EXPIRY_DAYS),
+                    {"Id": "expire-replaced-versions", "Status": "Enabled",
+                     "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSIONS_EXPIRY_DAYS},
+                     "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}
+                ]},
+                "Tags": [{"Key": "app", "Value": "store-inventory"}]
+            }),
+        )
+        .retained()
+        .skipping(&[Skip {
+            id: "CKV_AWS_18",
+            reason: "Access logging needs a second bucket per stack; the TLS-only policy, blocked public access and CloudTrail cover who reads the lake.",
+        }]),
+    );
+    t.add(
+        LAKE_BUCKET_POLICY,
+        Resource::new(
+            "AWS::S3::BucketPolicy",
+            json!({
+                "Bucket": reference(LAKE_BUCKET),
+                "PolicyDocument": tls_only_bucket_policy(bucket_arn()),
+            }),
+        ),
+    );
+
+    // Ingest.
+    t.add(
+        FIREHOSE_LOGS,
+        Resource::new(
+            "AWS::Logs::LogGroup",
+            json!({
+                "LogGroupName": sub("/aws/kinesisfirehose/${AWS::StackName}-readings"),
+                "RetentionInDays": LOG_RETENTION_DAYS
+            }),
+        )
+        .skipping(&[Skip {
+            id: "CKV_AWS_158",
+            reason: "Delivery error messages hold no secrets; CloudWatch Logs encrypts them at rest by default.",
+        }]),
+    );
+    t.add(
+        FIREHOSE_LOG_STREAM,
+        Resource::new(
+            "AWS::Logs::LogStream",
+            json!({"LogGroupName": reference(FIREHOSE_LOGS), "LogStreamName": "S3Delivery"}),
+        ),
+    );
+    t.add(
+        FIREHOSE_ROLE,
+        Resource::new(
+            "AWS::IAM::Role",
+            json!({
+                "AssumeRolePolicyDocument": trust("firehose.amazonaws.com", true),
+                "Policies": [{
+                    "PolicyName": "deliver-readings",
+                    "PolicyDocument": document(&firehose_statements())
+                }]
+            }),
+        ),
+    );
+    let parquet = json!({
+        "Enabled": true,
+        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}},
+        "SchemaConfiguration": {
+            "DatabaseName": reference(DATABASE),
+            "TableName": READINGS_TABLE,
+            "RoleARN": get_att(FIREHOSE_ROLE, "Arn"),
+            "Region": reference("AWS::Region")
+        }
+    });
+    t.add(
+        DELIVERY_STREAM,
+        Resource::new(
+            "AWS::KinesisFirehose::DeliveryStream",
+            json!({
+                "DeliveryStreamName": sub("${AWS::StackName}-readings"),
+                "DeliveryStreamType": "DirectPut",
+                "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "AWS_OWNED_CMK"},
+                "ExtendedS3DestinationConfiguration": {
+                    "BucketARN": bucket_arn(),
+                    "RoleARN": get_att(FIREHOSE_ROLE, "Arn"),
+                    "Prefix": READINGS_PREFIX_EXPRESSION,
+                    "ErrorOutputPrefix": ERRORS_PREFIX_EXPRESSION,
+                    "BufferingHints": {"SizeInMBs": BUFFER_MIB, "IntervalInSeconds": BUFFER_SECONDS},
+                    "CompressionFormat": "UNCOMPRESSED",
+                    "CloudWatchLoggingOptions": {
+                        "Enabled": true,
+                        "LogGroupName": reference(FIREHOSE_LOGS),
+                        "LogStreamName": reference(FIREHOSE_LOG_STREAM)
+                    },
+                    "DataFormatConversionConfiguration": if_then(PARQUET, parquet, no_value())
+                }
+            }),
+        )
+        .after(&[TABLE]),
+    );
+
+    // The catalog and the query.
+    let columns: Vec<Value> = glue_columns()
+        .into_iter()
+        .map(|(name, ty)| json!({"Name": name, "Type": ty}))
+        .collect();
+    let parameters: serde_json::Map<String, Value> = table_parameters("BUCKET")
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if v.contains("BUCKET") {
+                sub(&v.replace("BUCKET", &format!("${{{LAKE_BUCKET}}}")).replace(
+                    &format!("${{{PARTITION_COLUMN}}}"),
+                    &format!("${{!{PARTITION_COLUMN}}}"),
+                ))
+            } else {
+                json!(v)
+            };
+            (k, v)
+        })
+        .collect();
+    t.add(
+        DATABASE,
+        Resource::new(
+            "AWS::Glue::Database",
+            json!({
+                "CatalogId": reference("AWS::AccountId"),
+                "DatabaseInput": {
+                    "Name": {"Fn::Join": ["_", {"Fn::Split": ["-", reference("AWS::StackName")]}]},
+                    "Description": "Store inventory lake"
+                }
+            }),
+        ),
+    );
+    t.add(
+        TABLE,
+        Resource::new(
+            "AWS::Glue::Table",
+            json!({
+                "CatalogId": reference("AWS::AccountId"),
+                "DatabaseName": reference(DATABASE),
+                "TableInput": {
+                    "Name": READINGS_TABLE,
+                    "TableType": "EXTERNAL_TABLE",
+                    "Parameters": parameters,
+                    "PartitionKeys": [{"Name": PARTITION_COLUMN, "Type": "string"}],
+                    "StorageDescriptor": {
+                        "Columns": columns,
+                        "Location": sub(&format!("s3://${{{LAKE_BUCKET}}}/{READINGS_PREFIX}")),
+                        "InputFormat": if_then(PARQUET,
+                            json!("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
+                            json!(TEXT_INPUT_FORMAT)),
+                        "OutputFormat": if_then(PARQUET,
+                            json!("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
+                            json!(TEXT_OUTPUT_FORMAT)),
+                        "SerdeInfo": if_then(PARQUET,
+                            json!({"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}),
+                            json!({"SerializationLibrary": JSON_SERDE,
+                                   "Parameters": {"ignore.malformed.json": "true"}}))
+                    }
+                }
+            }),
+        ),
+    );
+    t.add(
+        WORKGROUP,
+        Resource::new(
+            "AWS::Athena::WorkGroup",
+            json!({
+                "Name": sub("${AWS::StackName}-planning"),
+                "RecursiveDeleteOption": true,
+                "WorkGroupConfiguration": {
+                    "EnforceWorkGroupConfiguration": true,
+                    "PublishCloudWatchMetricsEnabled": true,
+                    "BytesScannedCutoffPerQuery": BYTES_SCANNED_CUTOFF,
+                    "EngineVersion": {"SelectedEngineVersion": "Athena engine version 3"},
+                    "ResultConfiguration": {
+                        "OutputLocation": sub(&format!("s3://${{{LAKE_BUCKET}}}/{QUERY_RESULTS_PREFIX}")),
+                        "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"}
+                    }
+                }
+            }),
+        ),
+    );
+
+    // The alert queues.
+    t.add(
+        DEAD_LETTER_QUEUE,
+        Resource::new(
+            "AWS::SQS::Queue",
+            json!({
+                "QueueName": sub("${AWS::StackName}-alerts-dlq"),
+                "SqsManagedSseEnabled": true,
+                "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS
+            }),
+        ),
+    );
+    t.add(
+        ALERT_QUEUE,
+        Resource::new(
+            "AWS::SQS::Queue",
+            json!({
+                "QueueName": sub("${AWS::StackName}-alerts"),
+                "SqsManagedSseEnabled": true,
+                "VisibilityTimeout": ALERT_VISIBILITY_SECONDS,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": get_att(DEAD_LETTER_QUEUE, "Arn"),
+                    "maxReceiveCount": MAX_RECEIVE_COUNT
+                }
+            }),
+        ),
+    );
+    t.add(
+        QUEUE_POLICY,
+        Resource::new(
+            "AWS::SQS::QueuePolicy",
+            json!({
+                "Queues": [reference(ALERT_QUEUE), reference(DEAD_LETTER_QUEUE)],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "sqs:*",
+                        "Resource": [get_att(ALERT_QUEUE, "Arn"), get_att(DEAD_LETTER_QUEUE, "Arn")],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+                    }]
+                }
+            }),
+        ),
+    );
+
+    // The planner.
+    t.add(
+        PLANNER_LOGS,
+        Resource::new(
+            "AWS::Logs::LogGroup",
+            json!({
+                "LogGroupName": sub("/aws/lambda/${AWS::StackName}-planner"),
+                "RetentionInDays": LOG_RETENTION_DAYS
+            }),
+        )
+        .skipping(&[Skip {
+            id: "CKV_AWS_158",
+            reason: "Planner logs hold store and product ids, no secrets; CloudWatch Logs encrypts them at rest by default.",
+        }]),
+    );
+    t.add(
+        PLANNER_ROLE,
+        Resource::new(
+            "AWS::IAM::Role",
+            json!({
+                "AssumeRolePolicyDocument": trust("lambda.amazonaws.com", false),
+                "Policies": [{
+                    "PolicyName": "plan-restocks",
+                    "PolicyDocument": document(&planner_statements())
+                }]
+            }),
+        ),
+    );
+    let mut variables = serde_json::Map::new();
+    for (name, value) in [
+        ("STORE_BACKEND", json!("aws")),
+        (env::LAKE_BUCKET, reference(LAKE_BUCKET)),
+        (env::ALERT_QUEUE_URL, reference(ALERT_QUEUE)),
+        (env::DEAD_LETTER_QUEUE_URL, reference(DEAD_LETTER_QUEUE)),
+        (env::ATHENA_WORKGROUP, reference(WORKGROUP)),
+        (env::GLUE_DATABASE, reference(DATABASE)),
+        (env::READINGS_TABLE, json!(READINGS_TABLE)),
+        (env::LAKE_FORMAT, reference(params::LAKE_FORMAT)),
+        (env::QUERY_ENGINE, json!("athena")),
+    ] {
+        variables.insert(name.to_owned(), value);
+    }
+    t.add(
+        PLANNER,
+        Resource::new(
+            "AWS::Lambda::Function",
+            json!({
+                "FunctionName": sub("${AWS::StackName}-planner"),
+                "Description": "StorePlanningApp: finds low stock and sends restock alerts.",
+                "Runtime": "provided.al2023",
+                "Architectures": ["arm64"],
+                "Handler": "bootstrap",
+                "Code": {"S3Bucket": reference(params::CODE_BUCKET), "S3Key": reference(params::CODE_KEY)},
+                "Role": get_att(PLANNER_ROLE, "Arn"),
+                "Timeout": PLANNER_TIMEOUT_SECONDS,
+                "MemorySize": 256,
+                "ReservedConcurrentExecutions": 2,
+                "Environment": {"Variables": variables},
+                "LoggingConfig": {"LogFormat": "JSON", "LogGroup": reference(PLANNER_LOGS)}
+            }),
+        )
+        .skipping(&[
+            Skip {
+                id: "CKV_AWS_116",
+                reason: "The planner is invoked synchronously by hand; a dead-letter queue only catches asynchronous invocations.",
+            },
+            Skip {
+                id: "CKV_AWS_117",
+                reason: "It reaches only AWS service endpoints; a VPC would add NAT costs and no isolation.",
+            },
+            Skip {
+                id: "CKV_AWS_173",
+                reason: "The environment holds resource names only, no secrets; Lambda encrypts it at rest with an AWS key.",
+            },
+        ]),
+    );
+
+    for (name, variable) in OUTPUTS {
+        let value = match name {
+            "LakeBucketName" => reference(LAKE_BUCKET),
+            "DeliveryStreamName" => reference(DELIVERY_STREAM),
+            "AlertQueueUrl" => reference(ALERT_QUEUE),
+            "DeadLetterQueueUrl" => reference(DEAD_LETTER_QUEUE),
+            "AthenaWorkgroup" => reference(WORKGROUP),
+            "GlueDatabase" => reference(DATABASE),
+            "LakeFormat" => reference(params::LAKE_FORMAT),
+            _ => reference("AWS::Region"),
+        };
+        t.outputs.insert(
+            name,
+            Output {
+                description: format!("{variable} for the apps"),
+                value,
+            },
+        );
+    }
+    t.outputs.insert(
+        "PlannerFunctionName",
+        Output {
+            description: "The planner function, for `cargo lambda invoke --remote` and `aws lambda invoke`".into(),
+            value: reference(PLANNER),
+        },
+    );
+    t
+}
+
+/// Turns `describe-stacks` outputs (`[{"OutputKey": …, "OutputValue": …}]`) into the apps'
+/// env file.
+pub fn env_file_from_outputs(outputs: &Value) -> Result<String, String> {
+    let list = outputs
+        .as_array()
+        .ok_or("expected the JSON list of `aws cloudformation describe-stacks --query Stacks[0].Outputs`")?;
+    let mut text = String::new();
+    for (key, variable) in OUTPUTS {
+        let value = list
+            .iter()
+            .find(|o| o["OutputKey"] == key)
+            .and_then(|o| o["OutputValue"].as_str())
+            .ok_or(format!("the stack has no output {key}"))?;
+        text.push_str(&format!("{variable}={value}\n"));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_policy_statement_names_its_actions_and_resources() {
+        for s in firehose_statements().iter().chain(&planner_statements()) {
+            assert_eq!(s.problem(), None);
+        }
+    }
+
+    #[test]
+    fn the_planner_may_write_only_alerts_and_query_results() {
+        let writes = planner_statements()
+            .into_iter()
+            .find(|s| s.actions.contains(&"s3:PutObject"))
+            .unwrap();
+        let text = serde_json::to_string(&writes.resources).unwrap();
+        assert!(text.contains("ledger/alerts/") && text.contains(QUERY_RESULTS_PREFIX));
+        assert!(!text.contains("readings/"), "the planner never writes readings");
+    }
+
+    #[test]
+    fn the_function_environment_uses_the_apps_variable_names() {
+        let t = template();
+        let vars = &t.resources[PLANNER].properties["Environment"]["Variables"];
+        for name in [env::LAKE_BUCKET, env::ALERT_QUEUE_URL, env::ATHENA_WORKGROUP, env::GLUE_DATABASE] {
+            assert!(vars.get(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn outputs_become_the_env_file() {
+        let outputs: Vec<Value> = OUTPUTS
+            .iter()
+            .map(|(k, _)| json!({"OutputKey": k, "OutputValue": format!("v-{k}")}))
+            .collect();
+        let text = env_file_from_outputs(&json!(outputs)).unwrap();
+        assert!(text.contains("STORE_LAKE_BUCKET=v-LakeBucketName\n"));
+        assert!(env_file_from_outputs(&json!([])).unwrap_err().contains("LakeBucketName"));
+    }
+}
