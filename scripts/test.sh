@@ -16,8 +16,10 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
-# moto: the local AWS API server; cargo-lambda: `cargo lambda watch` / `invoke` for the planner.
-python3 -m pip install --quiet --disable-pip-version-check "moto[server]>=5.1" "cargo-lambda>=1.8"
+# moto: the local AWS API server; cargo-lambda: `cargo lambda watch` / `invoke` for the planner;
+# cfn-lint and checkov: the synthesized CloudFormation template's linters.
+python3 -m pip install --quiet --disable-pip-version-check \
+  "moto[server]>=5.1" "cargo-lambda>=1.8" "cfn-lint>=1.20" "checkov>=3.2"
 
 step "format"
 cargo fmt --all -- --check
@@ -28,6 +30,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "build"
 # The end-to-end tests run the real binaries of every app; `cargo lambda watch` reuses this build.
 cargo build --workspace --bins --locked
+
+step "infrastructure template"
+template=target/store-inventory.template.json
+target/debug/store-infra synth --output "$template"
+cfn-lint --non-zero-exit-code warning -- "$template"
+echo "cfn-lint: no errors or warnings"
+# Every skipped check is in the template's metadata, with its reason.
+checkov --file "$template" --framework cloudformation --quiet --compact --skip-download
 
 step "local AWS API server"
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')

@@ -45,7 +45,7 @@ enum Command {
     Provision {
         /// Region and endpoint.
         #[command(flatten)]
-        aws: AwsSettings,
+        aws: Box<AwsSettings>,
         /// The readings prefix of the delivery stream. Servers that do not evaluate Firehose's
         /// `!{timestamp:…}` expressions need a literal partition, e.g. `readings/dt=2026-11-26-15/`.
         #[arg(long, default_value = READINGS_PREFIX_EXPRESSION)]

@@ -52,8 +52,15 @@ impl Statement {
         if self.actions.is_empty() || self.resources.is_empty() {
             return Some(format!("{}: names no action or no resource", self.sid));
         }
-        if let Some(a) = self.actions.iter().find(|a| a.contains('*') || !a.contains(':')) {
-            return Some(format!("{}: action {a:?} is not one named action", self.sid));
+        if let Some(a) = self
+            .actions
+            .iter()
+            .find(|a| a.contains('*') || !a.contains(':'))
+        {
+            return Some(format!(
+                "{}: action {a:?} is not one named action",
+                self.sid
+            ));
         }
         if let Some(r) = self.resources.iter().find(|r| r.as_str() == Some("*")) {
             return Some(format!("{}: resource {r} is a wildcard", self.sid));
@@ -106,7 +113,11 @@ mod tests {
         assert!(star_action.problem().unwrap().contains("sqs:*"));
         let star_resource = Statement::allow("R", &["sqs:SendMessage"], vec![json!("*")]);
         assert!(star_resource.problem().unwrap().contains("wildcard"));
-        assert!(Statement::allow("E", &[], vec![json!("arn")]).problem().is_some());
+        assert!(
+            Statement::allow("E", &[], vec![json!("arn")])
+                .problem()
+                .is_some()
+        );
     }
 
     #[test]

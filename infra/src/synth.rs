@@ -62,6 +62,12 @@ pub mod params {
     pub const LAKE_FORMAT: &str = "LakeFormat";
 }
 
+/// The queues are encrypted at rest with SQS-managed keys, which the check does not recognise.
+const SQS_MANAGED_ENCRYPTION: Skip = Skip {
+    id: "CKV_AWS_27",
+    reason: "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled); a KMS key would add KMS calls and a key policy for no extra protection of restock alerts.",
+};
+
 /// The condition true when Firehose converts records to Parquet.
 const PARQUET: &str = "ConvertToParquet";
 
@@ -98,20 +104,30 @@ pub fn firehose_statements() -> Vec<Statement> {
                 "s3:ListBucketMultipartUploads",
                 "s3:PutObject",
             ],
-            vec![bucket_arn(), bucket_objects(READINGS_PREFIX), bucket_objects(ERRORS_PREFIX)],
+            vec![
+                bucket_arn(),
+                bucket_objects(READINGS_PREFIX),
+                bucket_objects(ERRORS_PREFIX),
+            ],
         ),
         Statement::allow(
             "ReadTheTableForParquetConversion",
-            &["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
+            &[
+                "glue:GetTable",
+                "glue:GetTableVersion",
+                "glue:GetTableVersions",
+            ],
             glue_arns(),
         ),
         Statement::allow(
             "LogDeliveryErrors",
             &["logs:PutLogEvents"],
-            vec![sub(&format!(
-                "${{{FIREHOSE_LOGS}.Arn}}:log-stream:${{{FIREHOSE_LOG_STREAM}}}"
-            ))
-            .clone()],
+            vec![
+                sub(&format!(
+                    "${{{FIREHOSE_LOGS}.Arn}}:log-stream:${{{FIREHOSE_LOG_STREAM}}}"
+                ))
+                .clone(),
+            ],
         ),
     ]
 }
@@ -153,8 +169,15 @@ pub fn planner_statements() -> Vec<Statement> {
         ),
         Statement::allow(
             "WriteAlertsAndQueryResults",
-            &["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-            vec![bucket_objects("ledger/alerts/"), bucket_objects(QUERY_RESULTS_PREFIX)],
+            &[
+                "s3:PutObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            vec![
+                bucket_objects("ledger/alerts/"),
+                bucket_objects(QUERY_RESULTS_PREFIX),
+            ],
         ),
         Statement::allow(
             "SendAlerts",
@@ -213,13 +236,13 @@ pub fn template() -> Template {
             allowed_values: vec!["json", "parquet"],
         },
     );
-    t.conditions
-        .insert(PARQUET, json!({"Fn::Equals": [reference(params::LAKE_FORMAT), "parquet"]}));
+    t.conditions.insert(
+        PARQUET,
+        json!({"Fn::Equals": [reference(params::LAKE_FORMAT), "parquet"]}),
+    );
 
     // The lake.
-    let expire = |id: &str, prefix: &str, days: i32| {
-        json!({"Id": id, "Status": "Enabled", "Prefix": prefix, "ExpirationInDays": days})
-    };
+    let expire = |id: &str, prefix: &str, days: i32| json!({"Id": id, "Status": "Enabled", "Prefix": prefix, "ExpirationInDays": days});
     t.add(
         LAKE_BUCKET,
         Resource::new(
@@ -345,10 +368,12 @@ pub fn template() -> Template {
         .into_iter()
         .map(|(k, v)| {
             let v = if v.contains("BUCKET") {
-                sub(&v.replace("BUCKET", &format!("${{{LAKE_BUCKET}}}")).replace(
-                    &format!("${{{PARTITION_COLUMN}}}"),
-                    &format!("${{!{PARTITION_COLUMN}}}"),
-                ))
+                sub(
+                    &v.replace("BUCKET", &format!("${{{LAKE_BUCKET}}}")).replace(
+                        &format!("${{{PARTITION_COLUMN}}}"),
+                        &format!("${{!{PARTITION_COLUMN}}}"),
+                    ),
+                )
             } else {
                 json!(v)
             };
@@ -429,7 +454,8 @@ pub fn template() -> Template {
                 "SqsManagedSseEnabled": true,
                 "MessageRetentionPeriod": DEAD_LETTER_RETENTION_SECONDS
             }),
-        ),
+        )
+        .skipping(&[SQS_MANAGED_ENCRYPTION]),
     );
     t.add(
         ALERT_QUEUE,
@@ -444,7 +470,8 @@ pub fn template() -> Template {
                     "maxReceiveCount": MAX_RECEIVE_COUNT
                 }
             }),
-        ),
+        )
+        .skipping(&[SQS_MANAGED_ENCRYPTION]),
     );
     t.add(
         QUEUE_POLICY,
@@ -566,7 +593,9 @@ pub fn template() -> Template {
     t.outputs.insert(
         "PlannerFunctionName",
         Output {
-            description: "The planner function, for `cargo lambda invoke --remote` and `aws lambda invoke`".into(),
+            description:
+                "The planner function, for `cargo lambda invoke --remote` and `aws lambda invoke`"
+                    .into(),
             value: reference(PLANNER),
         },
     );
@@ -576,9 +605,9 @@ pub fn template() -> Template {
 /// Turns `describe-stacks` outputs (`[{"OutputKey": …, "OutputValue": …}]`) into the apps'
 /// env file.
 pub fn env_file_from_outputs(outputs: &Value) -> Result<String, String> {
-    let list = outputs
-        .as_array()
-        .ok_or("expected the JSON list of `aws cloudformation describe-stacks --query Stacks[0].Outputs`")?;
+    let list = outputs.as_array().ok_or(
+        "expected the JSON list of `aws cloudformation describe-stacks --query Stacks[0].Outputs`",
+    )?;
     let mut text = String::new();
     for (key, variable) in OUTPUTS {
         let value = list
@@ -610,14 +639,22 @@ mod tests {
             .unwrap();
         let text = serde_json::to_string(&writes.resources).unwrap();
         assert!(text.contains("ledger/alerts/") && text.contains(QUERY_RESULTS_PREFIX));
-        assert!(!text.contains("readings/"), "the planner never writes readings");
+        assert!(
+            !text.contains("readings/"),
+            "the planner never writes readings"
+        );
     }
 
     #[test]
     fn the_function_environment_uses_the_apps_variable_names() {
         let t = template();
         let vars = &t.resources[PLANNER].properties["Environment"]["Variables"];
-        for name in [env::LAKE_BUCKET, env::ALERT_QUEUE_URL, env::ATHENA_WORKGROUP, env::GLUE_DATABASE] {
+        for name in [
+            env::LAKE_BUCKET,
+            env::ALERT_QUEUE_URL,
+            env::ATHENA_WORKGROUP,
+            env::GLUE_DATABASE,
+        ] {
             assert!(vars.get(name).is_some(), "{name}");
         }
     }
@@ -630,6 +667,10 @@ mod tests {
             .collect();
         let text = env_file_from_outputs(&json!(outputs)).unwrap();
         assert!(text.contains("STORE_LAKE_BUCKET=v-LakeBucketName\n"));
-        assert!(env_file_from_outputs(&json!([])).unwrap_err().contains("LakeBucketName"));
+        assert!(
+            env_file_from_outputs(&json!([]))
+                .unwrap_err()
+                .contains("LakeBucketName")
+        );
     }
 }

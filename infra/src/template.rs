@@ -57,7 +57,10 @@ pub struct Resource {
     #[serde(rename = "DeletionPolicy", skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<&'static str>,
     /// Same as the deletion policy, on replacement.
-    #[serde(rename = "UpdateReplacePolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UpdateReplacePolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub update_replace_policy: Option<&'static str>,
     /// Checkov skips, with reasons.
     #[serde(rename = "Metadata", skip_serializing_if = "Option::is_none")]

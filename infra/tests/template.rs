@@ -29,19 +29,30 @@ fn synthesizing_twice_gives_the_same_bytes() {
 
 #[test]
 fn nothing_in_the_template_is_public_or_unencrypted() {
-    let t: serde_json::Value = serde_json::from_str(&store_infra::synth::template().to_json()).unwrap();
+    let t: serde_json::Value =
+        serde_json::from_str(&store_infra::synth::template().to_json()).unwrap();
     let resources = t["Resources"].as_object().unwrap();
     for (id, r) in resources {
         match r["Type"].as_str().unwrap() {
             "AWS::S3::Bucket" => {
                 let block = &r["Properties"]["PublicAccessBlockConfiguration"];
-                for k in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+                for k in [
+                    "BlockPublicAcls",
+                    "BlockPublicPolicy",
+                    "IgnorePublicAcls",
+                    "RestrictPublicBuckets",
+                ] {
                     assert_eq!(block[k], true, "{id}: {k}");
                 }
-                assert!(r["Properties"]["BucketEncryption"].is_object(), "{id} is encrypted");
+                assert!(
+                    r["Properties"]["BucketEncryption"].is_object(),
+                    "{id} is encrypted"
+                );
             }
             "AWS::SQS::Queue" => assert_eq!(r["Properties"]["SqsManagedSseEnabled"], true, "{id}"),
-            "AWS::Logs::LogGroup" => assert!(r["Properties"]["RetentionInDays"].is_number(), "{id}"),
+            "AWS::Logs::LogGroup" => {
+                assert!(r["Properties"]["RetentionInDays"].is_number(), "{id}")
+            }
             "AWS::IAM::Role" => {
                 let text = r["Properties"]["Policies"].to_string();
                 assert!(!text.contains("\"*\""), "{id} grants nothing on `*`");
