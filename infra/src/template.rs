@@ -175,11 +175,28 @@ impl Template {
         assert!(previous.is_none(), "logical id {logical_id} is used twice");
     }
 
-    /// The template as pretty JSON, ending in a newline.
+    /// The template as pretty JSON with every object's keys sorted, ending in a newline.
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).expect("a template always serializes");
+        let value = serde_json::to_value(self).expect("a template always serializes");
+        let mut text =
+            serde_json::to_string_pretty(&sorted(value)).expect("a template always serializes");
         text.push('\n');
         text
+    }
+}
+
+/// Rebuilds every object with its keys in sorted order. `serde_json`'s map keeps insertion order
+/// when any crate in the build enables its `preserve_order` feature, so sorting here is what
+/// keeps the output the same in every build.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let entries: BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+            Value::Object(entries.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 

@@ -106,6 +106,43 @@ fn batches(bodies: &[String]) -> Vec<Vec<(usize, &str)>> {
     out
 }
 
+/// Runs one batch call until no entry fails, resending only the entries that failed on the
+/// service's side (with backoff); an entry refused as malformed, or out of attempts, is an error.
+/// `call` sends the given `(id, item)` entries and returns the failed ones.
+async fn resend_failed_entries<T, F, Fut>(
+    operation: &'static str,
+    mut pending: Vec<(usize, T)>,
+    mut call: F,
+) -> Result<(), PortError>
+where
+    T: Clone,
+    F: FnMut(Vec<(usize, T)>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<BatchResultErrorEntry>, PortError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failed = call(pending.clone()).await?;
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let failed: Vec<&BatchResultErrorEntry> = failed.iter().collect();
+        let error = entry_errors(operation, &failed);
+        if !error.is_retryable() || attempt >= ENTRY_ATTEMPTS {
+            return Err(error);
+        }
+        warn!(operation, failed = failed.len(), attempt, error = %error, "resending failed batch entries");
+        let failed_ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
+        pending.retain(|(i, _)| failed_ids.contains(&i.to_string().as_str()));
+        tokio::time::sleep(backoff(
+            Duration::from_millis(100),
+            Duration::from_secs(2),
+            attempt,
+        ))
+        .await;
+    }
+}
+
 impl SqsAlertQueue {
     /// The queue at `queue_url`, with its dead-letter queue at `dead_letter_queue_url`.
     pub fn new(
@@ -137,10 +174,7 @@ impl SqsAlertQueue {
             ));
         }
         for batch in batches(bodies) {
-            let mut pending = batch;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
+            resend_failed_entries("send alerts", batch, |pending| async move {
                 let entries: Vec<SendMessageBatchRequestEntry> = pending
                     .iter()
                     .map(|(i, body)| {
@@ -161,24 +195,9 @@ impl SqsAlertQueue {
                     .send()
                     .await
                     .map_err(|e| call_error("send alerts", e))?;
-                let failed: Vec<&BatchResultErrorEntry> = out.failed().iter().collect();
-                if failed.is_empty() {
-                    break;
-                }
-                let error = entry_errors("send alerts", &failed);
-                if !error.is_retryable() || attempt >= ENTRY_ATTEMPTS {
-                    return Err(error);
-                }
-                warn!(failed = failed.len(), attempt, error = %error, "retrying failed send entries");
-                let failed_ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
-                pending.retain(|(i, _)| failed_ids.contains(&i.to_string().as_str()));
-                tokio::time::sleep(backoff(
-                    Duration::from_millis(100),
-                    Duration::from_secs(2),
-                    attempt,
-                ))
-                .await;
-            }
+                Ok(out.failed().to_vec())
+            })
+            .await?;
         }
         Ok(())
     }
@@ -269,16 +288,14 @@ impl AlertQueue for SqsAlertQueue {
 
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), PortError> {
         for chunk in receipt_handles.chunks(MAX_BATCH_ENTRIES) {
-            let mut pending: Vec<(usize, &String)> = chunk.iter().enumerate().collect();
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
+            let batch: Vec<(usize, &String)> = chunk.iter().enumerate().collect();
+            resend_failed_entries("delete alerts", batch, |pending| async move {
                 let entries: Vec<DeleteMessageBatchRequestEntry> = pending
                     .iter()
-                    .map(|(i, h)| {
+                    .map(|(i, handle)| {
                         DeleteMessageBatchRequestEntry::builder()
                             .id(i.to_string())
-                            .receipt_handle(h.as_str())
+                            .receipt_handle(handle.as_str())
                             .build()
                     })
                     .collect::<Result<_, _>>()
@@ -293,23 +310,9 @@ impl AlertQueue for SqsAlertQueue {
                     .send()
                     .await
                     .map_err(|e| call_error("delete alerts", e))?;
-                let failed: Vec<&BatchResultErrorEntry> = out.failed().iter().collect();
-                if failed.is_empty() {
-                    break;
-                }
-                let error = entry_errors("delete alerts", &failed);
-                if !error.is_retryable() || attempt >= ENTRY_ATTEMPTS {
-                    return Err(error);
-                }
-                let failed_ids: Vec<&str> = failed.iter().map(|f| f.id()).collect();
-                pending.retain(|(i, _)| failed_ids.contains(&i.to_string().as_str()));
-                tokio::time::sleep(backoff(
-                    Duration::from_millis(100),
-                    Duration::from_secs(2),
-                    attempt,
-                ))
-                .await;
-            }
+                Ok(out.failed().to_vec())
+            })
+            .await?;
         }
         Ok(())
     }
