@@ -23,5 +23,7 @@ pub mod sqs;
 pub use athena::{AthenaConfig, AthenaInventoryQuery};
 pub use firehose::{FirehoseReadingSink, FirehoseSinkConfig};
 pub use s3::{S3Ledger, S3Objects};
-pub use settings::{AwsClients, AwsSettings, QueryEngine, SettingsError, sdk_config};
+pub use settings::{
+    AwsClients, AwsConnection, AwsSettings, BackendSettings, QueryEngine, SettingsError, sdk_config,
+};
 pub use sqs::SqsAlertQueue;

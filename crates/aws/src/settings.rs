@@ -99,6 +99,52 @@ pub struct AwsSettings {
     pub lake_format: store_model::ObjectFormat,
 }
 
+/// The settings every app shares: which backend, where the embedded one keeps its data, and where
+/// the AWS resources are.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendSettings {
+    /// Where the embedded backend keeps the lake, queue and state (and the AWS backend its spool).
+    #[arg(
+        long,
+        env = "STORE_DATA_DIR",
+        default_value = "./store-data",
+        global = true
+    )]
+    pub data_dir: std::path::PathBuf,
+    /// `local` (embedded engines) or `aws`.
+    #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
+    pub backend: store_model::Backend,
+    /// Where the AWS resources are (with `--backend aws`).
+    #[command(flatten)]
+    pub aws: AwsSettings,
+}
+
+/// The AWS side of a process: its settings completed from the env file, the one SDK
+/// configuration, and the clients built from it.
+#[derive(Debug, Clone)]
+pub struct AwsConnection {
+    /// The settings, env file applied.
+    pub settings: AwsSettings,
+    /// The SDK configuration.
+    pub config: SdkConfig,
+    /// The clients.
+    pub clients: AwsClients,
+}
+
+impl BackendSettings {
+    /// Completes the AWS settings, loads the SDK configuration and builds the clients, once.
+    pub async fn connect_aws(&self) -> Result<AwsConnection, SettingsError> {
+        let settings = self.aws.clone().with_env_file()?;
+        let config = sdk_config(&settings).await?;
+        let clients = AwsClients::new(&config);
+        Ok(AwsConnection {
+            settings,
+            config,
+            clients,
+        })
+    }
+}
+
 /// A setting the chosen backend needs is missing or wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use store_aws::{AwsClients, AwsSettings, QueryEngine, sdk_config};
+use store_aws::{AwsConnection, AwsSettings, BackendSettings, QueryEngine};
 use store_model::planning::ReorderPolicy;
 use store_model::ports::{AlertQueue, InventoryQuery, Ledger};
 use store_model::{Backend, PlanningEvent};
@@ -30,17 +30,8 @@ struct Cli {
 /// Everything a planning run needs to know, from flags or `STORE_*` variables.
 #[derive(Args, Debug)]
 struct Settings {
-    /// Where the embedded backend keeps the lake, queue and state.
-    #[arg(
-        long,
-        env = "STORE_DATA_DIR",
-        default_value = "./store-data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// `local` (embedded engines) or `aws`.
-    #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
-    backend: Backend,
+    #[command(flatten)]
+    backend: BackendSettings,
     /// Hours after which an undelivered alert stops counting as on its way.
     #[arg(
         long,
@@ -49,9 +40,6 @@ struct Settings {
         global = true
     )]
     alert_expiry_hours: u32,
-    /// Where the AWS resources are (with `--backend aws`).
-    #[command(flatten)]
-    aws: AwsSettings,
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,10 +66,13 @@ fn local_adapters(settings: &Settings) -> Result<Adapters> {
     use store_local::{
         DataDir, DataFusionInventoryQuery, FolderLedger, QueueConfig, SqliteAlertQueue,
     };
-    let dir = DataDir::new(&settings.data_dir);
-    let lake = dir
-        .lake()
-        .with_context(|| format!("opening the lake in {}", settings.data_dir.display()))?;
+    let dir = DataDir::new(&settings.backend.data_dir);
+    let lake = dir.lake().with_context(|| {
+        format!(
+            "opening the lake in {}",
+            settings.backend.data_dir.display()
+        )
+    })?;
     Ok((
         Arc::new(
             DataFusionInventoryQuery::new(lake.clone(), &dir.state_dir())
@@ -130,12 +121,14 @@ async fn planner(settings: &Settings) -> Result<Planner> {
     if settings.alert_expiry_hours == 0 {
         bail!("--alert-expiry-hours must be at least 1");
     }
-    let (query, queue, ledger) = match settings.backend {
+    let (query, queue, ledger) = match settings.backend.backend {
         Backend::Local => local_adapters(settings)?,
         Backend::Aws => {
-            let aws = settings.aws.clone().with_env_file()?;
-            let config = sdk_config(&aws).await?;
-            let clients = AwsClients::new(&config);
+            let AwsConnection {
+                settings: aws,
+                config,
+                clients,
+            } = settings.backend.connect_aws().await?;
             let query: Arc<dyn InventoryQuery> = match aws.query_engine {
                 QueryEngine::Athena => Arc::new(aws.athena_query(&clients)?),
                 QueryEngine::Datafusion => datafusion_over_s3(&config, &aws)?,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use store_app::input::{self, InputFormat, Rejected};
 use store_app::simulate::{Chain, ChainConfig};
-use store_aws::{AwsClients, AwsSettings, sdk_config};
+use store_aws::BackendSettings;
 use store_local::firehose::system_clock;
 use store_local::{DataDir, FirehoseConfig, LocalFirehoseSink};
 use store_model::ports::{ReadingSink, SinkStats};
@@ -20,20 +20,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Where the embedded backend keeps the lake, queue and state.
-    #[arg(
-        long,
-        env = "STORE_DATA_DIR",
-        default_value = "./store-data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// `local` (embedded engines) or `aws`.
-    #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
-    backend: Backend,
-    /// Where the AWS resources are (with `--backend aws`).
     #[command(flatten)]
-    aws: AwsSettings,
+    backend: BackendSettings,
     /// Object format of the local lake: `parquet` or `json` (NDJSON). On AWS the delivery
     /// stream's configuration decides.
     #[arg(long, env = "STORE_FORMAT", default_value = "parquet", global = true)]
@@ -130,11 +118,11 @@ fn summary(stats: &SinkStats, started: Instant) -> String {
 
 /// The sink of the chosen backend, and where it spools what it cannot deliver.
 async fn reading_sink(cli: &Cli, dir: &DataDir) -> Result<(Arc<dyn ReadingSink>, Option<PathBuf>)> {
-    match cli.backend {
+    match cli.backend.backend {
         Backend::Local => {
-            let lake = dir
-                .lake()
-                .with_context(|| format!("opening the lake in {}", cli.data_dir.display()))?;
+            let lake = dir.lake().with_context(|| {
+                format!("opening the lake in {}", cli.backend.data_dir.display())
+            })?;
             let config = FirehoseConfig {
                 stream_name: cli.stream_name.clone(),
                 format: cli.format,
@@ -147,9 +135,8 @@ async fn reading_sink(cli: &Cli, dir: &DataDir) -> Result<(Arc<dyn ReadingSink>,
             ))
         }
         Backend::Aws => {
-            let aws = cli.aws.clone().with_env_file()?;
-            let clients = AwsClients::new(&sdk_config(&aws).await?);
-            let sink = aws.reading_sink(&clients, &dir.spool_dir())?;
+            let aws = cli.backend.connect_aws().await?;
+            let sink = aws.settings.reading_sink(&aws.clients, &dir.spool_dir())?;
             let spool = sink.spool_path().to_path_buf();
             Ok((Arc::new(sink), Some(spool)))
         }
@@ -175,7 +162,7 @@ async fn main() -> Result<()> {
     if cli.buffer_mib == 0 || cli.buffer_seconds == 0 {
         bail!("--buffer-mib and --buffer-seconds must be at least 1");
     }
-    let dir = DataDir::new(&cli.data_dir);
+    let dir = DataDir::new(&cli.backend.data_dir);
     let (sink, spool) = reading_sink(&cli, &dir).await?;
     match cli.command {
         Command::Simulate {

@@ -1,12 +1,11 @@
 //! `store-truck-app`: consume restock alerts and dispatch trucks.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use store_aws::{AwsClients, AwsSettings, sdk_config};
+use store_aws::BackendSettings;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::Backend;
 use store_model::dispatch::default_fleet;
@@ -18,20 +17,8 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// Where the embedded backend keeps the lake, queue and state.
-    #[arg(
-        long,
-        env = "STORE_DATA_DIR",
-        default_value = "./store-data",
-        global = true
-    )]
-    data_dir: PathBuf,
-    /// `local` (embedded engines) or `aws`.
-    #[arg(long, env = "STORE_BACKEND", default_value = "local", global = true)]
-    backend: Backend,
-    /// Where the AWS resources are (with `--backend aws`).
     #[command(flatten)]
-    aws: AwsSettings,
+    backend: BackendSettings,
     /// Seconds a received alert stays hidden from other consumers (local queue; an SQS queue
     /// has its own).
     #[arg(
@@ -100,9 +87,9 @@ async fn main() -> Result<()> {
     if cli.max_receive_count == 0 || cli.visibility_timeout == 0 {
         bail!("--max-receive-count and --visibility-timeout must be at least 1");
     }
-    let (queue, ledger): (Arc<dyn AlertQueue>, Arc<dyn Ledger>) = match cli.backend {
+    let (queue, ledger): (Arc<dyn AlertQueue>, Arc<dyn Ledger>) = match cli.backend.backend {
         Backend::Local => {
-            let dir = DataDir::new(&cli.data_dir);
+            let dir = DataDir::new(&cli.backend.data_dir);
             let queue = SqliteAlertQueue::open(
                 &dir.queue_path(),
                 QueueConfig {
@@ -116,11 +103,10 @@ async fn main() -> Result<()> {
             (Arc::new(queue), Arc::new(FolderLedger::new(lake)))
         }
         Backend::Aws => {
-            let aws = cli.aws.clone().with_env_file()?;
-            let clients = AwsClients::new(&sdk_config(&aws).await?);
+            let aws = cli.backend.connect_aws().await?;
             (
-                Arc::new(aws.alert_queue(&clients)?),
-                Arc::new(aws.ledger(&clients)?),
+                Arc::new(aws.settings.alert_queue(&aws.clients)?),
+                Arc::new(aws.settings.ledger(&aws.clients)?),
             )
         }
     };
