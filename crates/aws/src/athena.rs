@@ -91,7 +91,7 @@ pub fn parameter_literal(p: &SqlParam) -> String {
 }
 
 /// Columns of the planning SQL's result, in any order.
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 11] = [
     "store_id",
     "product_id",
     "product_name",
@@ -101,6 +101,8 @@ const COLUMNS: [&str; 9] = [
     "check_timestamp",
     "event_id",
     "readings",
+    "first_stock",
+    "first_timestamp",
 ];
 
 /// Types rows of the planning SQL's result by column name.
@@ -194,6 +196,8 @@ impl ResultTyping {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
             readings: self.required_int(row, "readings", n)?.max(0) as u64,
+            first_stock: self.required_int(row, "first_stock", n)?,
+            first_timestamp: self.required_int(row, "first_timestamp", n)?,
         })
     }
 }

@@ -220,6 +220,11 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
             int("check_timestamp")?,
             int("readings")?,
         );
+        let (first_stock, first_ts) = (int("first_stock")?, int("first_timestamp")?);
+        let (first_stock, first_ts) = (
+            first_stock.as_primitive::<Int64Type>(),
+            first_ts.as_primitive::<Int64Type>(),
+        );
         let (store, product, name, event) = (
             store.as_string::<i32>(),
             product.as_string::<i32>(),
@@ -252,6 +257,8 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
                     .filter(|s| !s.is_empty())
                     .map(str::to_owned),
                 readings: readings.value(i) as u64,
+                first_stock: first_stock.value(i),
+                first_timestamp: first_ts.value(i),
             });
         }
     }

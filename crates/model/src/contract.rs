@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::{Delivery, Dispatch, default_fleet};
+use crate::dispatch::Dispatch;
 use crate::planning::{ALERT_TEXT, Alert, InventoryRequest};
 use crate::ports::{AlertQueue, InventoryQuery, Ledger, ReadingSink, Recorded};
 use crate::reading::Reading;
@@ -36,7 +36,7 @@ pub fn reading(store: &str, product: &str, stock: i32, threshold: i32, ts: i64) 
 pub fn alert(n: usize, planned_at: i64) -> Alert {
     Alert {
         alert_id: format!("00000000-0000-4000-8000-{n:012}"),
-        store_id: format!("STORE_{}", n % 7),
+        store_id: format!("STORE_{}", n % 7 + 1),
         product_id: format!("PRD_{}", n % 5),
         product_name: "Sữa tươi".into(),
         alert: ALERT_TEXT.into(),
@@ -47,6 +47,9 @@ pub fn alert(n: usize, planned_at: i64) -> Alert {
         reading_time: planned_at - 60,
         planned_at,
         query_id: "contract".into(),
+        sales_per_hour: Some(2.5),
+        hours_to_stockout: Some(0.4),
+        explanation: None,
     }
 }
 
@@ -365,9 +368,9 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         got.iter().map(|s| s.alert.clone()).collect::<Vec<_>>(),
         alerts
     );
-    assert!(got.iter().all(|s| s.delivered_at.is_none()));
+    assert!(got.iter().all(|s| s.deliveries.is_empty()));
 
-    let first = Dispatch::for_alert(&alerts[0], &default_fleet(), planned + 10);
+    let first = dispatch(&alerts[0], planned + 10);
     assert_eq!(
         ledger.record_dispatch(&first).await.expect("dispatch"),
         Recorded::Created
@@ -388,32 +391,77 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         vec![first]
     );
 
-    let delivery = Delivery {
-        alert_id: alerts[1].alert_id.clone(),
-        store_id: alerts[1].store_id.clone(),
-        product_id: alerts[1].product_id.clone(),
-        quantity: 19,
-        planned_at: planned,
-        delivered_at: planned + 500,
-    };
-    assert_eq!(
-        ledger.record_delivery(&delivery).await.expect("delivery"),
-        Recorded::Created
-    );
+    // Alert 1 was cut into two pieces; each is delivered on its own.
+    let mut pieces = [
+        dispatch(&alerts[1], planned + 10),
+        dispatch(&alerts[1], planned + 10),
+    ];
+    for (k, p) in pieces.iter_mut().enumerate() {
+        p.dispatch_id = format!("{}~{}of2", p.alert_id, k + 1);
+        p.quantity = 10 + k as i64;
+    }
+    let deliveries = [
+        pieces[0].delivered(planned + 500),
+        pieces[1].delivered(planned + 700),
+    ];
+    for d in &deliveries {
+        assert_eq!(
+            ledger.record_delivery(d).await.expect("delivery"),
+            Recorded::Created
+        );
+    }
     assert!(matches!(
-        ledger.record_delivery(&delivery).await.expect("delivery"),
+        ledger
+            .record_delivery(&deliveries[0])
+            .await
+            .expect("delivery"),
         Recorded::AlreadyRecorded(_)
     ));
     let got = ledger
         .alerts_since(planned - 3600)
         .await
         .expect("read alerts");
-    let delivered: Vec<_> = got.iter().filter_map(|s| s.delivered_at).collect();
+    let delivered: Vec<(i64, i64)> = got
+        .iter()
+        .flat_map(|s| &s.deliveries)
+        .map(|d| (d.delivered_at, d.quantity))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     assert_eq!(
         delivered,
-        vec![planned + 500],
-        "the delivery is seen with its alert"
+        vec![(planned + 500, 10), (planned + 700, 11)],
+        "both pieces are seen with their alert"
     );
+    assert_eq!(
+        ledger
+            .deliveries_since(planned - 3600)
+            .await
+            .expect("deliveries")
+            .to_vec(),
+        deliveries.to_vec(),
+        "deliveries are listed oldest first"
+    );
+}
+
+fn dispatch(alert: &Alert, at: i64) -> Dispatch {
+    Dispatch {
+        dispatch_id: alert.alert_id.clone(),
+        alert_id: alert.alert_id.clone(),
+        store_id: alert.store_id.clone(),
+        product_id: alert.product_id.clone(),
+        product_name: alert.product_name.clone(),
+        quantity: alert.restock_qty,
+        truck_id: "TRUCK_1".into(),
+        route_id: crate::dispatch::route_id("TRUCK_1", at),
+        depot_id: "DEPOT".into(),
+        stop: 1,
+        leg_km: 3.25,
+        eta: at + 600,
+        truck_back_at: at + 1800,
+        planned_at: alert.planned_at,
+        dispatched_at: at,
+    }
 }
 
 async fn tokio_sleep(d: Duration) {

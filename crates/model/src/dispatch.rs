@@ -1,37 +1,23 @@
 //! Truck dispatches and deliveries: what the truck app records in the ledger.
 //!
-//! A dispatch is recorded under a key derived from the alert it answers, with create-if-absent
-//! semantics, so an alert delivered twice by the queue (or re-read after a crash between recording
-//! and deleting) can never produce a second truck.
+//! A dispatch is one alert (or one piece of an alert too big for a truck) on one stop of one
+//! route. It is recorded under a key derived from its dispatch id with create-if-absent
+//! semantics, so an alert delivered twice by the queue (or re-read after a crash between
+//! recording and deleting) can never produce a second truck. A delivery is recorded the same way
+//! when the truck reaches the stop.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::lake::{DELIVERIES_PREFIX, DISPATCHES_PREFIX, ledger_object_key};
 use crate::planning::Alert;
+use crate::routing::Route;
 
-/// A truck of the fleet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Truck {
-    /// Truck id.
-    pub truck_id: String,
-    /// Units it can carry.
-    pub capacity: i64,
-}
-
-/// The default fleet until a fleet file is configured.
-pub fn default_fleet() -> Vec<Truck> {
-    (1..=3)
-        .map(|i| Truck {
-            truck_id: format!("TRUCK_{i}"),
-            capacity: 500,
-        })
-        .collect()
-}
-
-/// One alert put on a truck.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One alert, or one piece of it, put on a truck.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dispatch {
-    /// Same as the alert id: one dispatch per alert.
+    /// The alert id, or `<alert id>~<k>of<n>` for a piece.
     pub dispatch_id: String,
     /// The alert this dispatch answers.
     pub alert_id: String,
@@ -45,55 +31,113 @@ pub struct Dispatch {
     pub quantity: i64,
     /// The truck carrying it.
     pub truck_id: String,
+    /// The route (truck trip) it rides on.
+    pub route_id: String,
+    /// The truck's depot.
+    pub depot_id: String,
+    /// Position of the store on the route, from 1.
+    pub stop: u32,
+    /// km from the previous stop (or the depot) to this one.
+    pub leg_km: f64,
+    /// Expected arrival at the store, epoch seconds.
+    pub eta: i64,
+    /// When the truck is expected back at its depot, free for the next trip.
+    pub truck_back_at: i64,
     /// When the alert was planned (fixes the ledger partition, so the key is known up front).
     pub planned_at: i64,
-    /// When the truck was dispatched, epoch seconds.
+    /// When the truck left, epoch seconds.
     pub dispatched_at: i64,
 }
 
 impl Dispatch {
-    /// Puts an alert on a truck of the fleet. Trucks are chosen per store, so one store's
-    /// alerts ride together; capacity-aware routing replaces this with the fleet planner.
-    pub fn for_alert(alert: &Alert, fleet: &[Truck], now: i64) -> Self {
-        let truck_id = if fleet.is_empty() {
-            "UNASSIGNED".to_owned()
-        } else {
-            let h = alert
-                .store_id
-                .bytes()
-                .fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-            fleet[(h % fleet.len() as u64) as usize].truck_id.clone()
-        };
-        Self {
-            dispatch_id: alert.alert_id.clone(),
-            alert_id: alert.alert_id.clone(),
-            store_id: alert.store_id.clone(),
-            product_id: alert.product_id.clone(),
-            product_name: alert.product_name.clone(),
-            quantity: alert.restock_qty,
-            truck_id,
-            planned_at: alert.planned_at,
-            dispatched_at: now,
+    /// The dispatches of a planned route leaving at `departed`: one per piece on each stop.
+    /// `time_scale` divides every duration (1 is real time; a demo runs faster).
+    pub fn for_route(
+        route: &Route,
+        alerts: &HashMap<&str, &Alert>,
+        departed: i64,
+        time_scale: f64,
+    ) -> Vec<Self> {
+        let scaled = |s: i64| (s as f64 / time_scale).round() as i64;
+        let route_id = route_id(&route.truck_id, departed);
+        let back = departed + scaled(route.duration_s);
+        let mut out = Vec::new();
+        for (i, stop) in route.stops.iter().enumerate() {
+            for piece in &stop.pieces {
+                let Some(alert) = alerts.get(piece.demand_id.as_str()) else {
+                    continue;
+                };
+                out.push(Self {
+                    dispatch_id: piece.dispatch_id(),
+                    alert_id: alert.alert_id.clone(),
+                    store_id: alert.store_id.clone(),
+                    product_id: alert.product_id.clone(),
+                    product_name: alert.product_name.clone(),
+                    quantity: piece.quantity,
+                    truck_id: route.truck_id.clone(),
+                    route_id: route_id.clone(),
+                    depot_id: route.depot_id.clone(),
+                    stop: (i + 1) as u32,
+                    leg_km: stop.leg_km,
+                    eta: departed + scaled(stop.arrive_after_s),
+                    truck_back_at: back,
+                    planned_at: alert.planned_at,
+                    dispatched_at: departed,
+                });
+            }
         }
+        out
     }
 
-    /// The ledger key of the dispatch answering an alert.
-    pub fn ledger_key(alert_id: &str, planned_at: i64) -> String {
-        ledger_object_key(DISPATCHES_PREFIX, planned_at, alert_id)
+    /// The ledger key of a dispatch.
+    pub fn ledger_key(dispatch_id: &str, planned_at: i64) -> String {
+        ledger_object_key(DISPATCHES_PREFIX, planned_at, dispatch_id)
     }
 
     /// The human line shown when the dispatch happens.
     pub fn human_line(&self) -> String {
         format!(
-            "🚚 {} dispatched to {} with {} x '{}'",
-            self.truck_id, self.store_id, self.quantity, self.product_name
+            "🚚 {} dispatched to {} with {} x '{}' (stop {}, ETA {})",
+            self.truck_id,
+            self.store_id,
+            self.quantity,
+            self.product_name,
+            self.stop,
+            clock(self.eta)
         )
+    }
+
+    /// The delivery of this dispatch, arriving at `delivered_at`.
+    pub fn delivered(&self, delivered_at: i64) -> Delivery {
+        Delivery {
+            dispatch_id: self.dispatch_id.clone(),
+            alert_id: self.alert_id.clone(),
+            store_id: self.store_id.clone(),
+            product_id: self.product_id.clone(),
+            quantity: self.quantity,
+            truck_id: self.truck_id.clone(),
+            planned_at: self.planned_at,
+            delivered_at,
+        }
     }
 }
 
-/// A delivery completed at a store.
+/// The id of a truck's trip: the truck and its departure time.
+pub fn route_id(truck_id: &str, departed: i64) -> String {
+    format!("{truck_id}@{departed}")
+}
+
+/// `HH:MM:SS` UTC of an epoch second, for people.
+pub fn clock(epoch: i64) -> String {
+    chrono::DateTime::from_timestamp(epoch, 0)
+        .map_or_else(|| epoch.to_string(), |t| t.format("%H:%M:%S").to_string())
+}
+
+/// Units delivered at a store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// The dispatch delivered.
+    pub dispatch_id: String,
     /// The alert whose goods were delivered.
     pub alert_id: String,
     /// Store delivered to.
@@ -102,6 +146,8 @@ pub struct Delivery {
     pub product_id: String,
     /// Units delivered.
     pub quantity: i64,
+    /// The truck that brought them.
+    pub truck_id: String,
     /// The alert's planning time (fixes the ledger partition).
     pub planned_at: i64,
     /// When the goods arrived, epoch seconds.
@@ -109,9 +155,17 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// The ledger key of the delivery for an alert.
-    pub fn ledger_key(alert_id: &str, planned_at: i64) -> String {
-        ledger_object_key(DELIVERIES_PREFIX, planned_at, alert_id)
+    /// The ledger key of the delivery of a dispatch.
+    pub fn ledger_key(dispatch_id: &str, planned_at: i64) -> String {
+        ledger_object_key(DELIVERIES_PREFIX, planned_at, dispatch_id)
+    }
+
+    /// The human line shown when the goods arrive.
+    pub fn human_line(&self) -> String {
+        format!(
+            "📦 {} delivered {} x {} to {}",
+            self.truck_id, self.quantity, self.product_id, self.store_id
+        )
     }
 }
 
@@ -119,10 +173,11 @@ impl Delivery {
 mod tests {
     use super::*;
     use crate::planning::ALERT_TEXT;
+    use crate::routing::{Piece, Stop};
 
-    fn alert(store: &str) -> Alert {
+    fn alert(id: &str, store: &str, qty: i64) -> Alert {
         Alert {
-            alert_id: format!("a-{store}"),
+            alert_id: id.into(),
             store_id: store.into(),
             product_id: "PRD_1".into(),
             product_name: "Rau cải".into(),
@@ -130,36 +185,67 @@ mod tests {
             current_stock: 1,
             threshold_level: 10,
             projected_stock: 1,
-            restock_qty: 19,
+            restock_qty: qty,
             reading_time: 10,
             planned_at: 3600 * 5 + 7,
             query_id: "q".into(),
+            sales_per_hour: None,
+            hours_to_stockout: None,
+            explanation: None,
+        }
+    }
+
+    fn stop(store: &str, pieces: Vec<Piece>, at: i64) -> Stop {
+        Stop {
+            store_id: store.into(),
+            load: pieces.iter().map(|p| p.quantity).sum(),
+            pieces,
+            leg_km: 2.5,
+            arrive_after_s: at,
+        }
+    }
+
+    fn piece(id: &str, k: u32, n: u32, q: i64) -> Piece {
+        Piece {
+            demand_id: id.into(),
+            piece: k,
+            pieces: n,
+            quantity: q,
         }
     }
 
     #[test]
-    fn dispatch_carries_the_alert_and_its_key_is_known_from_the_alert_alone() {
-        let a = alert("STORE_1");
-        let d = Dispatch::for_alert(&a, &default_fleet(), 99);
-        assert_eq!(d.dispatch_id, a.alert_id);
-        assert_eq!(d.quantity, 19);
+    fn a_route_becomes_one_dispatch_per_piece_with_scaled_etas() {
+        let (a, b) = (alert("a", "STORE_1", 19), alert("b", "STORE_2", 900));
+        let alerts: HashMap<&str, &Alert> = [("a", &a), ("b", &b)].into_iter().collect();
+        let route = Route {
+            truck_id: "TRUCK_1".into(),
+            depot_id: "D".into(),
+            stops: vec![
+                stop("STORE_1", vec![piece("a", 1, 1, 19)], 600),
+                stop("STORE_2", vec![piece("b", 2, 3, 300)], 1800),
+            ],
+            load: 319,
+            capacity: 400,
+            distance_km: 9.0,
+            duration_s: 3000,
+        };
+        let d = Dispatch::for_route(&route, &alerts, 1000, 10.0);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].dispatch_id, "a");
+        assert_eq!(d[1].dispatch_id, "b~2of3");
+        assert_eq!((d[0].eta, d[1].eta, d[1].truck_back_at), (1060, 1180, 1300));
+        assert_eq!((d[0].stop, d[1].stop), (1, 2));
+        assert_eq!(d[1].route_id, "TRUCK_1@1000");
         assert_eq!(
-            Dispatch::ledger_key(&a.alert_id, a.planned_at),
-            "ledger/dispatches/dt=1970-01-01-05/a-STORE_1.json"
+            Dispatch::ledger_key(&d[1].dispatch_id, d[1].planned_at),
+            "ledger/dispatches/dt=1970-01-01-05/b~2of3.json"
         );
-    }
-
-    #[test]
-    fn one_store_rides_one_truck() {
-        let fleet = default_fleet();
-        let a = Dispatch::for_alert(&alert("STORE_7"), &fleet, 1);
-        let mut b_alert = alert("STORE_7");
-        b_alert.product_id = "PRD_2".into();
-        let b = Dispatch::for_alert(&b_alert, &fleet, 1);
-        assert_eq!(a.truck_id, b.truck_id);
-        assert_eq!(
-            Dispatch::for_alert(&alert("S"), &[], 1).truck_id,
-            "UNASSIGNED"
+        let delivery = d[1].delivered(1180);
+        assert_eq!((delivery.quantity, delivery.alert_id.as_str()), (300, "b"));
+        assert!(
+            d[0].human_line()
+                .starts_with("🚚 TRUCK_1 dispatched to STORE_1 with 19 x 'Rau cải' (stop 1")
         );
     }
 }

@@ -20,7 +20,7 @@ use crate::dispatch::{Delivery, Dispatch};
 use crate::lake::{
     ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, dt_partition, ledger_object_key,
 };
-use crate::planning::{Alert, AlertStatus};
+use crate::planning::{Alert, AlertStatus, Delivered};
 use crate::ports::{Ledger, PortError, Recorded};
 
 /// The object operations a ledger needs.
@@ -148,16 +148,19 @@ pub fn alert_statuses(
     deliveries: Vec<Delivery>,
     since: i64,
 ) -> Vec<AlertStatus> {
-    let delivered: HashMap<String, i64> = deliveries
-        .into_iter()
-        .map(|d| (d.alert_id, d.delivered_at))
-        .collect();
+    let mut delivered: HashMap<String, Vec<Delivered>> = HashMap::new();
+    for d in deliveries {
+        delivered.entry(d.alert_id).or_default().push(Delivered {
+            delivered_at: d.delivered_at,
+            quantity: d.quantity,
+        });
+    }
     let mut seen = HashSet::new();
     alerts
         .into_iter()
         .filter(|a| a.planned_at >= since && seen.insert(a.alert_id.clone()))
         .map(|alert| AlertStatus {
-            delivered_at: delivered.get(&alert.alert_id).copied(),
+            deliveries: delivered.get(&alert.alert_id).cloned().unwrap_or_default(),
             alert,
         })
         .collect()
@@ -181,7 +184,7 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn record_dispatch(&self, dispatch: &Dispatch) -> Result<Recorded<Dispatch>, PortError> {
-        let key = Dispatch::ledger_key(&dispatch.alert_id, dispatch.planned_at);
+        let key = Dispatch::ledger_key(&dispatch.dispatch_id, dispatch.planned_at);
         self.create("record dispatch", key, dispatch).await
     }
 
@@ -195,8 +198,15 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError> {
-        let key = Delivery::ledger_key(&delivery.alert_id, delivery.planned_at);
+        let key = Delivery::ledger_key(&delivery.dispatch_id, delivery.planned_at);
         self.create("record delivery", key, delivery).await
+    }
+
+    async fn deliveries_since(&self, since: i64) -> Result<Vec<Delivery>, PortError> {
+        let mut all: Vec<Delivery> = self.read_since(DELIVERIES_PREFIX, since).await?;
+        all.retain(|d| d.planned_at >= since);
+        all.sort_by(|a, b| (a.delivered_at, &a.dispatch_id).cmp(&(b.delivered_at, &b.dispatch_id)));
+        Ok(all)
     }
 }
 
@@ -229,8 +239,13 @@ mod tests {
             reading_time: at - 1,
             planned_at: at,
             query_id: "q".into(),
+            sales_per_hour: None,
+            hours_to_stockout: None,
+            explanation: None,
         };
         let delivery = Delivery {
+            dispatch_id: "a".into(),
+            truck_id: "T".into(),
             alert_id: "a".into(),
             store_id: "S".into(),
             product_id: "P".into(),
@@ -248,10 +263,13 @@ mod tests {
             vec![delivery],
             50,
         );
-        let ids: Vec<(&str, Option<i64>)> = got
+        let ids: Vec<(&str, Vec<i64>)> = got
             .iter()
-            .map(|s| (s.alert.alert_id.as_str(), s.delivered_at))
+            .map(|s| {
+                let at = s.deliveries.iter().map(|d| d.delivered_at).collect();
+                (s.alert.alert_id.as_str(), at)
+            })
             .collect();
-        assert_eq!(ids, vec![("a", Some(150)), ("b", None)]);
+        assert_eq!(ids, vec![("a", vec![150]), ("b", vec![])]);
     }
 }

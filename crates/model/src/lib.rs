@@ -2,21 +2,25 @@
 //!
 //! Stores stream stock [`reading`]s into a lake; a planner finds, per store and product, the
 //! latest reading and decides which need restocking ([`planning`]); trucks are dispatched to them
-//! ([`dispatch`]). The [`ports`] are the traits through which the apps reach the outside world:
+//! ([`dispatch`]) on routes planned by [`routing`] over the [`places`] and the fleet. The [`ports`] are the traits through which the apps reach the outside world:
 //! AWS services in the cloud, embedded equivalents on one machine. Adapters live in their own
 //! crates (`store-aws`, `store-local`) and only an app's `main` chooses between them.
 //!
 //! Everything here is deterministic given its inputs (the clock is passed in), so the rules are
 //! tested directly and both backends are guaranteed to plan alike.
 
+pub mod config;
 #[cfg(feature = "contract")]
 pub mod contract;
 pub mod dispatch;
 pub mod lake;
 pub mod ledger;
+pub mod places;
 pub mod planning;
+pub mod policy;
 pub mod ports;
 pub mod reading;
+pub mod routing;
 
 /// Which adapters the apps use: AWS services, or their embedded equivalents on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,8 +45,10 @@ impl std::str::FromStr for Backend {
     }
 }
 
-pub use dispatch::{Delivery, Dispatch, Truck};
+pub use config::{ConfigError, ConfigFile};
+pub use dispatch::{Delivery, Dispatch};
 pub use lake::ObjectFormat;
+pub use places::{Fleet, Stores, Truck};
 pub use planning::{
     Alert, AlertStatus, InventoryRequest, LatestReading, PlanningEvent, PlanningResult,
 };

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::lake::dt_partition;
+use crate::policy::OrderExplanation;
 
 /// Namespace of alert ids (UUID v5).
 const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0xa1e7_0001_5e0d_4b7a_8c11_4d2b_9e6f_7a01);
@@ -49,21 +50,59 @@ pub struct LatestReading {
     pub event_id: Option<String>,
     /// How many readings of this store and product the window held.
     pub readings: u64,
+    /// Stock of the earliest reading in the window (for the sales velocity).
+    pub first_stock: i64,
+    /// Event time of the earliest reading in the window.
+    pub first_timestamp: i64,
 }
 
 /// An alert already in the ledger, with what happened to it since.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertStatus {
     /// The alert as it was sent.
     pub alert: Alert,
-    /// When its delivery was recorded, if it was.
-    pub delivered_at: Option<i64>,
+    /// The deliveries recorded for it (more than one when a truck could not carry it whole).
+    pub deliveries: Vec<Delivered>,
+}
+
+/// Units of an alert that reached the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    /// When they arrived, epoch seconds.
+    pub delivered_at: i64,
+    /// How many.
+    pub quantity: i64,
+}
+
+impl AlertStatus {
+    /// Units of the alert still on their way as of a reading taken at `reading_time`: all of
+    /// it but what was delivered before the reading (a delivery in the reading's second or
+    /// later is not yet reflected in it). An alert with nothing delivered after the reading
+    /// stops counting once it is `expiry` seconds old, so a lost truck does not hide a need
+    /// forever.
+    pub fn on_the_way(&self, reading_time: i64, now: i64, expiry: i64) -> i64 {
+        let delivered_before: i64 = self
+            .deliveries
+            .iter()
+            .filter(|d| d.delivered_at < reading_time)
+            .map(|d| d.quantity)
+            .sum();
+        let arriving_later = self
+            .deliveries
+            .iter()
+            .any(|d| d.delivered_at >= reading_time);
+        if arriving_later || now - self.alert.planned_at < expiry {
+            (self.alert.restock_qty - delivered_before).max(0)
+        } else {
+            0
+        }
+    }
 }
 
 /// A restock alert: the SQS message body, and a line of the planner's alert ledger.
 ///
 /// Keeps the seed's keys (`store_id`, `product_name`, `alert`) so its truck function reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
     /// Deterministic id: the same reading always yields the same alert id.
@@ -90,6 +129,16 @@ pub struct Alert {
     pub planned_at: i64,
     /// The planning run (query execution) that produced it.
     pub query_id: String,
+    /// Units sold per hour over the window (stock drop plus deliveries, over the time between
+    /// the first and the latest reading); absent with fewer than two readings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_per_hour: Option<f64>,
+    /// Hours until the shelf is empty at that pace; absent when nothing sells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_to_stockout: Option<f64>,
+    /// Which policy rule and numbers set the quantity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<OrderExplanation>,
 }
 
 impl Alert {
@@ -117,36 +166,7 @@ pub fn alert_id(
     Uuid::new_v5(&ALERT_NAMESPACE, key.as_bytes()).to_string()
 }
 
-/// The reorder policy: how much to order, and for how long an undelivered alert counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReorderPolicy {
-    /// Order-up-to level as a multiple of the reorder point, for readings without `max_stock`.
-    pub order_up_to_factor: i64,
-    /// Seconds after which an undelivered alert stops counting as on its way.
-    pub alert_expiry_seconds: i64,
-}
-
-impl Default for ReorderPolicy {
-    fn default() -> Self {
-        Self {
-            order_up_to_factor: 2,
-            alert_expiry_seconds: 24 * 3600,
-        }
-    }
-}
-
-impl ReorderPolicy {
-    /// The order-up-to level of a reading: its `max_stock`, or the policy's multiple of the
-    /// reorder point; never below the reorder point, so a low reading always orders something.
-    pub fn order_up_to(&self, reading: &LatestReading) -> i64 {
-        let level = reading.max_stock.unwrap_or(
-            reading
-                .threshold_level
-                .saturating_mul(self.order_up_to_factor),
-        );
-        level.max(reading.threshold_level)
-    }
-}
+pub use crate::policy::ReorderPolicy;
 
 /// Why a low reading produced no alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,12 +194,15 @@ pub struct Suppressed {
 }
 
 /// What one planning pass decided.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PlanDecision {
-    /// New alerts, most urgent (largest shortfall below the reorder point) first.
+    /// New alerts, most urgent first: soonest out of stock, then largest shortfall below the
+    /// reorder point.
     pub alerts: Vec<Alert>,
     /// Low readings already covered.
     pub suppressed: Vec<Suppressed>,
+    /// Known stores that sent no reading in the window.
+    pub silent_stores: Vec<String>,
 }
 
 /// Everything [`plan`] needs besides the readings.
@@ -193,26 +216,55 @@ pub struct PlanContext<'a> {
     pub now: i64,
     /// Id of this planning run.
     pub query_id: &'a str,
+    /// The stores expected to report (from the store locations); those without a reading in
+    /// the window are reported as silent.
+    pub known_stores: &'a [String],
 }
 
-/// Quantity already on its way to a store for a product, as of a reading's time.
-///
-/// An alert counts while it is undelivered and younger than the expiry, or when its delivery
-/// came after the reading (the reading cannot reflect it yet). `sent` holds the alerts of the
-/// reading's store and product.
+/// Quantity already on its way to a store for a product, as of a reading's time: see
+/// [`AlertStatus::on_the_way`]. `sent` holds the alerts of the reading's store and product.
 pub fn outstanding_quantity<'s>(
     reading: &LatestReading,
     sent: impl IntoIterator<Item = &'s AlertStatus>,
     policy: &ReorderPolicy,
     now: i64,
 ) -> i64 {
+    let expiry = policy.alert_expiry_seconds();
     sent.into_iter()
-        .filter(|s| match s.delivered_at {
-            Some(delivered) => delivered > reading.check_timestamp,
-            None => now - s.alert.planned_at < policy.alert_expiry_seconds,
-        })
-        .map(|s| s.alert.restock_qty)
+        .map(|s| s.on_the_way(reading.check_timestamp, now, expiry))
         .sum()
+}
+
+/// Units sold per hour between the first and the latest reading of the window: the stock drop
+/// plus what was delivered in between. `None` with fewer than two readings, no time between
+/// them, or stock that rose more than recorded deliveries explain (an unrecorded restock).
+pub fn sales_per_hour<'s>(
+    reading: &LatestReading,
+    sent: impl IntoIterator<Item = &'s AlertStatus>,
+) -> Option<f64> {
+    let span = reading.check_timestamp - reading.first_timestamp;
+    if reading.readings < 2 || span <= 0 {
+        return None;
+    }
+    let delivered: i64 = sent
+        .into_iter()
+        .flat_map(|s| &s.deliveries)
+        .filter(|d| {
+            d.delivered_at >= reading.first_timestamp && d.delivered_at < reading.check_timestamp
+        })
+        .map(|d| d.quantity)
+        .sum();
+    let sold = reading.first_stock + delivered - reading.current_stock;
+    (sold >= 0).then(|| sold as f64 * 3600.0 / span as f64)
+}
+
+/// Hours until `stock` runs out at `per_hour`: 0 for an empty shelf, `None` when the pace is
+/// unknown or nothing sells.
+pub fn hours_to_stockout(stock: i64, per_hour: Option<f64>) -> Option<f64> {
+    if stock <= 0 {
+        return Some(0.0);
+    }
+    per_hour.filter(|v| *v > 0.0).map(|v| stock as f64 / v)
 }
 
 /// Applies the planning rules to the latest readings.
@@ -262,6 +314,8 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
                 .suppressed
                 .push(suppressed(SuppressReason::CoveredByOutstanding));
         } else {
+            let order = ctx.policy.order(reading, projected);
+            let velocity = sales_per_hour(reading, sent.iter().copied());
             decision.alerts.push(Alert {
                 alert_id: id,
                 store_id: reading.store_id.clone(),
@@ -271,20 +325,33 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
                 current_stock: reading.current_stock,
                 threshold_level: reading.threshold_level,
                 projected_stock: projected,
-                restock_qty: ctx.policy.order_up_to(reading) - projected,
+                restock_qty: order.quantity,
                 reading_time: reading.check_timestamp,
                 planned_at: ctx.now,
                 query_id: ctx.query_id.to_owned(),
+                sales_per_hour: velocity.map(|v| (v * 100.0).round() / 100.0),
+                hours_to_stockout: hours_to_stockout(reading.current_stock, velocity)
+                    .map(|h| (h * 100.0).round() / 100.0),
+                explanation: Some(order),
             });
         }
     }
     decision.alerts.sort_by(|a, b| {
         let shortfall = |x: &Alert| x.threshold_level - x.projected_stock;
-        shortfall(b)
-            .cmp(&shortfall(a))
+        let hours = |x: &Alert| x.hours_to_stockout.unwrap_or(f64::INFINITY);
+        hours(a)
+            .total_cmp(&hours(b))
+            .then_with(|| shortfall(b).cmp(&shortfall(a)))
             .then_with(|| a.store_id.cmp(&b.store_id))
             .then_with(|| a.product_id.cmp(&b.product_id))
     });
+    let reporting: HashSet<&str> = latest.iter().map(|r| r.store_id.as_str()).collect();
+    decision.silent_stores = ctx
+        .known_stores
+        .iter()
+        .filter(|s| !reporting.contains(s.as_str()))
+        .cloned()
+        .collect();
     decision
 }
 
@@ -368,7 +435,7 @@ impl PlanningEvent {
 }
 
 /// The planning result (the Lambda's output).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanningResult {
     /// Id of the query execution behind this run.
     pub query_id: String,
@@ -390,6 +457,10 @@ pub struct PlanningResult {
     pub alerts: Vec<Alert>,
     /// The low readings that produced no alert, and why.
     pub suppressed: Vec<Suppressed>,
+    /// Known stores that sent no reading in the window: not an alert, but worth a look (a
+    /// broken scanner, a closed store, a lost network).
+    #[serde(default)]
+    pub silent_stores: Vec<String>,
     /// The seed's human lines, one per alert.
     pub messages: Vec<String>,
 }
@@ -466,11 +537,14 @@ pub fn planning_sql(table: &str, store_filter_len: usize) -> String {
        max_by(max_stock, ord) AS max_stock,
        max(check_timestamp) AS check_timestamp,
        max_by(event_id, ord) AS event_id,
-       count(*) AS readings
+       count(*) AS readings,
+       max_by(current_stock, first_ord) AS first_stock,
+       min(check_timestamp) AS first_timestamp
 FROM (
   SELECT store_id, product_id, product_name, current_stock, threshold_level, max_stock,
          check_timestamp, event_id,
-         row(check_timestamp, coalesce(event_id, '')) AS ord
+         row(check_timestamp, coalesce(event_id, '')) AS ord,
+         row(-check_timestamp, coalesce(event_id, '')) AS first_ord
   FROM {table}
   WHERE dt >= ?
     AND check_timestamp >= ? AND check_timestamp <= ?
@@ -497,6 +571,8 @@ mod tests {
             check_timestamp: ts,
             event_id: None,
             readings: 1,
+            first_stock: stock,
+            first_timestamp: ts,
         }
     }
 
@@ -506,19 +582,24 @@ mod tests {
             ledger,
             now,
             query_id: "q-1",
+            known_stores: &[],
         }
     }
 
     fn sent(alert: Alert, delivered_at: Option<i64>) -> AlertStatus {
-        AlertStatus {
-            alert,
-            delivered_at,
-        }
+        let deliveries = delivered_at
+            .map(|at| Delivered {
+                delivered_at: at,
+                quantity: alert.restock_qty,
+            })
+            .into_iter()
+            .collect();
+        AlertStatus { alert, deliveries }
     }
 
     #[test]
     fn low_reading_alerts_up_to_the_order_level() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let d = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         assert_eq!(d.alerts.len(), 1);
         let a = &d.alerts[0];
@@ -533,7 +614,7 @@ mod tests {
 
     #[test]
     fn at_the_reorder_point_is_not_low() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let d = plan(&[reading("STORE_1", 10, 10, 100)], &ctx(&policy, &[], 200));
         assert!(d.alerts.is_empty());
         assert!(d.suppressed.is_empty());
@@ -541,7 +622,7 @@ mod tests {
 
     #[test]
     fn max_stock_sets_the_order_up_to_level_but_never_below_the_reorder_point() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let mut r = reading("STORE_1", 2, 10, 100);
         r.max_stock = Some(50);
         assert_eq!(
@@ -566,7 +647,7 @@ mod tests {
 
     #[test]
     fn replanning_the_same_reading_is_suppressed_as_already_alerted() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let latest = [reading("STORE_4", 3, 10, 100)];
         let first = plan(&latest, &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
@@ -579,7 +660,7 @@ mod tests {
 
     #[test]
     fn undelivered_alert_covers_a_newer_lower_reading() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
         let d = plan(
@@ -593,7 +674,7 @@ mod tests {
 
     #[test]
     fn outstanding_that_does_not_cover_the_need_orders_the_rest() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let mut first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         first.alerts[0].restock_qty = 2;
         let ledger = vec![sent(first.alerts[0].clone(), None)];
@@ -608,7 +689,7 @@ mod tests {
 
     #[test]
     fn delivered_alert_stops_counting_once_a_later_reading_reflects_it() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), Some(250))];
         // A reading taken before the delivery cannot reflect it: still covered.
@@ -628,10 +709,10 @@ mod tests {
 
     #[test]
     fn undelivered_alert_expires_so_a_need_is_never_suppressed_forever() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
-        let later = 200 + policy.alert_expiry_seconds;
+        let later = 200 + policy.alert_expiry_seconds();
         let d = plan(
             &[reading("STORE_4", 3, 10, later - 10)],
             &ctx(&policy, &ledger, later),
@@ -641,7 +722,7 @@ mod tests {
 
     #[test]
     fn outstanding_of_other_stores_and_products_does_not_count() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let first = plan(&[reading("STORE_1", 3, 10, 100)], &ctx(&policy, &[], 200));
         let ledger = vec![sent(first.alerts[0].clone(), None)];
         let mut other_product = reading("STORE_2", 3, 10, 150);
@@ -655,7 +736,7 @@ mod tests {
 
     #[test]
     fn alerts_come_most_urgent_first() {
-        let policy = ReorderPolicy::default();
+        let policy = ReorderPolicy::plain(2, 24);
         let d = plan(
             &[
                 reading("A", 9, 10, 1),

@@ -202,10 +202,12 @@ pub trait Ledger: Send + Sync {
     async fn record_alerts(&self, run_id: &str, alerts: &[Alert]) -> Result<(), PortError>;
     /// Alerts planned at or after `since`, with their delivery status.
     async fn alerts_since(&self, since: i64) -> Result<Vec<AlertStatus>, PortError>;
-    /// Records a dispatch unless one is recorded for the same alert already.
+    /// Records a dispatch unless one is recorded under the same dispatch id already.
     async fn record_dispatch(&self, dispatch: &Dispatch) -> Result<Recorded<Dispatch>, PortError>;
-    /// Dispatches of alerts planned at or after `since`.
+    /// Dispatches of alerts planned at or after `since`, oldest first.
     async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError>;
-    /// Records a delivery unless one is recorded for the same alert already.
+    /// Records a delivery unless one is recorded for the same dispatch already.
     async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError>;
+    /// Deliveries of alerts planned at or after `since`, oldest first.
+    async fn deliveries_since(&self, since: i64) -> Result<Vec<Delivery>, PortError>;
 }

@@ -80,6 +80,8 @@ pub struct Planner {
     pub ledger: Arc<dyn Ledger>,
     /// The reorder policy.
     pub policy: ReorderPolicy,
+    /// Stores expected to report; those silent in the window are listed in the result.
+    pub known_stores: Vec<String>,
     /// Epoch seconds now; injected so tests fix the time.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
@@ -103,8 +105,17 @@ impl Planner {
         let since = now
             - self
                 .policy
-                .alert_expiry_seconds
+                .alert_expiry_seconds()
                 .max(i64::from(event.lookback()) * 3600);
+        let known_stores: Vec<String> = match &event.store_ids {
+            Some(ids) => self
+                .known_stores
+                .iter()
+                .filter(|s| ids.contains(s))
+                .cloned()
+                .collect(),
+            None => self.known_stores.clone(),
+        };
         let ledger = self
             .ledger
             .alerts_since(since)
@@ -115,6 +126,7 @@ impl Planner {
             ledger: &ledger,
             now,
             query_id: &snapshot.query_id,
+            known_stores: &known_stores,
         };
         let mut decision = plan(&snapshot.latest, &ctx);
         if let Some(limit) = event.limit {
@@ -135,6 +147,7 @@ impl Planner {
             query_id = %snapshot.query_id,
             alerts = decision.alerts.len(),
             suppressed = decision.suppressed.len(),
+            silent_stores = decision.silent_stores.len(),
             "planning run done"
         );
         Ok(PlanningResult {
@@ -149,6 +162,7 @@ impl Planner {
             dry_run,
             alerts: decision.alerts,
             suppressed: decision.suppressed,
+            silent_stores: decision.silent_stores,
         })
     }
 }

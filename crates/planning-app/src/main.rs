@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use store_aws::{AwsConnection, AwsSettings, BackendSettings, QueryEngine};
 use store_model::planning::ReorderPolicy;
 use store_model::ports::{AlertQueue, InventoryQuery, Ledger};
-use store_model::{Backend, PlanningEvent};
+use store_model::{Backend, ConfigFile, PlanningEvent, Stores};
 use store_planning_app::{Planner, lambda_handler};
 use tracing_subscriber::EnvFilter;
 
@@ -32,14 +32,17 @@ struct Cli {
 struct Settings {
     #[command(flatten)]
     backend: BackendSettings,
-    /// Hours after which an undelivered alert stops counting as on its way.
-    #[arg(
-        long,
-        env = "STORE_ALERT_EXPIRY_HOURS",
-        default_value_t = 24,
-        global = true
-    )]
-    alert_expiry_hours: u32,
+    /// The reorder policy file (default: the shipped `config/policy.toml`).
+    #[arg(long, env = "STORE_POLICY_FILE", global = true)]
+    policy: Option<PathBuf>,
+    /// The store locations file, whose stores are expected to report (default: the shipped
+    /// `config/stores.toml`).
+    #[arg(long, env = "STORE_STORES_FILE", global = true)]
+    stores: Option<PathBuf>,
+    /// Hours after which an undelivered alert stops counting as on its way (default: the
+    /// policy's `alert_expiry_hours`).
+    #[arg(long, env = "STORE_ALERT_EXPIRY_HOURS", global = true)]
+    alert_expiry_hours: Option<u32>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,9 +121,13 @@ fn datafusion_over_s3(
 }
 
 async fn planner(settings: &Settings) -> Result<Planner> {
-    if settings.alert_expiry_hours == 0 {
-        bail!("--alert-expiry-hours must be at least 1");
+    let mut policy = ReorderPolicy::load(settings.policy.as_deref())?;
+    match settings.alert_expiry_hours {
+        Some(0) => bail!("--alert-expiry-hours must be at least 1"),
+        Some(h) => policy.default.alert_expiry_hours = i64::from(h),
+        None => {}
     }
+    let stores = Stores::load(settings.stores.as_deref())?;
     let (query, queue, ledger) = match settings.backend.backend {
         Backend::Local => local_adapters(settings)?,
         Backend::Aws => {
@@ -144,10 +151,8 @@ async fn planner(settings: &Settings) -> Result<Planner> {
         query,
         queue,
         ledger,
-        policy: ReorderPolicy {
-            alert_expiry_seconds: i64::from(settings.alert_expiry_hours) * 3600,
-            ..ReorderPolicy::default()
-        },
+        policy,
+        known_stores: stores.ids(),
         clock: Arc::new(|| chrono::Utc::now().timestamp()),
     })
 }

@@ -44,7 +44,8 @@ fn world() -> World {
         query: Arc::new(DataFusionInventoryQuery::new(lake, &data.state_dir()).unwrap()),
         queue: queue.clone(),
         ledger: ledger.clone(),
-        policy: ReorderPolicy::default(),
+        policy: ReorderPolicy::plain(2, 24),
+        known_stores: (1..=10).map(|i| format!("STORE_{i}")).collect(),
         clock,
     };
     World {
@@ -91,7 +92,18 @@ async fn plans_alerts_sends_them_and_suppresses_them_on_the_next_run() {
     assert_eq!(
         stores,
         [("STORE_3", 24), ("STORE_1", 18)],
-        "most urgent first"
+        "most urgent first: STORE_3 is out of stock, STORE_1 runs out in minutes"
+    );
+    // STORE_1 sold 28 units in 6,600 s: 15.27 an hour, so its 2 units last 0.13 h.
+    assert_eq!(first.alerts[0].hours_to_stockout, Some(0.0));
+    assert_eq!(first.alerts[1].sales_per_hour, Some(15.27));
+    assert_eq!(first.alerts[1].hours_to_stockout, Some(0.13));
+    let why = first.alerts[1].explanation.as_ref().unwrap();
+    assert_eq!((why.order_up_to, why.quantity), (20, 18));
+    assert_eq!(
+        first.silent_stores,
+        (4..=10).map(|i| format!("STORE_{i}")).collect::<Vec<_>>(),
+        "stores 4 to 10 sent no reading"
     );
     assert!(
         first

@@ -1,5 +1,6 @@
 //! `store-app`: stream simulated or recorded store readings into the lake.
 
+use std::collections::HashSet;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use store_app::input::{self, InputFormat, Rejected};
 use store_app::simulate::{Chain, ChainConfig};
 use store_aws::BackendSettings;
 use store_local::firehose::system_clock;
-use store_local::{DataDir, FirehoseConfig, LocalFirehoseSink};
-use store_model::ports::{ReadingSink, SinkStats};
+use store_local::{DataDir, FirehoseConfig, FolderLedger, LocalFirehoseSink};
+use store_model::ports::{Ledger, ReadingSink, SinkStats};
 use store_model::{Backend, ObjectFormat, Reading};
 use tracing_subscriber::EnvFilter;
 
@@ -74,6 +75,10 @@ enum Command {
         /// Seed for a reproducible run.
         #[arg(long)]
         seed: Option<u64>,
+        /// Do not apply the deliveries recorded in the ledger to the simulated stores (live
+        /// runs apply them, so stock rises when a truck arrives).
+        #[arg(long)]
+        no_deliveries: bool,
     },
     /// Send readings from an NDJSON or CSV file, or `-` for standard input.
     Send {
@@ -116,8 +121,16 @@ fn summary(stats: &SinkStats, started: Instant) -> String {
     line
 }
 
-/// The sink of the chosen backend, and where it spools what it cannot deliver.
-async fn reading_sink(cli: &Cli, dir: &DataDir) -> Result<(Arc<dyn ReadingSink>, Option<PathBuf>)> {
+/// The adapters of the chosen backend.
+struct Adapters {
+    sink: Arc<dyn ReadingSink>,
+    /// Where the sink spools what it cannot deliver.
+    spool: Option<PathBuf>,
+    /// Where the deliveries are read.
+    ledger: Arc<dyn Ledger>,
+}
+
+async fn adapters(cli: &Cli, dir: &DataDir) -> Result<Adapters> {
     match cli.backend.backend {
         Backend::Local => {
             let lake = dir.lake().with_context(|| {
@@ -129,16 +142,21 @@ async fn reading_sink(cli: &Cli, dir: &DataDir) -> Result<(Arc<dyn ReadingSink>,
                 buffer_bytes: cli.buffer_mib * 1024 * 1024,
                 buffer_interval: Duration::from_secs(cli.buffer_seconds),
             };
-            Ok((
-                Arc::new(LocalFirehoseSink::new(lake, config, system_clock())),
-                None,
-            ))
+            Ok(Adapters {
+                sink: Arc::new(LocalFirehoseSink::new(lake.clone(), config, system_clock())),
+                spool: None,
+                ledger: Arc::new(FolderLedger::new(lake)),
+            })
         }
         Backend::Aws => {
             let aws = cli.backend.connect_aws().await?;
             let sink = aws.settings.reading_sink(&aws.clients, &dir.spool_dir())?;
             let spool = sink.spool_path().to_path_buf();
-            Ok((Arc::new(sink), Some(spool)))
+            Ok(Adapters {
+                sink: Arc::new(sink),
+                spool: Some(spool),
+                ledger: Arc::new(aws.settings.ledger(&aws.clients)?),
+            })
         }
     }
 }
@@ -163,7 +181,11 @@ async fn main() -> Result<()> {
         bail!("--buffer-mib and --buffer-seconds must be at least 1");
     }
     let dir = DataDir::new(&cli.backend.data_dir);
-    let (sink, spool) = reading_sink(&cli, &dir).await?;
+    let Adapters {
+        sink,
+        spool,
+        ledger,
+    } = adapters(&cli, &dir).await?;
     match cli.command {
         Command::Simulate {
             stores,
@@ -173,6 +195,7 @@ async fn main() -> Result<()> {
             duration,
             step_seconds,
             seed,
+            no_deliveries,
         } => {
             if stores == 0 || products == 0 {
                 bail!("--stores and --products must be at least 1");
@@ -198,7 +221,8 @@ async fn main() -> Result<()> {
                 },
                 (None, None) => Run::Live { until: None },
             };
-            let stats = simulate(sink, chain, rate, plan).await?;
+            let deliveries = (!no_deliveries).then_some(ledger);
+            let stats = simulate(sink, chain, rate, plan, deliveries).await?;
             report_spooled(&stats, spool.as_deref());
             Ok(())
         }
@@ -240,11 +264,45 @@ enum Run {
     Live { until: Option<Instant> },
 }
 
+/// How often a live run looks for new deliveries.
+const DELIVERY_POLL: Duration = Duration::from_secs(2);
+
+/// Applies the deliveries recorded since the run started that it has not applied yet.
+async fn apply_deliveries(
+    ledger: &dyn Ledger,
+    chain: &mut Chain,
+    since: i64,
+    applied: &mut HashSet<String>,
+) -> Result<()> {
+    // Deliveries are filed under their alert's planning hour; look back over the expiry.
+    for d in ledger
+        .deliveries_since(since - 2 * 24 * 3600)
+        .await
+        .context("reading deliveries")?
+    {
+        if d.delivered_at < since || !applied.insert(d.dispatch_id.clone()) {
+            continue;
+        }
+        match chain.deliver(&d.store_id, &d.product_id, d.quantity) {
+            Some((before, after)) => eprintln!(
+                "\rstore-app: delivery applied: {} {} +{} by {}, stock {before} -> {after}",
+                d.store_id, d.product_id, d.quantity, d.truck_id
+            ),
+            None => eprintln!(
+                "\rstore-app: delivery for {} {} is not for a simulated shelf; ignored",
+                d.store_id, d.product_id
+            ),
+        }
+    }
+    Ok(())
+}
+
 async fn simulate(
     sink: Arc<dyn ReadingSink>,
     mut chain: Chain,
     rate: f64,
     run: Run,
+    deliveries: Option<Arc<dyn Ledger>>,
 ) -> Result<SinkStats> {
     let started = Instant::now();
     let shelves = chain.shelves() as u64;
@@ -256,6 +314,10 @@ async fn simulate(
         }
         Run::Live { until } => (None, None, until),
     };
+    // Only a live run lives long enough for trucks to arrive.
+    let deliveries = deliveries.filter(|_| first_time.is_none());
+    let mut applied = HashSet::new();
+    let mut last_poll = Instant::now();
     // Ctrl-C flips this once; the loop checks it every round and waits on it while throttled.
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -272,6 +334,15 @@ async fn simulate(
             || *stop.borrow()
         {
             break;
+        }
+        if let Some(ledger) = &deliveries
+            && last_poll.elapsed() >= DELIVERY_POLL
+        {
+            last_poll = Instant::now();
+            // A ledger outage must not stop the stores: report it and try again later.
+            if let Err(e) = apply_deliveries(&**ledger, &mut chain, now, &mut applied).await {
+                eprintln!("\rstore-app: {e:#}");
+            }
         }
         let time = first_time.map_or_else(
             || chrono::Utc::now().timestamp(),

@@ -75,21 +75,23 @@ impl Chain {
         self.shelves.len()
     }
 
-    /// Adds delivered units to a shelf, so stock rises when a truck arrives.
-    pub fn deliver(&mut self, store_id: &str, product_id: &str, quantity: i64) -> bool {
-        match self
+    /// Adds delivered units to a shelf, so stock rises when a truck arrives. Returns the
+    /// stock before and after, or `None` for a shelf this chain does not have.
+    pub fn deliver(
+        &mut self,
+        store_id: &str,
+        product_id: &str,
+        quantity: i64,
+    ) -> Option<(i32, i32)> {
+        let shelf = self
             .shelves
             .iter_mut()
-            .find(|s| s.store_id == store_id && s.product_id == product_id)
-        {
-            Some(shelf) => {
-                shelf.stock = shelf
-                    .stock
-                    .saturating_add(i32::try_from(quantity).unwrap_or(i32::MAX));
-                true
-            }
-            None => false,
-        }
+            .find(|s| s.store_id == store_id && s.product_id == product_id)?;
+        let before = shelf.stock;
+        shelf.stock = shelf
+            .stock
+            .saturating_add(i32::try_from(quantity.max(0)).unwrap_or(i32::MAX));
+        Some((before, shelf.stock))
     }
 
     /// One round: every shelf sells for a while and reports its stock, in a random order. Event
@@ -205,8 +207,9 @@ mod tests {
             .into_iter()
             .find(|r| r.store_id == "STORE_1" && r.product_id == "PRD_1")
             .unwrap();
-        assert!(c.deliver("STORE_1", "PRD_1", 1_000));
-        assert!(!c.deliver("STORE_99", "PRD_1", 1));
+        let (was, now) = c.deliver("STORE_1", "PRD_1", 1_000).unwrap();
+        assert_eq!(now, was + 1_000);
+        assert!(c.deliver("STORE_99", "PRD_1", 1).is_none());
         let after = c
             .round(2)
             .into_iter()

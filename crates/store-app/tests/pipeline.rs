@@ -299,7 +299,17 @@ fn a_killed_truck_app_dispatches_nothing_twice_after_restart() {
 
     // Kill -9 the moment the first dispatch is recorded: its batch is not deleted yet.
     let mut child = Command::new(bin("store-truck-app"))
-        .args(["watch", "--wait-seconds", "1", "--visibility-timeout", "1"])
+        .args([
+            "watch",
+            "--wait-seconds",
+            "1",
+            "--visibility-timeout",
+            "1",
+            "--batch-window",
+            "0",
+            "--time-scale",
+            "100000",
+        ])
         .env("STORE_DATA_DIR", data)
         .env("STORE_LOG", "store_truck_app=info")
         .stdout(std::process::Stdio::null())
@@ -329,7 +339,17 @@ fn a_killed_truck_app_dispatches_nothing_twice_after_restart() {
         let out = ok(run(
             "store-truck-app",
             data,
-            &["once", "--wait-seconds", "1", "--visibility-timeout", "1"],
+            &[
+                "once",
+                "--wait-seconds",
+                "1",
+                "--visibility-timeout",
+                "1",
+                "--batch-window",
+                "0",
+                "--time-scale",
+                "100000",
+            ],
             None,
         ));
         again += String::from_utf8_lossy(&out.stdout)
@@ -450,7 +470,18 @@ fn the_aws_path_runs_the_same_pipeline_against_a_local_aws_server() {
 
     let mut dispatched = 0;
     for _ in 0..sent.div_ceil(10) + 1 {
-        let out = aws_run("store-truck-app", &["once", "--wait-seconds", "1"]);
+        let out = aws_run(
+            "store-truck-app",
+            &[
+                "once",
+                "--wait-seconds",
+                "1",
+                "--batch-window",
+                "1",
+                "--time-scale",
+                "100000",
+            ],
+        );
         dispatched += String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| l.contains("dispatched to"))

@@ -1,5 +1,7 @@
 //! `store-truck-app`: consume restock alerts and dispatch trucks.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,10 +9,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use store_aws::BackendSettings;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
-use store_model::Backend;
-use store_model::dispatch::default_fleet;
+use store_model::places::HO_CHI_MINH_CITY;
 use store_model::ports::{AlertQueue, Ledger};
-use store_truck_app::{BatchReport, Dispatcher, ExecutionOutcome};
+use store_model::routing::RoutingOptions;
+use store_model::{Backend, ConfigFile, Fleet, Stores};
+use store_truck_app::{BatchReport, Dispatcher, ExecutionOutcome, LOOKBACK_SECONDS, board, report};
 use tracing_subscriber::EnvFilter;
 
 /// StoreTruckApp: take restock alerts off the queue and dispatch delivery trucks.
@@ -40,18 +43,63 @@ struct Cli {
     /// Seconds a receive waits for the first alert (long poll, at most 20).
     #[arg(long, env = "STORE_WAIT_SECONDS", default_value_t = 2, global = true)]
     wait_seconds: u64,
+    /// The fleet file: depots and trucks (default: the shipped `config/fleet.toml`).
+    #[arg(long, env = "STORE_FLEET_FILE", global = true)]
+    fleet: Option<PathBuf>,
+    /// The store locations file (default: the shipped `config/stores.toml`).
+    #[arg(long, env = "STORE_STORES_FILE", global = true)]
+    stores: Option<PathBuf>,
+    /// Seconds to gather alerts before routing them together (default: the fleet file's
+    /// `batch_window_seconds`).
+    #[arg(long, env = "STORE_BATCH_WINDOW_SECONDS", global = true)]
+    batch_window: Option<u64>,
+    /// Runs travel and service times this many times faster than real time (1 = real time;
+    /// a demo uses e.g. 600, so an hour's trip takes six seconds).
+    #[arg(long, env = "STORE_TIME_SCALE", default_value_t = 1.0, global = true)]
+    time_scale: f64,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Handle one batch of alerts (up to ten) and exit.
+    /// Record the deliveries that are due, route one batch of alerts, and exit.
     Once,
-    /// Handle alerts as they come, showing each dispatch, until Ctrl-C.
+    /// Route alerts as they come and record deliveries as trucks arrive, showing the fleet
+    /// board live, until Ctrl-C.
     Watch,
-    /// Show the queue depth and recent dispatches without consuming anything.
+    /// Show the queue depth and the fleet board without consuming anything.
     Status,
+    /// Write a self-contained HTML page with a map of depots, stores and routes, and the
+    /// dispatch tables.
+    Report {
+        /// The page to write.
+        #[arg(long)]
+        html: PathBuf,
+        /// Hours of dispatches to include.
+        #[arg(long, default_value_t = 24)]
+        hours: u32,
+    },
+    /// Store locations.
+    #[command(subcommand)]
+    Stores(StoresCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum StoresCommand {
+    /// Print a stores file with `--count` stores around Ho Chi Minh City (STORE_1..STORE_<count>,
+    /// the ids `store-app simulate --stores <count>` uses).
+    Generate {
+        /// Number of stores.
+        #[arg(long)]
+        count: usize,
+        /// Seed: the same seed gives the same places.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Radius around the city centre, km.
+        #[arg(long, default_value_t = 12.0)]
+        radius_km: f64,
+    },
 }
 
 fn init_tracing() {
@@ -62,9 +110,34 @@ fn init_tracing() {
         .init();
 }
 
-fn show(report: &BatchReport) {
-    for d in &report.dispatched {
+/// Prints what a step did: departures, dispatches, deliveries, what stays queued.
+fn show(report: &BatchReport, fleet: &Fleet, time_scale: f64) {
+    for route in &report.routes {
+        let departed = report
+            .dispatched
+            .iter()
+            .find(|d| d.truck_id == route.truck_id)
+            .map_or(0, |d| d.dispatched_at);
+        println!(
+            "{}",
+            board::departure_line(route, fleet, time_scale, departed)
+        );
+        for d in report
+            .dispatched
+            .iter()
+            .filter(|d| d.truck_id == route.truck_id)
+        {
+            println!("   {}", d.human_line());
+        }
+    }
+    for d in &report.delivered {
         println!("{}", d.human_line());
+    }
+    for u in &report.unassigned {
+        println!(
+            "⏳ {} for {} ({} units) stays queued: {}",
+            u.demand_id, u.store_id, u.quantity, u.reason
+        );
     }
     if report.duplicates + report.dead_lettered + report.retried > 0 {
         println!(
@@ -74,10 +147,61 @@ fn show(report: &BatchReport) {
     }
 }
 
+/// Prints the fleet board, optionally under a line with the queue depth and ledger counts.
+async fn print_board(dispatcher: &Dispatcher, clear: bool, queue_line: bool) -> Result<()> {
+    let now = chrono::Utc::now().timestamp();
+    let since = now - LOOKBACK_SECONDS;
+    let dispatches = dispatcher.ledger.dispatches_since(since).await?;
+    let deliveries = dispatcher.ledger.deliveries_since(since).await?;
+    let text = board::render(
+        &dispatcher.fleet,
+        &dispatcher.stores,
+        &dispatches,
+        &deliveries,
+        now,
+    );
+    if clear {
+        print!("\x1b[H\x1b[2J");
+    }
+    if queue_line {
+        let depth = dispatcher.queue.depth().await?;
+        println!(
+            "queue: {} waiting, {} in flight, {} dead; {} dispatch(es) and {} deliveries in the last 48 h",
+            depth.visible,
+            depth.in_flight,
+            depth.dead,
+            dispatches.len(),
+            deliveries.len()
+        );
+    }
+    println!("{text}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     init_tracing();
     let cli = Cli::parse();
+    if let Command::Stores(StoresCommand::Generate {
+        count,
+        seed,
+        radius_km,
+    }) = cli.command
+    {
+        if count == 0 || !(radius_km > 0.0 && radius_km.is_finite()) {
+            bail!("--count must be at least 1 and --radius-km above 0");
+        }
+        print!(
+            "{}",
+            Stores::generate(count, seed, HO_CHI_MINH_CITY, radius_km).to_toml()
+        );
+        return Ok(());
+    }
+    if !(cli.time_scale >= 1.0 && cli.time_scale.is_finite()) {
+        bail!("--time-scale must be at least 1, got {}", cli.time_scale);
+    }
+    let fleet = Fleet::load(cli.fleet.as_deref())?;
+    let stores = Stores::load(cli.stores.as_deref())?;
     if !(1..=20).contains(&cli.wait_seconds) {
         bail!(
             "--wait-seconds must be between 1 and 20, got {}",
@@ -110,58 +234,97 @@ async fn main() -> Result<()> {
             )
         }
     };
+    let batch_window = cli.batch_window.unwrap_or(fleet.batch_window_seconds);
+    let time_scale = cli.time_scale;
     let dispatcher = Dispatcher {
         queue,
         ledger,
-        fleet: default_fleet(),
+        fleet,
+        stores,
+        routing: RoutingOptions::default(),
         wait: Duration::from_secs(cli.wait_seconds),
+        batch_window: Duration::from_secs(batch_window),
+        time_scale,
         clock: Arc::new(|| chrono::Utc::now().timestamp()),
     };
     let mut total = BatchReport::default();
-    let mut add = |r: &BatchReport| {
-        show(r);
-        total.dispatched.extend(r.dispatched.iter().cloned());
-        total.duplicates += r.duplicates;
-        total.dead_lettered += r.dead_lettered;
-        total.retried += r.retried;
-    };
     match cli.command {
-        Command::Once => {
-            if let ExecutionOutcome::TaskCompleted(r) = dispatcher
-                .try_execute_task()
-                .await
-                .context("handling a batch")?
-            {
-                add(&r);
+        Command::Stores(_) => unreachable!("handled before connecting"),
+        Command::Once => match dispatcher
+            .try_execute_task()
+            .await
+            .context("handling a batch")?
+        {
+            ExecutionOutcome::TaskCompleted(r) => {
+                show(&r, &dispatcher.fleet, time_scale);
+                total.absorb(&r);
             }
-        }
+            ExecutionOutcome::EmptyQueue => {}
+            ExecutionOutcome::NoFreeTruck { delivered, until } => {
+                let r = BatchReport {
+                    delivered,
+                    ..BatchReport::default()
+                };
+                show(&r, &dispatcher.fleet, time_scale);
+                total.absorb(&r);
+                println!(
+                    "every truck is on the road; the first is back at {} UTC",
+                    store_model::dispatch::clock(until)
+                );
+            }
+        },
         Command::Status => {
-            let since = chrono::Utc::now().timestamp() - 24 * 3600;
-            let dispatches = dispatcher
-                .ledger
-                .dispatches_since(since)
+            print_board(&dispatcher, false, true)
                 .await
-                .context("reading dispatches")?;
-            let depth = dispatcher
-                .queue
-                .depth()
-                .await
-                .context("reading the queue depth")?;
+                .context("reading the queue and the ledger")?;
+            return Ok(());
+        }
+        Command::Report { html, hours } => {
+            let now = chrono::Utc::now().timestamp();
+            let since = now - i64::from(hours) * 3600;
+            let dispatches = dispatcher.ledger.dispatches_since(since).await?;
+            let deliveries = dispatcher.ledger.deliveries_since(since).await?;
+            let page = report::html(
+                &dispatcher.fleet,
+                &dispatcher.stores,
+                &dispatches,
+                &deliveries,
+                now,
+            );
+            std::fs::write(&html, page).with_context(|| format!("writing {}", html.display()))?;
             println!(
-                "queue: {} waiting, {} in flight, {} dead; {} dispatch(es) recorded in the last 24 h",
-                depth.visible,
-                depth.in_flight,
-                depth.dead,
-                dispatches.len()
+                "wrote {} ({} dispatch(es), {} deliveries)",
+                html.display(),
+                dispatches.len(),
+                deliveries.len()
             );
             return Ok(());
         }
         Command::Watch => {
+            let live = std::io::stdout().is_terminal();
             eprintln!("watching for alerts (Ctrl-C to stop)…");
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            dispatcher.run_until(shutdown, &mut add).await;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BatchReport>();
+            // The closure owns the sender, so the printer ends when the loop does.
+            let steps = dispatcher.run_until(shutdown, move |r| {
+                let _ = tx.send(r.clone());
+            });
+            let printer = async {
+                while let Some(r) = rx.recv().await {
+                    if live {
+                        // Redraw the board in place, then the step's events below it.
+                        let _ = print_board(&dispatcher, true, false).await;
+                        show(&r, &dispatcher.fleet, time_scale);
+                    } else {
+                        show(&r, &dispatcher.fleet, time_scale);
+                        let _ = print_board(&dispatcher, false, false).await;
+                    }
+                    total.absorb(&r);
+                }
+            };
+            tokio::join!(steps, printer);
         }
     }
     let depth = dispatcher
@@ -170,8 +333,10 @@ async fn main() -> Result<()> {
         .await
         .context("reading the queue depth")?;
     eprintln!(
-        "dispatched {} alert(s); {} already dispatched, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        "{} trip(s), {} dispatch(es), {} deliveries; {} already dispatched, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        total.routes.len(),
         total.dispatched.len(),
+        total.delivered.len(),
         total.duplicates,
         total.dead_lettered,
         total.retried,

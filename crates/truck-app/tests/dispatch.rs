@@ -1,15 +1,16 @@
 //! The dispatcher against the embedded queue and ledger.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::Alert;
 use store_model::contract::alert;
-use store_model::dispatch::default_fleet;
 use store_model::ports::{AlertQueue, Ledger, PortError, QueueDepth, QueueMessage};
+use store_model::routing::RoutingOptions;
+use store_model::{ConfigFile, Fleet, Stores};
 use store_truck_app::{Dispatcher, ExecutionOutcome};
 use tempfile::TempDir;
 
@@ -29,13 +30,28 @@ fn open(dir: &TempDir) -> (SqliteAlertQueue, FolderLedger) {
     (queue, FolderLedger::new(data.lake().unwrap()))
 }
 
+const T0: i64 = 1_764_000_100;
+
 fn dispatcher(queue: Arc<dyn AlertQueue>, ledger: Arc<dyn Ledger>) -> Dispatcher {
+    dispatcher_at(queue, ledger, Arc::new(AtomicI64::new(T0)))
+}
+
+/// A dispatcher whose clock the test moves.
+fn dispatcher_at(
+    queue: Arc<dyn AlertQueue>,
+    ledger: Arc<dyn Ledger>,
+    now: Arc<AtomicI64>,
+) -> Dispatcher {
     Dispatcher {
         queue,
         ledger,
-        fleet: default_fleet(),
+        fleet: Fleet::shipped(),
+        stores: Stores::shipped(),
+        routing: RoutingOptions::default(),
         wait: Duration::from_secs(1),
-        clock: Arc::new(|| 1_764_000_100),
+        batch_window: Duration::from_millis(300),
+        time_scale: 1.0,
+        clock: Arc::new(move || now.load(Ordering::SeqCst)),
     }
 }
 
@@ -91,9 +107,14 @@ async fn a_crash_after_recording_but_before_deleting_does_not_dispatch_twice() {
     assert!(first.is_err() && dying.died.load(Ordering::SeqCst));
     assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 3);
 
-    // Restart: the messages come back after their visibility timeout and are recognised.
+    // Restart a day later (the trucks are back): the messages come back after their
+    // visibility timeout and are recognised.
     tokio::time::sleep(VISIBILITY + Duration::from_millis(200)).await;
-    let restarted = dispatcher(Arc::new(queue.clone()), ledger.clone());
+    let restarted = dispatcher_at(
+        Arc::new(queue.clone()),
+        ledger.clone(),
+        Arc::new(AtomicI64::new(T0 + 24 * 3600)),
+    );
     let ExecutionOutcome::TaskCompleted(report) = restarted.try_execute_task().await.unwrap()
     else {
         panic!("the undeleted alerts must come back");
@@ -118,7 +139,7 @@ async fn alerts_are_dispatched_recorded_and_deleted() {
     let d = dispatcher(Arc::new(queue.clone()), ledger.clone());
     let mut dispatched = Vec::new();
     while let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() {
-        assert!(r.dispatched.len() <= 10);
+        assert!(r.unassigned.is_empty(), "the fleet carries 1,300 units");
         dispatched.extend(r.dispatched);
     }
     assert_eq!(dispatched.len(), 12);
@@ -187,4 +208,162 @@ async fn the_watch_loop_stops_on_shutdown() {
     })
     .await;
     assert_eq!(seen, 2);
+}
+
+#[tokio::test]
+async fn alerts_for_unknown_stores_go_to_dead_letters_with_the_reason() {
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open(&dir);
+    let mut lost = alert(1, 1_764_000_000);
+    lost.store_id = "STORE_404".into();
+    queue.send(&[lost]).await.unwrap();
+    let d = dispatcher(Arc::new(queue.clone()), Arc::new(ledger));
+    let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    assert_eq!((r.dispatched.len(), r.dead_lettered), (0, 1));
+    let dead = queue.dead_letters().await.unwrap();
+    assert!(
+        dead[0].reason.contains("no location for store `STORE_404`"),
+        "{dead:?}"
+    );
+}
+
+#[tokio::test]
+async fn trucks_deliver_after_their_travel_time_and_are_free_again_when_back() {
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open(&dir);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let alerts: Vec<Alert> = (0..7).map(|n| alert(n, 1_764_000_000)).collect();
+    queue.send(&alerts).await.unwrap();
+    let now = Arc::new(AtomicI64::new(T0));
+    let d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
+    let ExecutionOutcome::TaskCompleted(first) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    assert_eq!(first.dispatched.len(), 7);
+    assert!(first.delivered.is_empty());
+    for route in &first.routes {
+        assert!(route.load <= route.capacity);
+        // Stops in order, each reached after the previous one.
+        assert!(
+            route
+                .stops
+                .windows(2)
+                .all(|w| w[0].arrive_after_s < w[1].arrive_after_s)
+        );
+    }
+    let first_eta = first.dispatched.iter().map(|x| x.eta).min().unwrap();
+    let last_back = first
+        .dispatched
+        .iter()
+        .map(|x| x.truck_back_at)
+        .max()
+        .unwrap();
+    assert!(first_eta > T0, "travel takes time");
+
+    // At the first ETA exactly the stops due are delivered, once.
+    now.store(first_eta, Ordering::SeqCst);
+    let step = d.try_execute_task().await.unwrap();
+    let delivered = match step {
+        ExecutionOutcome::TaskCompleted(r) => r.delivered,
+        ExecutionOutcome::NoFreeTruck { delivered, .. } => delivered,
+        ExecutionOutcome::EmptyQueue => Vec::new(),
+    };
+    let due: Vec<_> = first
+        .dispatched
+        .iter()
+        .filter(|x| x.eta <= first_eta)
+        .collect();
+    assert_eq!(delivered.len(), due.len());
+    assert!(delivered.iter().all(|x| x.delivered_at <= first_eta));
+
+    // When every truck is back, everything is delivered and the trucks take new work.
+    now.store(last_back, Ordering::SeqCst);
+    let _ = d.try_execute_task().await.unwrap();
+    assert_eq!(ledger.deliveries_since(0).await.unwrap().len(), 7);
+    let statuses = ledger.alerts_since(0).await.unwrap();
+    assert!(
+        statuses.is_empty(),
+        "these alerts were never recorded by a planner"
+    );
+    assert_eq!(
+        store_truck_app::free_trucks(
+            &d.fleet,
+            &ledger.dispatches_since(0).await.unwrap(),
+            last_back
+        )
+        .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn work_beyond_the_free_trucks_stays_queued_until_a_truck_is_back() {
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open(&dir);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    // 7 alerts of 200 units: the four trucks (400, 400, 250, 250) carry six of them.
+    let alerts: Vec<Alert> = (0..7)
+        .map(|n| {
+            let mut a = alert(n, 1_764_000_000);
+            a.restock_qty = 200;
+            a
+        })
+        .collect();
+    queue.send(&alerts).await.unwrap();
+    let now = Arc::new(AtomicI64::new(T0));
+    let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
+    // Trips of about an hour take a few seconds, so the waiting alerts are hidden that long.
+    d.time_scale = 1000.0;
+    let ExecutionOutcome::TaskCompleted(first) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    let carried: i64 = first.dispatched.iter().map(|x| x.quantity).sum();
+    let waiting: i64 = first.unassigned.iter().map(|u| u.quantity).sum();
+    assert_eq!(
+        carried + waiting,
+        7 * 200,
+        "every unit is carried or reported"
+    );
+    assert_eq!(carried, 1_200);
+    assert!(!first.unassigned.is_empty());
+    assert!(
+        first
+            .unassigned
+            .iter()
+            .all(|u| u.reason.contains("no free truck has room"))
+    );
+    let depth = queue.depth().await.unwrap();
+    assert!(
+        depth.in_flight > 0,
+        "the waiting alerts stay queued: {depth:?}"
+    );
+
+    // Every truck is out: nothing is received.
+    let outcome = d.try_execute_task().await.unwrap();
+    assert!(
+        matches!(outcome, ExecutionOutcome::NoFreeTruck { .. }),
+        "{outcome:?}"
+    );
+    // Once they are back and the alerts visible again, the rest is dispatched.
+    let mut all = first.dispatched.clone();
+    for _ in 0..40 {
+        let latest = all.iter().map(|x| x.truck_back_at).max().unwrap();
+        now.store(latest.max(now.load(Ordering::SeqCst)), Ordering::SeqCst);
+        if let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() {
+            all.extend(r.dispatched);
+        }
+        if queue.depth().await.unwrap() == QueueDepth::default() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for x in &all {
+        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
+    }
+    assert_eq!(per_alert.len(), 7);
+    assert!(per_alert.values().all(|&q| q == 200), "{per_alert:?}");
+    assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }

@@ -56,6 +56,8 @@ async fn athena_runs_the_planning_query_with_parameters_and_types_the_results() 
         ("check_timestamp", "bigint"),
         ("event_id", "varchar"),
         ("readings", "bigint"),
+        ("first_stock", "integer"),
+        ("first_timestamp", "bigint"),
     ];
     let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
     moto::post_moto_api(
@@ -65,8 +67,8 @@ async fn athena_runs_the_planning_query_with_parameters_and_types_the_results() 
             "results": [{
                 "rows": [
                     cells(&names),
-                    cells(&["STORE_4", "PRD_7", "Bánh mì", "2", "10", "", "1763999000", "e-4", "12"]),
-                    cells(&["STORE_9", "PRD_1", "Cà phê sữa đá", "0", "5", "30", "1763999500", "", "3"]),
+                    cells(&["STORE_4", "PRD_7", "Bánh mì", "2", "10", "", "1763999000", "e-4", "12", "20", "1763990000"]),
+                    cells(&["STORE_9", "PRD_1", "Cà phê sữa đá", "0", "5", "30", "1763999500", "", "3", "4", "1763999100"]),
                 ],
                 "column_info": columns
                     .iter()
@@ -98,14 +100,31 @@ async fn athena_runs_the_planning_query_with_parameters_and_types_the_results() 
                 l.max_stock,
                 l.event_id.as_deref(),
                 l.readings,
+                (l.first_stock, l.first_timestamp),
             )
         })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("STORE_4", "Bánh mì", 2, None, Some("e-4"), 12),
-            ("STORE_9", "Cà phê sữa đá", 0, Some(30), None, 3),
+            (
+                "STORE_4",
+                "Bánh mì",
+                2,
+                None,
+                Some("e-4"),
+                12,
+                (20, 1_763_990_000)
+            ),
+            (
+                "STORE_9",
+                "Cà phê sữa đá",
+                0,
+                Some(30),
+                None,
+                3,
+                (4, 1_763_999_100)
+            ),
         ]
     );
     assert_eq!(snapshot.engine, "athena");

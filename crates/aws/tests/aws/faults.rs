@@ -240,7 +240,7 @@ fn column(name: &str, ty: &str) -> ColumnInfo {
     ColumnInfo::builder().name(name).r#type(ty).build().unwrap()
 }
 
-const HEADER: [&str; 9] = [
+const HEADER: [&str; 11] = [
     "store_id",
     "product_id",
     "product_name",
@@ -250,9 +250,11 @@ const HEADER: [&str; 9] = [
     "check_timestamp",
     "event_id",
     "readings",
+    "first_stock",
+    "first_timestamp",
 ];
 
-fn row(values: [Option<&str>; 9]) -> Row {
+fn row(values: [Option<&str>; 11]) -> Row {
     Row::builder()
         .set_data(Some(
             values
@@ -345,6 +347,8 @@ async fn athena_polls_through_queued_and_running_and_reads_every_page() {
         Some("1763999000"),
         Some("e-1"),
         Some("7"),
+        Some("9"),
+        Some("1763990000"),
     ]);
     let second = row([
         Some("STORE_1"),
@@ -356,6 +360,8 @@ async fn athena_polls_through_queued_and_running_and_reads_every_page() {
         Some("1763999100"),
         None,
         Some("2"),
+        Some("1"),
+        Some("1763999000"),
     ]);
     let page_one = {
         let columns = columns.clone();
@@ -425,14 +431,15 @@ async fn athena_polls_through_queued_and_running_and_reads_every_page() {
                 l.current_stock,
                 l.max_stock,
                 l.event_id.as_deref(),
+                (l.first_stock, l.first_timestamp),
             )
         })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("PRD_1", "Phở bò", 3, None, Some("e-1")),
-            ("PRD_2", "", 0, Some(40), None)
+            ("PRD_1", "Phở bò", 3, None, Some("e-1"), (9, 1_763_990_000)),
+            ("PRD_2", "", 0, Some(40), None, (1, 1_763_999_000))
         ]
     );
 }

@@ -1,0 +1,414 @@
+//! The reorder policy: how much to order for a low reading, and why.
+//!
+//! Like the reorder rules of Odoo or ERPNext: an order-up-to level (the reading's `max_stock`, a
+//! configured level, or a multiple of the reorder point), a minimum order quantity and a case
+//! pack, with per-product, per-store and per-store-and-product overrides. Every order carries an
+//! [`OrderExplanation`] naming the rule and the numbers.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, ConfigFile, parse_toml};
+use crate::planning::LatestReading;
+
+/// The reorder policy file (`config/policy.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderPolicy {
+    /// Settings every rule falls back to.
+    pub default: PolicyDefaults,
+    /// Overrides per store, product, or both.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<PolicyRule>,
+}
+
+/// The `[default]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDefaults {
+    /// Order-up-to level as a multiple of the reorder point, for readings without `max_stock`.
+    pub order_up_to_factor: i64,
+    /// Orders are whole multiples of this.
+    pub case_pack: i64,
+    /// Orders are at least this.
+    pub min_order_qty: i64,
+    /// Hours after which an undelivered alert stops counting as on its way.
+    pub alert_expiry_hours: i64,
+}
+
+/// One `[[rule]]`: settings for a store, a product, or a product at one store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    /// The store it applies to (any store when absent).
+    pub store_id: Option<String>,
+    /// The product it applies to (any product when absent).
+    pub product_id: Option<String>,
+    /// A fixed order-up-to level, for readings without `max_stock`.
+    pub order_up_to: Option<i64>,
+    /// Overrides the default factor.
+    pub order_up_to_factor: Option<i64>,
+    /// Overrides the default case pack.
+    pub case_pack: Option<i64>,
+    /// Overrides the default minimum order quantity.
+    pub min_order_qty: Option<i64>,
+}
+
+impl PolicyRule {
+    fn matches(&self, store_id: &str, product_id: &str) -> bool {
+        self.store_id.as_deref().is_none_or(|s| s == store_id)
+            && self.product_id.as_deref().is_none_or(|p| p == product_id)
+    }
+
+    /// Store and product (3) beats product (2) beats store (1).
+    fn specificity(&self) -> u8 {
+        match (&self.store_id, &self.product_id) {
+            (Some(_), Some(_)) => 3,
+            (None, Some(_)) => 2,
+            (Some(_), None) => 1,
+            (None, None) => 0,
+        }
+    }
+
+    /// How the rule is named in explanations: `store=STORE_1,product=PRD_5`.
+    pub fn name(&self) -> String {
+        let parts: Vec<String> = [("store", &self.store_id), ("product", &self.product_id)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        parts.join(",")
+    }
+}
+
+/// Where an order-up-to level came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LevelSource {
+    /// The reading's `max_stock`.
+    MaxStock,
+    /// A rule's `order_up_to`.
+    PolicyLevel,
+    /// `order_up_to_factor` x the reorder point.
+    Factor,
+}
+
+/// The numbers behind one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderExplanation {
+    /// The rules that set something (`default` when none matched).
+    pub rules: Vec<String>,
+    /// The order-up-to level.
+    pub order_up_to: i64,
+    /// Where it came from.
+    pub level_source: LevelSource,
+    /// Order-up-to level minus projected stock.
+    pub need: i64,
+    /// The minimum order quantity applied.
+    pub min_order_qty: i64,
+    /// The case pack applied.
+    pub case_pack: i64,
+    /// The quantity ordered.
+    pub quantity: i64,
+}
+
+impl OrderExplanation {
+    /// One line for people: `order up to 30 (max_stock) - projected 4 = 26; min 24; case 12 -> 36 [product=PRD_3]`.
+    pub fn text(&self) -> String {
+        let source = match self.level_source {
+            LevelSource::MaxStock => "the reading's max_stock",
+            LevelSource::PolicyLevel => "policy level",
+            LevelSource::Factor => "factor x reorder point",
+        };
+        format!(
+            "order up to {} ({source}), need {}, min order {}, case pack {} -> {} [rule: {}]",
+            self.order_up_to,
+            self.need,
+            self.min_order_qty,
+            self.case_pack,
+            self.quantity,
+            self.rules.join("; ")
+        )
+    }
+}
+
+impl ConfigFile for ReorderPolicy {
+    const SHIPPED: &'static str = include_str!("../../../config/policy.toml");
+
+    fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let policy: Self = parse_toml(text, origin)?;
+        policy.validate().map_err(|m| ConfigError::new(origin, m))?;
+        Ok(policy)
+    }
+}
+
+impl Default for ReorderPolicy {
+    /// The shipped policy.
+    fn default() -> Self {
+        Self::shipped()
+    }
+}
+
+impl ReorderPolicy {
+    /// A policy of defaults only: order up to `factor` x the reorder point, no packs or minimums.
+    pub fn plain(order_up_to_factor: i64, alert_expiry_hours: i64) -> Self {
+        Self {
+            default: PolicyDefaults {
+                order_up_to_factor,
+                case_pack: 1,
+                min_order_qty: 1,
+                alert_expiry_hours,
+            },
+            rules: Vec::new(),
+        }
+    }
+
+    /// Checks every value and that no two rules target the same store and product.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = &self.default;
+        let check = |name: &str, v: i64, min: i64, place: &str| {
+            if v < min {
+                Err(format!("{place}: `{name}` must be at least {min}, got {v}"))
+            } else {
+                Ok(())
+            }
+        };
+        check("order_up_to_factor", d.order_up_to_factor, 1, "[default]")?;
+        check("case_pack", d.case_pack, 1, "[default]")?;
+        check("min_order_qty", d.min_order_qty, 0, "[default]")?;
+        check("alert_expiry_hours", d.alert_expiry_hours, 1, "[default]")?;
+        let mut seen = HashSet::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let place = format!("rule {} ({})", i + 1, r.name());
+            if r.specificity() == 0 {
+                return Err(format!(
+                    "rule {}: names neither `store_id` nor `product_id`; put settings for every store and product in [default]",
+                    i + 1
+                ));
+            }
+            if !seen.insert((&r.store_id, &r.product_id)) {
+                return Err(format!(
+                    "{place}: another rule targets the same store and product"
+                ));
+            }
+            for (name, v, min) in [
+                ("order_up_to", r.order_up_to, 0),
+                ("order_up_to_factor", r.order_up_to_factor, 1),
+                ("case_pack", r.case_pack, 1),
+                ("min_order_qty", r.min_order_qty, 0),
+            ] {
+                if let Some(v) = v {
+                    check(name, v, min, &place)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seconds after which an undelivered alert stops counting as on its way.
+    pub fn alert_expiry_seconds(&self) -> i64 {
+        self.default.alert_expiry_hours.saturating_mul(3600)
+    }
+
+    /// The most specific matching rule's value of one setting, with the rule's name.
+    fn setting(
+        &self,
+        store_id: &str,
+        product_id: &str,
+        pick: impl Fn(&PolicyRule) -> Option<i64>,
+    ) -> Option<(i64, &PolicyRule)> {
+        self.rules
+            .iter()
+            .filter(|r| r.matches(store_id, product_id))
+            .filter_map(|r| pick(r).map(|v| (v, r)))
+            .max_by_key(|(_, r)| r.specificity())
+    }
+
+    /// What to order for a low reading whose projected stock (stock plus what is on its way)
+    /// is `projected`. The level is never below the reorder point, so a low reading orders at
+    /// least one unit (rounded to the pack).
+    pub fn order(&self, reading: &LatestReading, projected: i64) -> OrderExplanation {
+        let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
+        let mut rules: Vec<String> = Vec::new();
+        let mut note = |r: &PolicyRule| {
+            let n = r.name();
+            if !rules.contains(&n) {
+                rules.push(n);
+            }
+        };
+        let (level, level_source) = if let Some(m) = reading.max_stock {
+            (m, LevelSource::MaxStock)
+        } else if let Some((v, r)) = self.setting(store, product, |r| r.order_up_to) {
+            note(r);
+            (v, LevelSource::PolicyLevel)
+        } else {
+            let factor = match self.setting(store, product, |r| r.order_up_to_factor) {
+                Some((v, r)) => {
+                    note(r);
+                    v
+                }
+                None => self.default.order_up_to_factor,
+            };
+            (
+                reading.threshold_level.saturating_mul(factor),
+                LevelSource::Factor,
+            )
+        };
+        let order_up_to = level.max(reading.threshold_level);
+        let mut value = |pick: fn(&PolicyRule) -> Option<i64>, default: i64| match self
+            .setting(store, product, pick)
+        {
+            Some((v, r)) => {
+                note(r);
+                v
+            }
+            None => default,
+        };
+        let min_order_qty = value(|r| r.min_order_qty, self.default.min_order_qty);
+        let case_pack = value(|r| r.case_pack, self.default.case_pack);
+        let need = (order_up_to - projected).max(1);
+        let wanted = need.max(min_order_qty);
+        let quantity = (wanted + case_pack - 1) / case_pack * case_pack;
+        if rules.is_empty() {
+            rules.push("default".to_owned());
+        }
+        OrderExplanation {
+            rules,
+            order_up_to,
+            level_source,
+            need,
+            min_order_qty,
+            case_pack,
+            quantity,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(store: &str, product: &str, stock: i64, threshold: i64) -> LatestReading {
+        LatestReading {
+            store_id: store.into(),
+            product_id: product.into(),
+            product_name: "Bánh mì".into(),
+            current_stock: stock,
+            threshold_level: threshold,
+            max_stock: None,
+            check_timestamp: 100,
+            event_id: None,
+            readings: 1,
+            first_stock: stock,
+            first_timestamp: 100,
+        }
+    }
+
+    fn policy(text: &str) -> ReorderPolicy {
+        ReorderPolicy::from_toml(text, "test").unwrap()
+    }
+
+    const DEFAULTS: &str = "[default]\norder_up_to_factor = 2\ncase_pack = 1\nmin_order_qty = 1\nalert_expiry_hours = 24\n";
+
+    #[test]
+    fn the_shipped_policy_is_valid() {
+        let p = ReorderPolicy::shipped();
+        assert_eq!(p.alert_expiry_seconds(), 24 * 3600);
+        assert!(!p.rules.is_empty());
+    }
+
+    #[test]
+    fn without_max_stock_the_factor_sets_the_level() {
+        let o = policy(DEFAULTS).order(&reading("S", "P", 3, 10), 3);
+        assert_eq!((o.order_up_to, o.need, o.quantity), (20, 17, 17));
+        assert_eq!(o.level_source, LevelSource::Factor);
+        assert_eq!(o.rules, ["default"]);
+    }
+
+    #[test]
+    fn max_stock_beats_a_policy_level_and_never_goes_below_the_reorder_point() {
+        let p = policy(&format!(
+            "{DEFAULTS}[[rule]]\nproduct_id = \"P\"\norder_up_to = 70\n"
+        ));
+        let mut r = reading("S", "P", 2, 10);
+        assert_eq!(p.order(&r, 2).quantity, 68);
+        assert_eq!(p.order(&r, 2).level_source, LevelSource::PolicyLevel);
+        r.max_stock = Some(50);
+        assert_eq!(p.order(&r, 2).quantity, 48);
+        r.max_stock = Some(4);
+        let o = p.order(&r, 2);
+        assert_eq!((o.order_up_to, o.quantity), (10, 8));
+    }
+
+    #[test]
+    fn case_packs_round_up_and_the_minimum_applies_first() {
+        let p = policy(&format!(
+            "{DEFAULTS}[[rule]]\nproduct_id = \"P\"\ncase_pack = 12\nmin_order_qty = 24\n"
+        ));
+        // need 17 -> at least 24 -> two cases of 12
+        assert_eq!(p.order(&reading("S", "P", 3, 10), 3).quantity, 24);
+        // need 37 -> four cases
+        let mut r = reading("S", "P", 3, 20);
+        r.max_stock = Some(40);
+        let o = p.order(&r, 3);
+        assert_eq!((o.need, o.quantity), (37, 48));
+        assert!(o.text().contains("case pack 12 -> 48"), "{}", o.text());
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins_per_setting() {
+        let p = policy(&format!(
+            "{DEFAULTS}
+[[rule]]
+store_id = \"S1\"
+case_pack = 5
+min_order_qty = 50
+[[rule]]
+product_id = \"P\"
+case_pack = 6
+[[rule]]
+store_id = \"S1\"
+product_id = \"P\"
+order_up_to_factor = 4
+"
+        ));
+        // S1/P: factor 4 from the store+product rule, case 6 from the product rule (beats the
+        // store's 5), minimum 50 from the store rule.
+        let o = p.order(&reading("S1", "P", 3, 10), 3);
+        assert_eq!((o.order_up_to, o.case_pack, o.min_order_qty), (40, 6, 50));
+        assert_eq!(o.quantity, 54);
+        assert_eq!(o.rules, ["store=S1,product=P", "store=S1", "product=P"]);
+        // Another store: only the product rule.
+        let o = p.order(&reading("S2", "P", 3, 10), 3);
+        assert_eq!((o.order_up_to, o.quantity, o.rules.len()), (20, 18, 1));
+        // Another product at S1: only the store rule.
+        assert_eq!(p.order(&reading("S1", "Q", 3, 10), 3).quantity, 50);
+    }
+
+    #[test]
+    fn bad_files_name_the_place_and_the_rule() {
+        let err = ReorderPolicy::from_toml("[default]\norder_up_to_factor = 0\ncase_pack = 1\nmin_order_qty = 1\nalert_expiry_hours = 24\n", "p.toml").unwrap_err();
+        assert_eq!(err.origin, "p.toml");
+        assert!(err.message.contains("order_up_to_factor"), "{err}");
+        let err = ReorderPolicy::from_toml(&format!("{DEFAULTS}[[rule]]\ncase_pack = 2\n"), "p")
+            .unwrap_err();
+        assert!(err.message.contains("neither"), "{err}");
+        let err = ReorderPolicy::from_toml(
+            &format!("{DEFAULTS}[[rule]]\nproduct_id = \"P\"\ncase_pack = 0\n"),
+            "p",
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("rule 1 (product=P): `case_pack`"),
+            "{err}"
+        );
+        let err = ReorderPolicy::from_toml(
+            &format!("{DEFAULTS}[[rule]]\nproduct_id = \"P\"\n[[rule]]\nproduct_id = \"P\"\n"),
+            "p",
+        )
+        .unwrap_err();
+        assert!(err.message.contains("same store and product"), "{err}");
+        let err = ReorderPolicy::from_toml(&format!("{DEFAULTS}typo = 1\n"), "p").unwrap_err();
+        assert!(err.message.contains("typo"), "{err}");
+    }
+}

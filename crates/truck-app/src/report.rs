@@ -1,0 +1,270 @@
+//! The dispatch report: one self-contained HTML page with a map of depots, stores and routes
+//! (inline SVG, no tiles or scripts from elsewhere, so it opens offline) and the dispatch tables.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use store_model::dispatch::clock;
+use store_model::places::{Fleet, GeoPoint, Stores};
+use store_model::{Delivery, Dispatch};
+
+use crate::board::trips;
+
+/// Colours of the routes, one per truck in fleet order.
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+];
+
+const WIDTH: f64 = 900.0;
+const HEIGHT: f64 = 640.0;
+const MARGIN: f64 = 40.0;
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Maps coordinates onto the SVG canvas (equirectangular, scaled by the cosine of the mean
+/// latitude so distances look right over a city).
+struct Projection {
+    min_lon: f64,
+    max_lat: f64,
+    x_scale: f64,
+    y_scale: f64,
+}
+
+impl Projection {
+    fn fit(points: &[GeoPoint]) -> Self {
+        let (mut min_lat, mut max_lat, mut min_lon, mut max_lon) =
+            (90.0_f64, -90.0_f64, 180.0_f64, -180.0_f64);
+        for p in points {
+            min_lat = min_lat.min(p.lat);
+            max_lat = max_lat.max(p.lat);
+            min_lon = min_lon.min(p.lon);
+            max_lon = max_lon.max(p.lon);
+        }
+        let cos = ((min_lat + max_lat) / 2.0).to_radians().cos();
+        let w = ((max_lon - min_lon) * cos).max(1e-6);
+        let h = (max_lat - min_lat).max(1e-6);
+        let scale = ((WIDTH - 2.0 * MARGIN) / w).min((HEIGHT - 2.0 * MARGIN) / h);
+        Self {
+            min_lon,
+            max_lat,
+            x_scale: scale * cos,
+            y_scale: scale,
+        }
+    }
+
+    fn xy(&self, p: GeoPoint) -> (f64, f64) {
+        (
+            MARGIN + (p.lon - self.min_lon) * self.x_scale,
+            MARGIN + (self.max_lat - p.lat) * self.y_scale,
+        )
+    }
+}
+
+/// The report page for the dispatches and deliveries of a period.
+pub fn html(
+    fleet: &Fleet,
+    stores: &Stores,
+    dispatches: &[Dispatch],
+    deliveries: &[Delivery],
+    now: i64,
+) -> String {
+    let trips = trips(dispatches);
+    let delivered: HashMap<&str, i64> = deliveries
+        .iter()
+        .map(|d| (d.dispatch_id.as_str(), d.delivered_at))
+        .collect();
+    let colour: HashMap<&str, &str> = fleet
+        .trucks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.truck_id.as_str(), PALETTE[i % PALETTE.len()]))
+        .collect();
+    let points: Vec<GeoPoint> = fleet
+        .depots
+        .iter()
+        .map(|d| d.point())
+        .chain(stores.stores.iter().map(|s| s.point()))
+        .collect();
+    let proj = Projection::fit(&points);
+
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r##"<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="Map of depots, stores and routes"><rect width="100%" height="100%" fill="#f7f7f2"/>"##
+    );
+    // Routes first, so the places are drawn on top.
+    for t in &trips {
+        let Some(depot) = fleet.depot(t.depot_id) else {
+            continue;
+        };
+        let mut path = vec![proj.xy(depot.point())];
+        for stop in &t.stops {
+            if let Some(site) = stop.first().and_then(|d| stores.get(&d.store_id)) {
+                path.push(proj.xy(site.point()));
+            }
+        }
+        path.push(proj.xy(depot.point()));
+        let pts: Vec<String> = path.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let c = colour.get(t.truck_id).copied().unwrap_or("#333");
+        let _ = write!(
+            svg,
+            r#"<polyline class="route" data-route="{}" points="{}" fill="none" stroke="{c}" stroke-width="3" stroke-opacity="0.8" stroke-linejoin="round"><title>{} — {} stop(s), {} units</title></polyline>"#,
+            esc(t.route_id),
+            pts.join(" "),
+            esc(t.route_id),
+            t.stops.len(),
+            t.load()
+        );
+    }
+    for s in &stores.stores {
+        let (x, y) = proj.xy(s.point());
+        let _ = write!(
+            svg,
+            r##"<g class="store"><circle cx="{x:.1}" cy="{y:.1}" r="6" fill="#fff" stroke="#444" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#222">{}</text><title>{} — {}</title></g>"##,
+            x + 8.0,
+            y + 4.0,
+            esc(&s.store_id),
+            esc(&s.store_id),
+            esc(&s.name)
+        );
+    }
+    for d in &fleet.depots {
+        let (x, y) = proj.xy(d.point());
+        let _ = write!(
+            svg,
+            r##"<g class="depot"><rect x="{:.1}" y="{:.1}" width="14" height="14" fill="#222"/><text x="{:.1}" y="{:.1}" font-size="12" font-weight="bold" fill="#222">{}</text><title>{}</title></g>"##,
+            x - 7.0,
+            y - 7.0,
+            x + 10.0,
+            y - 8.0,
+            esc(&d.name),
+            esc(&d.depot_id)
+        );
+    }
+    svg.push_str("</svg>");
+
+    let mut legend = String::new();
+    for t in &fleet.trucks {
+        let c = colour.get(t.truck_id.as_str()).copied().unwrap_or("#333");
+        let _ = write!(
+            legend,
+            r#"<li><span class="swatch" style="background:{c}"></span>{} ({} units, {} km/h, {})</li>"#,
+            esc(&t.truck_id),
+            t.capacity,
+            t.speed_kmh,
+            esc(&t.depot_id)
+        );
+    }
+
+    let mut route_rows = String::new();
+    for t in &trips {
+        let cap = fleet
+            .trucks
+            .iter()
+            .find(|x| x.truck_id == t.truck_id)
+            .map_or(0, |x| x.capacity);
+        let _ = write!(
+            route_rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}/{}</td><td class=n>{:.1}</td></tr>",
+            esc(t.truck_id),
+            esc(t.depot_id),
+            clock(t.departed),
+            clock(t.back_at),
+            t.stops.len(),
+            t.load(),
+            cap,
+            t.km_to_last_stop()
+        );
+    }
+    let mut dispatch_rows = String::new();
+    for d in dispatches {
+        let status = delivered.get(d.dispatch_id.as_str()).map_or_else(
+            || "on the way".to_owned(),
+            |at| format!("delivered {}", clock(*at)),
+        );
+        let _ = write!(
+            dispatch_rows,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.dispatch_id),
+            esc(&d.store_id),
+            esc(&d.product_id),
+            esc(&d.product_name),
+            d.quantity,
+            esc(&d.truck_id),
+            d.stop,
+            clock(d.eta),
+            status
+        );
+    }
+    let total_units: i64 = dispatches.iter().map(|d| d.quantity).sum();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Truck dispatch report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
+table{{border-collapse:collapse;margin:12px 0 24px}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
+th{{background:#eee;text-align:left}}td.n{{text-align:right}}
+ul.legend{{list-style:none;padding:0}}.swatch{{display:inline-block;width:14px;height:14px;margin-right:6px;vertical-align:middle}}
+</style></head>
+<body data-map-rendered="pending">
+<h1>Truck dispatch report</h1>
+<p>Generated {now_clock} UTC: {trips} trip(s), {dispatches} dispatch(es), {units} units, {delivered} delivered.</p>
+{svg}
+<ul class="legend">{legend}</ul>
+<h2>Trips</h2>
+<table><tr><th>Truck</th><th>Depot</th><th>Left</th><th>Back</th><th>Stops</th><th>Load</th><th>km to last stop</th></tr>{route_rows}</table>
+<h2>Dispatches</h2>
+<table><tr><th>Dispatch</th><th>Store</th><th>Product</th><th>Name</th><th>Units</th><th>Truck</th><th>Stop</th><th>ETA</th><th>Status</th></tr>{dispatch_rows}</table>
+<script>
+// Marks the page once the browser has laid out the map, for the headless check.
+const map = document.getElementById('map');
+const routes = map.querySelectorAll('polyline.route');
+const drawn = [...routes].filter(r => {{ const b = r.getBBox(); return b.width > 0 || b.height > 0; }}).length;
+const stores = map.querySelectorAll('g.store circle').length;
+document.body.dataset.mapRendered = `routes=${{drawn}}/${{routes.length}} stores=${{stores}} width=${{Math.round(map.getBoundingClientRect().width)}}`;
+</script>
+</body></html>
+"#,
+        now_clock = clock(now),
+        trips = trips.len(),
+        dispatches = dispatches.len(),
+        units = total_units,
+        delivered = deliveries.len(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store_model::ConfigFile;
+
+    #[test]
+    fn the_page_is_self_contained_and_escapes_names() {
+        let fleet = Fleet::shipped();
+        let mut stores = Stores::shipped();
+        stores.stores[0].name = "<b>Bánh & Co</b>".into();
+        let page = html(&fleet, &stores, &[], &[], 0);
+        assert!(page.contains("&lt;b&gt;Bánh &amp; Co&lt;/b&gt;"));
+        assert!(
+            !page.contains("http://") || page.matches("http://").count() == 1,
+            "only the SVG namespace"
+        );
+        assert!(!page.contains("https://"));
+        assert_eq!(page.matches("class=\"store\"").count(), 10);
+        assert_eq!(page.matches("class=\"depot\"").count(), 2);
+    }
+}
