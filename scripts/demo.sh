@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole pipeline on this machine, no AWS account: simulate stores, plan twice, dispatch trucks.
+# The whole pipeline on this machine, no AWS account: live stores, planning, trucks, deliveries,
+# and the loop closing: a low store is alerted, a truck brings stock, and it stops alerting.
 #
 #   scripts/demo.sh                 # debug build (shares the test build; fast to compile)
 #   DEMO_PROFILE=release scripts/demo.sh
 #
-# Data goes to $STORE_DATA_DIR (default ./store-data/demo), which is emptied first.
+# Data goes to $STORE_DATA_DIR (default ./store-data/demo), which is emptied first. Trucks run
+# 1,800 times faster than real time (an hour's trip takes two seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ bin="${CARGO_TARGET_DIR:-target}/$target"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 secs() { printf '%d.%01d' $(( $1 / 1000 )) $(( ($1 % 1000) / 100 )); }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 build_start=$(now_ms)
 echo "== build ($profile profile)"
 cargo build --profile "$profile" --bins --locked
@@ -24,46 +27,76 @@ rm -rf "$data"
 mkdir -p "$data"
 export STORE_DATA_DIR="$data"
 run_start=$(now_ms)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
 
 echo
-echo "== store-app simulate: 10 stores x 5 products, a 1,000-reading history ending now"
-"$bin/store-app" simulate --count 1000 --rate 0 --seed 42 2>&1 | tee "$data/store-app.log"
+echo "== store-app simulate: 10 stores x 5 products stream live (a round every 2 s) in the background"
+"$bin/store-app" --buffer-seconds 1 simulate --rate 25 --seed 42 --duration 300 \
+  > "$data/store-app.out" 2> "$data/store-app.log" &
+pids+=($!)
+echo "== store-truck-app watch --time-scale 1800 in the background (log: $data/trucks.log)"
+"$bin/store-truck-app" watch --wait-seconds 1 --batch-window 2 --time-scale 1800 \
+  > "$data/trucks.log" 2>&1 &
+pids+=($!)
+sleep 8
 
 echo
 echo "== store-planning-app invoke '{}'   (result JSON in $data/plan-1.json)"
 "$bin/store-planning-app" invoke --data '{}' > "$data/plan-1.json"
+json "$data/plan-1.json" '"\n".join(d["messages"])'
+json "$data/plan-1.json" '"first alert: %s %s, stock %s, selling %s/h, out in %s h; %s" % (d["alerts"][0]["store_id"], d["alerts"][0]["product_id"], d["alerts"][0]["current_stock"], d["alerts"][0].get("sales_per_hour"), d["alerts"][0].get("hours_to_stockout"), d["alerts"][0]["explanation"]["rules"])'
+store=$(json "$data/plan-1.json" 'd["alerts"][0]["store_id"]')
+product=$(json "$data/plan-1.json" 'd["alerts"][0]["product_id"]')
+name=$(json "$data/plan-1.json" 'd["alerts"][0]["product_name"]')
 
 echo
-echo "== store-planning-app invoke '{}' again: nothing new, so nothing is sent"
+echo "== store-planning-app invoke '{}' again: what is on its way is not ordered twice"
 "$bin/store-planning-app" invoke --data '{}' > "$data/plan-2.json"
+json "$data/plan-2.json" '"%d sent, %d suppressed" % (d["alerts_sent"], d["alerts_suppressed"])'
 
 echo
-echo "== store-truck-app watch (stopped with Ctrl-C once the queue is drained)"
-"$bin/store-truck-app" watch --wait-seconds 1 > "$data/trucks.log" 2>&1 &
-truck=$!
-for _ in $(seq 1 60); do
+echo "== waiting for a truck to restock $store with '$name'"
+applied=""
+for _ in $(seq 1 120); do
+  applied=$(grep -o "delivery applied: $store $product .*" "$data/store-app.log" | head -1 || true)
+  [ -n "$applied" ] && break
   sleep 0.5
-  if "$bin/store-truck-app" status | grep -q "queue: 0 waiting, 0 in flight"; then
-    break
-  fi
 done
-kill -INT "$truck"
-wait "$truck" || true
-head -n 12 "$data/trucks.log"
-echo "…"
-tail -n 1 "$data/trucks.log"
+[ -n "$applied" ] || { echo "no delivery reached $store in 60 s" >&2; tail -20 "$data/trucks.log" >&2; exit 1; }
+echo "store-app: $applied"
+sleep 6
 
-field() { grep -o "\"$1\": *[0-9]*" "$2" | head -1 | grep -o '[0-9]*$'; }
-readings=$(grep -o '[0-9]* readings delivered' "$data/store-app.log" | grep -o '^[0-9]*')
+echo
+echo "== store-planning-app invoke for $store: it recovered, so no alert for '$name'"
+"$bin/store-planning-app" invoke --data "{\"store_ids\": [\"$store\"]}" > "$data/plan-3.json"
+again=$(json "$data/plan-3.json" "sum(1 for a in d['alerts'] if a['product_id'] == '$product')")
+echo "alerts for $store $product: $again"
+[ "$again" = 0 ] || { echo "the restocked shelf was alerted again" >&2; exit 1; }
+
+echo
+echo "== store-truck-app report --html $data/report.html"
+"$bin/store-truck-app" report --html "$data/report.html"
+echo
+echo "== the fleet board (store-truck-app status)"
+"$bin/store-truck-app" status
+
+cleanup
+trap - EXIT
+readings=$(grep -o '[0-9]* readings delivered' "$data/store-app.log" | grep -o '^[0-9]*' || echo "?")
 dispatches=$(find "$data/s3/store-inventory-lake/ledger/dispatches" -name '*.json' 2>/dev/null | wc -l)
+deliveries=$(find "$data/s3/store-inventory-lake/ledger/deliveries" -name '*.json' 2>/dev/null | wc -l)
 run_ms=$(( $(now_ms) - run_start ))
 
 cat <<SUMMARY
 
 == summary
-readings written              $readings  ($(find "$data/s3/store-inventory-lake/readings" -type f | wc -l) object(s) under readings/dt=…/)
-alerts sent, first invoke     $(field alerts_sent "$data/plan-1.json")
-alerts sent, second invoke    $(field alerts_sent "$data/plan-2.json")  ($(field alerts_suppressed "$data/plan-2.json") suppressed as already alerted)
-dispatches recorded           $dispatches
+readings written              $readings
+alerts sent, first invoke     $(json "$data/plan-1.json" 'd["alerts_sent"]')
+alerts sent, second invoke    $(json "$data/plan-2.json" 'd["alerts_sent"]')  ($(json "$data/plan-2.json" 'd["alerts_suppressed"]') suppressed as already on their way)
+dispatches / deliveries       $dispatches / $deliveries
+restocked                     $store '$name': $applied
+report                        $data/report.html
 build $(secs "$build_ms") s, pipeline $(secs "$run_ms") s; data in $data
 SUMMARY

@@ -21,6 +21,16 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check \
   "moto[server]>=5.1" "cargo-lambda>=1.8" "cfn-lint>=1.20" "checkov>=3.2"
 
+# Chromium (Debian's package): the end-to-end test opens the HTML dispatch report headless and
+# checks that the map is drawn.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends chromium >/dev/null
+fi
+export STORE_TEST_CHROMIUM
+STORE_TEST_CHROMIUM=$(command -v chromium)
+
 step "format"
 cargo fmt --all -- --check
 

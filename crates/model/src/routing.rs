@@ -439,14 +439,14 @@ impl Problem {
     /// Savings construction, then local search and ruin-and-recreate.
     pub fn solve(&self, options: &RoutingOptions) -> Solution {
         let mut state = State::new(self, self.construct());
-        state.local_search(options.neighbours);
+        state.local_search(options.neighbours, 0..self.nodes);
         let mut best = state.solution();
         let mut best_cost = self.cost(&best);
         let mut rng = SplitMix64::new(options.seed);
         for round in 0..options.rounds {
             let mut trial = State::new(self, state.solution());
-            trial.ruin_and_recreate(&mut rng);
-            trial.local_search(options.neighbours);
+            let touched = trial.ruin_and_recreate(&mut rng);
+            trial.local_search(options.neighbours, touched);
             let cost = trial.cost();
             // Record-to-record travel: accept a slightly worse solution early on, then only
             // improvements, so the search can leave a local optimum.
@@ -688,38 +688,67 @@ impl<'p> State<'p> {
         }
     }
 
-    /// Improves until no move in the neighbourhood shortens the routes.
-    fn local_search(&mut self, neighbours: usize) {
+    /// Improves until no move in the neighbourhood shortens the routes. Only the visits in
+    /// `work` are examined at first; every applied move puts the visits of the routes it
+    /// changed back on the list, so after a ruin-and-recreate only the disturbed region is
+    /// searched again.
+    fn local_search(&mut self, neighbours: usize, work: impl IntoIterator<Item = usize>) {
         let p = self.p;
         let k = neighbours.min(p.nodes.saturating_sub(1));
-        let mut improved = true;
-        while improved {
-            improved = false;
-            for u in 0..p.nodes {
-                if self.route_of[u] == NONE {
+        let mut queued = vec![false; p.nodes];
+        let mut queue = std::collections::VecDeque::new();
+        for u in work {
+            if !queued[u] {
+                queued[u] = true;
+                queue.push_back(u);
+            }
+        }
+        while let Some(u) = queue.pop_front() {
+            queued[u] = false;
+            if self.route_of[u] == NONE {
+                continue;
+            }
+            let mut changed = None;
+            for ni in 0..k {
+                let v = p.near[u][ni];
+                if self.route_of[v] == NONE {
                     continue;
                 }
-                for ni in 0..k {
-                    let v = p.near[u][ni];
-                    if self.route_of[v] == NONE || self.route_of[u] == NONE {
-                        continue;
-                    }
-                    if self.try_relocate(u, v)
-                        || self.try_swap(u, v)
-                        || self.try_two_opt(u, v)
-                        || self.try_two_opt_star(u, v)
-                    {
-                        improved = true;
+                let routes = (self.route_of[u], self.route_of[v]);
+                if self.try_relocate(u, v)
+                    || self.try_swap(u, v)
+                    || self.try_two_opt(u, v)
+                    || self.try_two_opt_star(u, v)
+                {
+                    changed = Some(routes);
+                    break;
+                }
+            }
+            if changed.is_none() {
+                let ru = self.route_of[u];
+                if let Some(w) = self.try_relocate_to_empty(u) {
+                    changed = Some((ru, w));
+                }
+            }
+            if let Some((r1, r2)) = changed {
+                for r in [r1, r2] {
+                    for &n in &self.routes[r] {
+                        if !queued[n] {
+                            queued[n] = true;
+                            queue.push_back(n);
+                        }
                     }
                 }
-                if self.try_relocate_to_empty(u) {
-                    improved = true;
+                if !queued[u] {
+                    queued[u] = true;
+                    queue.push_back(u);
                 }
             }
         }
     }
 
-    /// Moves a segment of 1 or 2 visits starting at u (also reversed) to just after v.
+    /// Moves a segment of 1 or 2 visits starting at u (also reversed) to just after v, in the
+    /// same route or another.
     fn try_relocate(&mut self, u: usize, v: usize) -> bool {
         let p = self.p;
         let (ru, iu) = (self.route_of[u], self.pos_of[u]);
@@ -728,54 +757,45 @@ impl<'p> State<'p> {
             if iu + len > self.routes[ru].len() {
                 break;
             }
-            if ru == rv && (iv >= iu && iv < iu + len) {
+            // v inside the segment, or just before it (a move that changes nothing).
+            if ru == rv && iv + 1 >= iu && iv < iu + len {
                 continue;
             }
-            let seg: Vec<usize> = self.routes[ru][iu..iu + len].to_vec();
-            let seg_load: i64 = seg.iter().map(|&n| p.demand[n]).sum();
+            let (s0, s1) = (self.routes[ru][iu], self.routes[ru][iu + len - 1]);
+            let seg_load = p.demand[s0] + if len == 2 { p.demand[s1] } else { 0 };
             if ru != rv && self.load[rv] + seg_load > p.capacity[rv] {
                 continue;
             }
+            let (a, b) = (self.before(ru, iu), self.after(ru, iu + len - 1));
+            let (ps0, ps1) = (p.node_index(s0), p.node_index(s1));
+            let removed = p.d(a, ps0) + p.d(ps1, b) - p.d(a, b);
+            // Between v and its successor, which is never in the segment (skipped above).
+            let c = p.node_index(v);
+            let e = self.after(rv, iv);
             for reversed in [false, true] {
                 if len == 1 && reversed {
                     continue;
                 }
-                let mut seg = seg.clone();
-                if reversed {
-                    seg.reverse();
-                }
-                if ru == rv {
-                    // Within one route: compare whole-route lengths.
-                    let old = p.route_cost(ru, &self.routes[ru]);
-                    let mut r: Vec<usize> = self.routes[ru].clone();
-                    r.drain(iu..iu + len);
-                    let at = r.iter().position(|&x| x == v).map_or(0, |i| i + 1);
-                    for (k, &n) in seg.iter().enumerate() {
-                        r.insert(at + k, n);
-                    }
-                    if p.route_cost(ru, &r) < old - EPS {
-                        self.routes[ru] = r;
-                        self.reindex(ru);
-                        return true;
-                    }
-                    continue;
-                }
-                let (first, last) = (p.node_index(seg[0]), p.node_index(seg[len - 1]));
-                let (a, b) = (self.before(ru, iu), self.after(ru, iu + len - 1));
-                let (s0, s1) = (
-                    p.node_index(self.routes[ru][iu]),
-                    p.node_index(self.routes[ru][iu + len - 1]),
-                );
-                let removed = p.d(a, s0) + p.d(s1, b) - p.d(a, b);
-                let (c, e) = (p.node_index(v), self.after(rv, iv));
+                let (first, last) = if reversed { (ps1, ps0) } else { (ps0, ps1) };
                 let added = p.d(c, first) + p.d(last, e) - p.d(c, e);
                 if added - removed < -EPS {
+                    let mut seg = [s0, s1];
+                    if reversed {
+                        seg.swap(0, 1);
+                    }
                     self.routes[ru].drain(iu..iu + len);
-                    for (k, &n) in seg.iter().enumerate() {
-                        self.routes[rv].insert(iv + 1 + k, n);
+                    let at = if ru == rv && iv > iu {
+                        iv - len + 1
+                    } else {
+                        iv + 1
+                    };
+                    for (k, &n) in seg[..len].iter().enumerate() {
+                        self.routes[rv].insert(at + k, n);
                     }
                     self.reindex(ru);
-                    self.reindex(rv);
+                    if rv != ru {
+                        self.reindex(rv);
+                    }
                     return true;
                 }
             }
@@ -784,7 +804,7 @@ impl<'p> State<'p> {
     }
 
     /// Opens an unused vehicle for u when a round trip there is shorter than u's detour.
-    fn try_relocate_to_empty(&mut self, u: usize) -> bool {
+    fn try_relocate_to_empty(&mut self, u: usize) -> Option<usize> {
         let p = self.p;
         let (ru, iu) = (self.route_of[u], self.pos_of[u]);
         let (a, b) = (self.before(ru, iu), self.after(ru, iu));
@@ -801,9 +821,9 @@ impl<'p> State<'p> {
             self.routes[w].push(u);
             self.reindex(ru);
             self.reindex(w);
-            return true;
+            return Some(w);
         }
-        false
+        None
     }
 
     /// Exchanges u and v (in different routes).
@@ -862,8 +882,8 @@ impl<'p> State<'p> {
         false
     }
 
-    /// Between two routes, exchanges the tails after u and after v's predecessor, so that u is
-    /// followed by v.
+    /// Between two routes, exchanges the tails after u and from v on, so that u is followed by
+    /// v. Each tail then returns to its new route's depot.
     fn try_two_opt_star(&mut self, u: usize, v: usize) -> bool {
         let p = self.p;
         let (ru, iu) = (self.route_of[u], self.pos_of[u]);
@@ -877,21 +897,32 @@ impl<'p> State<'p> {
         if head_u + tail_v > p.capacity[ru] || head_v + tail_u > p.capacity[rv] {
             return false;
         }
-        let new_u: Vec<usize> = self.routes[ru][..=iu]
-            .iter()
-            .chain(&self.routes[rv][iv..])
-            .copied()
-            .collect();
-        let new_v: Vec<usize> = self.routes[rv][..iv]
-            .iter()
-            .chain(&self.routes[ru][iu + 1..])
-            .copied()
-            .collect();
-        let old = p.route_cost(ru, &self.routes[ru]) + p.route_cost(rv, &self.routes[rv]);
-        let new = p.route_cost(ru, &new_u) + p.route_cost(rv, &new_v);
+        let (dep_u, dep_v) = (p.depot_index(ru), p.depot_index(rv));
+        let pu = p.node_index(u);
+        let pv = p.node_index(v);
+        let before_v = self.before(rv, iv);
+        let last_v = p.node_index(*self.routes[rv].last().expect("v is in it"));
+        let tail_u_ends = (iu + 1 < self.routes[ru].len()).then(|| {
+            (
+                p.node_index(self.routes[ru][iu + 1]),
+                p.node_index(*self.routes[ru].last().expect("non-empty")),
+            )
+        });
+        let (old, new) = match tail_u_ends {
+            Some((first, last)) => (
+                p.d(pu, first) + p.d(last, dep_u) + p.d(before_v, pv) + p.d(last_v, dep_v),
+                p.d(pu, pv) + p.d(last_v, dep_u) + p.d(before_v, first) + p.d(last, dep_v),
+            ),
+            None => (
+                p.d(pu, dep_u) + p.d(before_v, pv) + p.d(last_v, dep_v),
+                p.d(pu, pv) + p.d(last_v, dep_u) + p.d(before_v, dep_v),
+            ),
+        };
         if new < old - EPS {
-            self.routes[ru] = new_u;
-            self.routes[rv] = new_v;
+            let tail_of_v = self.routes[rv].split_off(iv);
+            let tail_of_u = self.routes[ru].split_off(iu + 1);
+            self.routes[ru].extend(tail_of_v);
+            self.routes[rv].extend(tail_of_u);
             self.reindex(ru);
             self.reindex(rv);
             return true;
@@ -900,19 +931,35 @@ impl<'p> State<'p> {
     }
 
     /// Removes a cluster of nearby visits and puts each back at its cheapest place.
-    fn ruin_and_recreate(&mut self, rng: &mut SplitMix64) {
+    /// Returns the visits to search again: those moved and their neighbours.
+    fn ruin_and_recreate(&mut self, rng: &mut SplitMix64) -> Vec<usize> {
         let p = self.p;
         if p.nodes < 2 {
-            return;
+            return Vec::new();
         }
         let centre = (rng.next_u64() % p.nodes as u64) as usize;
-        let most = (p.nodes / 5).clamp(2, 30);
+        let most = (p.nodes / 4).clamp(4, 30).min(p.nodes);
         let count = 2 + (rng.next_u64() % (most as u64 - 1)) as usize;
-        let mut removed: Vec<usize> = std::iter::once(centre)
-            .chain(p.near[centre].iter().copied())
-            .filter(|&n| self.route_of[n] != NONE)
-            .take(count)
-            .collect();
+        // A cluster around a random visit, or (one time in four) visits picked at random.
+        let mut removed: Vec<usize> = if rng.next_u64().is_multiple_of(4) {
+            let mut picked = Vec::with_capacity(count);
+            for _ in 0..count * 2 {
+                let n = (rng.next_u64() % p.nodes as u64) as usize;
+                if self.route_of[n] != NONE && !picked.contains(&n) {
+                    picked.push(n);
+                }
+                if picked.len() == count {
+                    break;
+                }
+            }
+            picked
+        } else {
+            std::iter::once(centre)
+                .chain(p.near[centre].iter().copied())
+                .filter(|&n| self.route_of[n] != NONE)
+                .take(count)
+                .collect()
+        };
         for &n in &removed {
             let r = self.route_of[n];
             self.routes[r].retain(|&x| x != n);
@@ -927,6 +974,11 @@ impl<'p> State<'p> {
                 removed.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
             }
         }
+        let mut touched = Vec::with_capacity(removed.len() * 9);
+        for &n in &removed {
+            touched.push(n);
+            touched.extend(p.near[n].iter().take(8).copied());
+        }
         for n in removed {
             if !insert_cheapest(p, &mut self.routes, n) {
                 self.unrouted.push(n);
@@ -937,6 +989,7 @@ impl<'p> State<'p> {
         for v in 0..self.routes.len() {
             self.reindex(v);
         }
+        touched
     }
 }
 

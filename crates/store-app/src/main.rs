@@ -265,7 +265,7 @@ enum Run {
 }
 
 /// How often a live run looks for new deliveries.
-const DELIVERY_POLL: Duration = Duration::from_secs(2);
+const DELIVERY_POLL: Duration = Duration::from_secs(1);
 
 /// Applies the deliveries recorded since the run started that it has not applied yet.
 async fn apply_deliveries(

@@ -79,7 +79,15 @@ fn dispatch_all(data: &Path, expected: usize) -> Vec<String> {
         let out = ok(run(
             "store-truck-app",
             data,
-            &["once", "--wait-seconds", "1"],
+            &[
+                "once",
+                "--wait-seconds",
+                "1",
+                "--batch-window",
+                "1",
+                "--time-scale",
+                "100000",
+            ],
             None,
         ));
         lines.extend(
@@ -614,4 +622,162 @@ fn the_planner_answers_cargo_lambda_invoke_under_cargo_lambda_watch() {
     assert!(sent > 0, "{result}");
     assert_eq!(result["alerts"].as_array().unwrap().len() as u64, sent);
     assert!(result["query_id"].as_str().is_some_and(|q| !q.is_empty()));
+}
+
+/// The loop closes: a store runs low, is alerted, a truck is dispatched and delivers, the
+/// simulator's stock rises, and the next planning run sends no alert for it.
+#[test]
+fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let spawn = |name: &str, args: &[&str], log: &str| {
+        Command::new(bin(name))
+            .args(args)
+            .env("STORE_DATA_DIR", data)
+            .env_remove("STORE_BACKEND")
+            .stdout(std::fs::File::create(data.join(format!("{log}.out"))).unwrap())
+            .stderr(std::fs::File::create(data.join(format!("{log}.err"))).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    std::fs::create_dir_all(data).unwrap();
+    // Live stores (a round of 50 readings every two seconds, an object every second) and a
+    // dispatcher whose trips run 3,600 times faster than real time.
+    let mut stores = spawn(
+        "store-app",
+        &[
+            "--buffer-seconds",
+            "1",
+            "simulate",
+            "--rate",
+            "25",
+            "--seed",
+            "11",
+            "--duration",
+            "240",
+        ],
+        "store-app",
+    );
+    let mut trucks = spawn(
+        "store-truck-app",
+        &[
+            "watch",
+            "--wait-seconds",
+            "1",
+            "--batch-window",
+            "1",
+            "--time-scale",
+            "3600",
+        ],
+        "trucks",
+    );
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let wait = |what: &str| {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // Plan until a store runs low.
+    let alert = loop {
+        let result = invoke(data, r#"{"lookback_hours": 1}"#);
+        if let Some(first) = result["alerts"].as_array().and_then(|a| a.first()) {
+            break first.clone();
+        }
+        wait("a store to run low");
+    };
+    let (store, product) = (
+        alert["store_id"].as_str().unwrap().to_owned(),
+        alert["product_id"].as_str().unwrap().to_owned(),
+    );
+    assert!(alert["current_stock"].as_i64().unwrap() < alert["threshold_level"].as_i64().unwrap());
+
+    // The truck delivers and the simulated store applies it: its stock rises.
+    let applied = format!("delivery applied: {store} {product} +");
+    let line = loop {
+        let log = std::fs::read_to_string(data.join("store-app.err")).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| l.contains(&applied)) {
+            break line.to_owned();
+        }
+        wait("the delivery to reach the store");
+    };
+    let (before, after) = line
+        .rsplit_once("stock ")
+        .and_then(|(_, s)| s.split_once(" -> "))
+        .map(|(a, b)| (a.parse::<i64>().unwrap(), b.trim().parse::<i64>().unwrap()))
+        .expect("the line says the stock before and after");
+    assert!(after > before, "{line}");
+    let delivered = format!("delivered {} x {product} to {store}", alert["restock_qty"]);
+    while !std::fs::read_to_string(data.join("trucks.out"))
+        .unwrap_or_default()
+        .contains(&delivered)
+    {
+        wait("the truck app to show the delivery");
+    }
+
+    // Once readings taken after the delivery are in the lake, planning leaves the store alone.
+    std::thread::sleep(Duration::from_secs(6));
+    let next = invoke(
+        data,
+        &json!({"lookback_hours": 1, "store_ids": [store]}).to_string(),
+    );
+    let again: Vec<&Value> = next["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["product_id"] == product.as_str())
+        .collect();
+    assert!(again.is_empty(), "restocked, so no alert: {again:?}");
+    stores.kill().unwrap();
+    trucks.kill().unwrap();
+    stores.wait().unwrap();
+    trucks.wait().unwrap();
+
+    // The report of these trips opens in a browser with the map drawn.
+    let page = data.join("report.html");
+    let out = ok(run(
+        "store-truck-app",
+        data,
+        &["report", "--html", page.to_str().unwrap()],
+        None,
+    ));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dispatch(es)"));
+    let rendered = render_in_chromium(&page);
+    let trips = rendered
+        .strip_prefix("routes=")
+        .and_then(|r| r.split_once('/'))
+        .map(|(drawn, _)| drawn.parse::<usize>().unwrap())
+        .unwrap_or(0);
+    assert!(trips >= 1, "the map draws the trips: {rendered}");
+    assert!(rendered.contains("stores=10 width=900"), "{rendered}");
+}
+
+/// Opens a page in headless Chromium (`STORE_TEST_CHROMIUM`, set by `scripts/test.sh`) and
+/// returns what the page's own check wrote into `data-map-rendered` once laid out.
+fn render_in_chromium(page: &Path) -> String {
+    let chromium = std::env::var("STORE_TEST_CHROMIUM")
+        .expect("STORE_TEST_CHROMIUM is not set: run `scripts/test.sh`, which installs Chromium");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    dom.split_once("data-map-rendered=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(value, _)| value.to_owned())
+        .unwrap_or_else(|| {
+            panic!(
+                "no render mark in the page: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
