@@ -45,7 +45,6 @@ sleep 8
 echo
 echo "== store-planning-app invoke '{}'   (result JSON in $data/plan-1.json)"
 "$bin/store-planning-app" invoke --data '{}' > "$data/plan-1.json"
-json "$data/plan-1.json" '"\n".join(d["messages"])'
 json "$data/plan-1.json" '"first alert: %s %s, stock %s, selling %s/h, out in %s h; %s" % (d["alerts"][0]["store_id"], d["alerts"][0]["product_id"], d["alerts"][0]["current_stock"], d["alerts"][0].get("sales_per_hour"), d["alerts"][0].get("hours_to_stockout"), d["alerts"][0]["explanation"]["rules"])'
 store=$(json "$data/plan-1.json" 'd["alerts"][0]["store_id"]')
 product=$(json "$data/plan-1.json" 'd["alerts"][0]["product_id"]')

@@ -457,6 +457,7 @@ fn dispatch(alert: &Alert, at: i64) -> Dispatch {
         depot_id: "DEPOT".into(),
         stop: 1,
         leg_km: 3.25,
+        route_km: 9.5,
         eta: at + 600,
         truck_back_at: at + 1800,
         planned_at: alert.planned_at,

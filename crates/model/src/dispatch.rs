@@ -39,6 +39,8 @@ pub struct Dispatch {
     pub stop: u32,
     /// km from the previous stop (or the depot) to this one.
     pub leg_km: f64,
+    /// km of the whole trip, back to the depot included.
+    pub route_km: f64,
     /// Expected arrival at the store, epoch seconds.
     pub eta: i64,
     /// When the truck is expected back at its depot, free for the next trip.
@@ -79,6 +81,7 @@ impl Dispatch {
                     depot_id: route.depot_id.clone(),
                     stop: (i + 1) as u32,
                     leg_km: stop.leg_km,
+                    route_km: route.distance_km,
                     eta: departed + scaled(stop.arrive_after_s),
                     truck_back_at: back,
                     planned_at: alert.planned_at,

@@ -31,13 +31,14 @@ impl Trip<'_> {
         self.stops.iter().flatten().map(|d| d.quantity).sum()
     }
 
-    /// km driven to the last stop (the leg back to the depot is not recorded per dispatch).
-    pub fn km_to_last_stop(&self) -> f64 {
+    /// km of the trip, back to the depot included.
+    pub fn km(&self) -> f64 {
         self.stops
             .iter()
-            .filter_map(|s| s.first())
-            .map(|d| d.leg_km)
-            .sum()
+            .flatten()
+            .map(|d| d.route_km)
+            .next()
+            .unwrap_or(0.0)
     }
 }
 
@@ -97,12 +98,13 @@ pub fn render(
         };
         let _ = writeln!(
             out,
-            "{:<9} {state}; trip left {} with {}/{} units, {} stop(s)",
+            "{:<9} {state}; trip left {} with {}/{} units, {} stop(s), {:.1} km",
             truck.truck_id,
             clock(trip.departed),
             trip.load(),
             truck.capacity,
-            trip.stops.len()
+            trip.stops.len(),
+            trip.km()
         );
         for (i, stop) in trip.stops.iter().enumerate() {
             let Some(first) = stop.first() else { continue };
@@ -162,6 +164,7 @@ mod tests {
             depot_id: "DEPOT_TAN_THUAN".into(),
             stop,
             leg_km: 2.0,
+            route_km: 7.5,
             eta,
             truck_back_at: 3000,
             planned_at: 0,
@@ -179,7 +182,7 @@ mod tests {
         ];
         let delivered = vec![dispatches[0].delivered(600)];
         let board = render(&fleet, &stores, &dispatches, &delivered, 900);
-        assert!(board.contains("TRUCK_1   on the road, back 00:50:00; trip left 00:00:00 with 30/400 units, 2 stop(s)"), "{board}");
+        assert!(board.contains("TRUCK_1   on the road, back 00:50:00; trip left 00:00:00 with 30/400 units, 2 stop(s), 7.5 km"), "{board}");
         assert!(board.contains("1. STORE_1   Bến Thành (Quận 1)"), "{board}");
         assert!(board.contains("delivered 00:10:00"), "{board}");
         assert!(board.contains("ETA 00:20:00"), "{board}");

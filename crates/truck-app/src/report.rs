@@ -187,7 +187,7 @@ pub fn html(
             t.stops.len(),
             t.load(),
             cap,
-            t.km_to_last_stop()
+            t.km()
         );
     }
     let mut dispatch_rows = String::new();
@@ -226,7 +226,7 @@ ul.legend{{list-style:none;padding:0}}.swatch{{display:inline-block;width:14px;h
 {svg}
 <ul class="legend">{legend}</ul>
 <h2>Trips</h2>
-<table><tr><th>Truck</th><th>Depot</th><th>Left</th><th>Back</th><th>Stops</th><th>Load</th><th>km to last stop</th></tr>{route_rows}</table>
+<table><tr><th>Truck</th><th>Depot</th><th>Left</th><th>Back</th><th>Stops</th><th>Load</th><th>km</th></tr>{route_rows}</table>
 <h2>Dispatches</h2>
 <table><tr><th>Dispatch</th><th>Store</th><th>Product</th><th>Name</th><th>Units</th><th>Truck</th><th>Stop</th><th>ETA</th><th>Status</th></tr>{dispatch_rows}</table>
 <script>
