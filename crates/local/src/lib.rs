@@ -21,6 +21,7 @@ pub mod max_by;
 pub mod query;
 pub mod queue;
 pub mod schema;
+pub mod snapshot;
 
 pub use firehose::{FirehoseConfig, LocalFirehoseSink};
 pub use folder::LakeFolder;

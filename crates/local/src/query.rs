@@ -21,11 +21,15 @@ use datafusion::datasource::listing::{
 use datafusion::error::DataFusionError;
 use datafusion::object_store::ObjectStore;
 use datafusion::object_store::path::Path as ObjectPath;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
-use store_model::lake::{READINGS_PREFIX, dt_partition};
-use store_model::planning::{InventoryRequest, LatestReading, SqlParam};
+use store_model::lake::{
+    READINGS_PREFIX, SnapshotCommit, dt_partition, partition_of, snapshot_watermark,
+};
+use store_model::planning::{
+    InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
+};
 use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument};
 use uuid::Uuid;
@@ -34,10 +38,13 @@ use crate::folder::LakeFolder;
 use crate::lake_check::LakeCheck;
 use crate::max_by::max_by_udaf;
 use crate::schema::reading_schema;
+use crate::snapshot::Snapshots;
 
 /// The embedded [`InventoryQuery`].
 pub struct DataFusionInventoryQuery {
     source: Source,
+    /// Plan over the compacted snapshot and the open partitions (folder lakes only).
+    incremental: bool,
 }
 
 /// Where the readings are.
@@ -101,7 +108,15 @@ impl DataFusionInventoryQuery {
                 lake,
                 check: Arc::new(check),
             },
+            incremental: true,
         })
+    }
+
+    /// Whether runs use the compacted snapshot (on by default for a lake folder); off, every
+    /// run scans the whole window.
+    pub fn with_incremental(mut self, on: bool) -> Self {
+        self.incremental = on;
+        self
     }
 
     /// A query over the `readings/` prefix of a bucket, e.g. `s3://lake-bucket`, reached through
@@ -117,6 +132,7 @@ impl DataFusionInventoryQuery {
                 store,
                 format,
             },
+            incremental: false,
         }
     }
 
@@ -173,20 +189,128 @@ impl DataFusionInventoryQuery {
     async fn run(&self, request: &InventoryRequest) -> Result<Vec<RecordBatch>, DataFusionError> {
         let (ctx, cte) = self.context()?;
         let sql = format!("{cte}\n{}", request.sql("readings"));
-        let params: Vec<ScalarValue> = request
-            .params()
-            .into_iter()
-            .map(|p| match p {
-                SqlParam::Text(s) => ScalarValue::Utf8(Some(s)),
-                SqlParam::Int(i) => ScalarValue::Int64(Some(i)),
-            })
-            .collect();
-        ctx.sql(&numbered_placeholders(&sql))
-            .await?
-            .with_param_values(params)?
-            .collect()
-            .await
+        query(&ctx, &sql, request.params()).await?.collect().await
     }
+
+    /// Folds the partitions closed since the current snapshot into a new generation. Returns
+    /// the generation to plan over (none when the window starts after the watermark) and the
+    /// bytes of raw objects folded by this run.
+    async fn refresh(
+        &self,
+        lake: &LakeFolder,
+        now: i64,
+        window_dt: &str,
+    ) -> Result<Option<(SnapshotCommit, u64)>, DataFusionError> {
+        let snapshots = Snapshots::new(lake.clone());
+        let watermark = snapshot_watermark(now);
+        let current = snapshots.current()?;
+        if let Some(c) = &current
+            && c.watermark >= watermark
+        {
+            return Ok(Some((c.clone(), 0)));
+        }
+        let (from, covers_from, generation) = match &current {
+            Some(c) => (c.watermark.clone(), c.covers_from.clone(), c.generation + 1),
+            None => (window_dt.to_owned(), window_dt.to_owned(), 1),
+        };
+        if from >= watermark {
+            return Ok(None);
+        }
+        let (ctx, cte) = self.context()?;
+        if let Some(c) = &current {
+            ctx.register_parquet(
+                "snapshot_prev",
+                snapshots.data_path(c).to_string_lossy().as_ref(),
+                ParquetReadOptions::default(),
+            )
+            .await?;
+        }
+        let sql = format!(
+            "{cte}\n{}",
+            compaction_sql("readings", current.as_ref().map(|_| "snapshot_prev"))
+        );
+        let params = vec![
+            SqlParam::Text(from.clone()),
+            SqlParam::Text(watermark.clone()),
+        ];
+        let df = query(&ctx, &sql, params).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await?;
+        let mut folded = 0_u64;
+        for b in &batches {
+            if let Some(c) = b.column_by_name("folded") {
+                let c = cast(c, &DataType::Int64)?;
+                folded += c.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64;
+            }
+        }
+        let folded_bytes: u64 = lake
+            .list_partitions_since(READINGS_PREFIX, &from)?
+            .iter()
+            .filter(|o| partition_of(&o.key).is_some_and(|dt| dt < watermark.as_str()))
+            .map(|o| o.size)
+            .sum();
+        let (commit, how) = snapshots.commit(
+            generation,
+            &watermark,
+            &covers_from,
+            schema,
+            &batches,
+            folded,
+            now,
+        )?;
+        info!(generation = commit.generation, watermark = %commit.watermark, rows = commit.rows, folded, ?how, "snapshot refreshed");
+        Ok(Some((commit, folded_bytes)))
+    }
+
+    /// The incremental planning run over `commit` and the partitions from its watermark on.
+    async fn run_incremental(
+        &self,
+        lake: &LakeFolder,
+        commit: &SnapshotCommit,
+        request: &InventoryRequest,
+    ) -> Result<(Vec<RecordBatch>, u64), DataFusionError> {
+        let (ctx, cte) = self.context()?;
+        let data = Snapshots::new(lake.clone()).data_path(commit);
+        ctx.register_parquet(
+            "snapshot",
+            data.to_string_lossy().as_ref(),
+            ParquetReadOptions::default(),
+        )
+        .await?;
+        let sql = format!(
+            "{cte}\n{}",
+            incremental_planning_sql("readings", "snapshot", request.store_ids.len())
+        );
+        let batches = query(&ctx, &sql, request.incremental_params(&commit.watermark))
+            .await?
+            .collect()
+            .await?;
+        let from = dt_partition(request.window_start).max(commit.watermark.clone());
+        let open_bytes: u64 = lake
+            .list_partitions_since(READINGS_PREFIX, &from)?
+            .iter()
+            .map(|o| o.size)
+            .sum();
+        Ok((batches, commit.data_bytes + open_bytes))
+    }
+}
+
+/// Plans `sql` (with `?` placeholders) and binds `params`.
+async fn query(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<SqlParam>,
+) -> Result<datafusion::dataframe::DataFrame, DataFusionError> {
+    let params: Vec<ScalarValue> = params
+        .into_iter()
+        .map(|p| match p {
+            SqlParam::Text(s) => ScalarValue::Utf8(Some(s)),
+            SqlParam::Int(i) => ScalarValue::Int64(Some(i)),
+        })
+        .collect();
+    ctx.sql(&numbered_placeholders(sql))
+        .await?
+        .with_param_values(params)
 }
 
 fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, PortError> {
@@ -310,7 +434,26 @@ impl InventoryQuery for DataFusionInventoryQuery {
                 (objects, bytes, 0)
             }
         };
-        let batches = self.run(request).await.map_err(query_error)?;
+        let window_dt = dt_partition(request.window_start);
+        let incremental = match &self.source {
+            Source::Folder { lake, .. } if self.incremental => self
+                .refresh(lake, request.window_end, &window_dt)
+                .await
+                .map_err(query_error)?
+                .filter(|(commit, _)| commit.covers_from <= window_dt)
+                .map(|c| (lake.clone(), c)),
+            _ => None,
+        };
+        let (batches, bytes) = match &incremental {
+            Some((lake, (commit, folded_bytes))) => {
+                let (batches, read) = self
+                    .run_incremental(lake, commit, request)
+                    .await
+                    .map_err(query_error)?;
+                (batches, read + folded_bytes)
+            }
+            None => (self.run(request).await.map_err(query_error)?, bytes),
+        };
         let latest = latest_from_batches(&batches)?;
         let snapshot = InventorySnapshot {
             query_id: Uuid::new_v4().to_string(),
@@ -322,6 +465,7 @@ impl InventoryQuery for DataFusionInventoryQuery {
         };
         info!(
             query_id = %snapshot.query_id,
+            snapshot = incremental.as_ref().map(|(_, (c, _))| c.generation),
             objects,
             readings = snapshot.readings_scanned,
             groups = snapshot.latest.len(),

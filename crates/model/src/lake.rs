@@ -132,6 +132,53 @@ pub fn ledger_object_key(prefix: &str, at: i64, name: &str) -> String {
     format!("{prefix}dt={}/{name}.json", dt_partition(at))
 }
 
+/// Where the compacted latest-state snapshots live.
+pub const SNAPSHOTS_PREFIX: &str = "snapshots/latest/";
+
+/// How long after an arrival hour ends objects may still land in it: Firehose's longest
+/// buffering interval (900 s) with a margin.
+pub const SETTLE_SECONDS: i64 = 20 * 60;
+
+/// The snapshot watermark at `now`: every `dt` partition before it is closed (its hour ended more
+/// than [`SETTLE_SECONDS`] ago) and can be folded into the snapshot; partitions from it on are
+/// read raw.
+pub fn snapshot_watermark(now: i64) -> String {
+    dt_partition(now - SETTLE_SECONDS)
+}
+
+/// The key of a snapshot's data: `snapshots/latest/gen=000000000042/part-<uuid>.parquet`.
+pub fn snapshot_data_key(generation: u64, id: Uuid) -> String {
+    format!("{SNAPSHOTS_PREFIX}gen={generation:012}/part-{id}.parquet")
+}
+
+/// The key of a snapshot's commit record, created if absent: the generation exists once this
+/// object does, so of two planners compacting at once exactly one commits each generation.
+pub fn snapshot_commit_key(generation: u64) -> String {
+    format!("{SNAPSHOTS_PREFIX}_commits/{generation:012}.json")
+}
+
+/// A committed snapshot: one row per store and product, the latest reading of every `dt`
+/// partition before `watermark`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotCommit {
+    /// Generation, from 1.
+    pub generation: u64,
+    /// Partitions before this one are folded in.
+    pub watermark: String,
+    /// ... from this one on: a run whose window reaches further back scans the lake instead.
+    pub covers_from: String,
+    /// The data object.
+    pub data_key: String,
+    /// Its size.
+    pub data_bytes: u64,
+    /// Rows (store and product pairs).
+    pub rows: u64,
+    /// Readings folded into this generation from raw partitions.
+    pub folded_readings: u64,
+    /// When it was written, epoch seconds.
+    pub created_at: i64,
+}
+
 /// Extracts the `dt` value from a key such as `readings/dt=2026-11-26-13/x.json`.
 pub fn partition_of(key: &str) -> Option<&str> {
     key.split('/')

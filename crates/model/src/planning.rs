@@ -556,6 +556,105 @@ ORDER BY store_id, product_id"
     )
 }
 
+/// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
+/// rows that break the contract in the lake).
+const VALID_ROWS: &str =
+    "store_id <> '' AND product_id <> '' AND current_stock >= 0 AND threshold_level >= 0";
+
+fn store_filter(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("\n    AND store_id IN ({})", vec!["?"; n].join(", "))
+    }
+}
+
+/// The compaction SQL: folds the raw partitions `[?, ?)` (and the previous snapshot, when there
+/// is one) into one row per store and product holding its latest reading, the same `max_by`
+/// order as the planning SQL.
+pub fn compaction_sql(table: &str, previous: Option<&str>) -> String {
+    let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
+                check_timestamp, event_id, row(check_timestamp, coalesce(event_id, '')) AS ord";
+    let previous = previous.map_or_else(String::new, |p| {
+        format!("  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  UNION ALL\n")
+    });
+    format!(
+        "SELECT store_id, product_id,
+       max_by(product_name, ord) AS product_name,
+       max_by(current_stock, ord) AS current_stock,
+       max_by(threshold_level, ord) AS threshold_level,
+       max_by(max_stock, ord) AS max_stock,
+       max(check_timestamp) AS check_timestamp,
+       max_by(event_id, ord) AS event_id,
+       sum(folded) AS folded
+FROM (
+{previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
+  WHERE dt >= ? AND dt < ? AND {VALID_ROWS}
+) folded
+GROUP BY store_id, product_id"
+    )
+}
+
+/// The planning SQL over a snapshot and the raw partitions from its watermark on: the same
+/// latest reading per store and product as [`planning_sql`] over the whole lake, reading only the
+/// snapshot (one row per pair) and the new data.
+///
+/// Two figures differ from a full scan: `readings` counts the snapshot's row as one reading,
+/// and the first reading of the window (for the sales velocity) is the earliest of the
+/// snapshot's latest reading and the new readings, so the velocity covers the time since the
+/// watermark.
+pub fn incremental_planning_sql(table: &str, snapshot: &str, store_filter_len: usize) -> String {
+    let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
+                check_timestamp, event_id, \
+                row(check_timestamp, coalesce(event_id, '')) AS ord, \
+                row(-check_timestamp, coalesce(event_id, '')) AS first_ord";
+    let stores = store_filter(store_filter_len);
+    format!(
+        "SELECT store_id, product_id,
+       max_by(product_name, ord) AS product_name,
+       max_by(current_stock, ord) AS current_stock,
+       max_by(threshold_level, ord) AS threshold_level,
+       max_by(max_stock, ord) AS max_stock,
+       max(check_timestamp) AS check_timestamp,
+       max_by(event_id, ord) AS event_id,
+       count(*) AS readings,
+       max_by(current_stock, first_ord) AS first_stock,
+       min(check_timestamp) AS first_timestamp
+FROM (
+  SELECT {cols} FROM {snapshot}
+  WHERE check_timestamp >= ? AND check_timestamp <= ?{stores}
+  UNION ALL
+  SELECT {cols} FROM {table}
+  WHERE dt >= ?
+    AND check_timestamp >= ? AND check_timestamp <= ?
+    AND {VALID_ROWS}{stores}
+) latest_candidates
+GROUP BY store_id, product_id
+ORDER BY store_id, product_id"
+    )
+}
+
+impl InventoryRequest {
+    /// The bound values of [`incremental_planning_sql`] for a snapshot up to `watermark`.
+    pub fn incremental_params(&self, watermark: &str) -> Vec<SqlParam> {
+        let stores = self.store_ids.iter().cloned().map(SqlParam::Text);
+        let mut params = vec![
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ];
+        params.extend(stores.clone());
+        // The raw side never reaches back before the window either.
+        let from = dt_partition(self.window_start).max(watermark.to_owned());
+        params.extend([
+            SqlParam::Text(from),
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ]);
+        params.extend(stores);
+        params
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,5 +911,131 @@ mod tests {
                 .sql("t")
                 .contains("IN (")
         );
+    }
+
+    fn with_history(stock: i64, first_stock: i64, first_ts: i64, ts: i64) -> LatestReading {
+        LatestReading {
+            first_stock,
+            first_timestamp: first_ts,
+            readings: 5,
+            ..reading("STORE_4", stock, 10, ts)
+        }
+    }
+
+    #[test]
+    fn velocity_counts_the_stock_drop_and_the_deliveries_in_between() {
+        // 40 -> 4 over two hours: 18 an hour.
+        let r = with_history(4, 40, 0, 7200);
+        assert_eq!(sales_per_hour(&r, []), Some(18.0));
+        // A delivery of 20 at 1 h also sold: (40 + 20 - 4) / 2 h = 28 an hour. One after the
+        // latest reading is not in it.
+        let mut a = plan(
+            &[reading("STORE_4", 1, 10, 0)],
+            &ctx(&ReorderPolicy::plain(2, 24), &[], 0),
+        )
+        .alerts
+        .remove(0);
+        a.restock_qty = 30;
+        let s = AlertStatus {
+            alert: a,
+            deliveries: vec![
+                Delivered {
+                    delivered_at: 3600,
+                    quantity: 20,
+                },
+                Delivered {
+                    delivered_at: 7200,
+                    quantity: 10,
+                },
+            ],
+        };
+        assert_eq!(sales_per_hour(&r, [&s]), Some(28.0));
+        // Unknown with one reading, no time between readings, or an unexplained rise.
+        assert_eq!(
+            sales_per_hour(
+                &LatestReading {
+                    readings: 1,
+                    ..r.clone()
+                },
+                []
+            ),
+            None
+        );
+        assert_eq!(sales_per_hour(&with_history(4, 40, 7200, 7200), []), None);
+        assert_eq!(sales_per_hour(&with_history(50, 40, 0, 7200), []), None);
+    }
+
+    #[test]
+    fn hours_to_stockout_follow_the_pace_and_an_empty_shelf_is_most_urgent() {
+        assert_eq!(hours_to_stockout(9, Some(18.0)), Some(0.5));
+        assert_eq!(hours_to_stockout(0, None), Some(0.0));
+        assert_eq!(hours_to_stockout(9, Some(0.0)), None, "nothing sells");
+        assert_eq!(hours_to_stockout(9, None), None);
+        let policy = ReorderPolicy::plain(2, 24);
+        let readings = [
+            // Slow: 8 units at 2 an hour = 4 h.
+            LatestReading {
+                store_id: "SLOW".into(),
+                ..with_history(8, 12, 0, 7200)
+            },
+            // Fast: 6 units at 18 an hour = 0.33 h.
+            LatestReading {
+                store_id: "FAST".into(),
+                ..with_history(6, 42, 0, 7200)
+            },
+            // Pace unknown, deepest below the reorder point.
+            LatestReading {
+                store_id: "UNKNOWN".into(),
+                readings: 1,
+                ..with_history(1, 1, 7200, 7200)
+            },
+            // Empty.
+            LatestReading {
+                store_id: "EMPTY".into(),
+                ..with_history(0, 20, 0, 7200)
+            },
+        ];
+        let d = plan(&readings, &ctx(&policy, &[], 8000));
+        let order: Vec<&str> = d.alerts.iter().map(|a| a.store_id.as_str()).collect();
+        assert_eq!(order, ["EMPTY", "FAST", "SLOW", "UNKNOWN"]);
+        assert_eq!(d.alerts[1].sales_per_hour, Some(18.0));
+        assert_eq!(d.alerts[1].hours_to_stockout, Some(0.33));
+    }
+
+    #[test]
+    fn stores_without_a_reading_in_the_window_are_silent() {
+        let policy = ReorderPolicy::plain(2, 24);
+        let known: Vec<String> = ["STORE_1", "STORE_4", "STORE_9"].map(String::from).to_vec();
+        let c = PlanContext {
+            known_stores: &known,
+            ..ctx(&policy, &[], 200)
+        };
+        let d = plan(&[reading("STORE_4", 30, 10, 100)], &c);
+        assert_eq!(d.silent_stores, ["STORE_1", "STORE_9"]);
+        assert!(d.alerts.is_empty(), "a silent store is not an alert");
+    }
+
+    #[test]
+    fn a_partial_delivery_leaves_the_rest_on_its_way() {
+        let policy = ReorderPolicy::plain(2, 24);
+        let alert = plan(&[reading("STORE_4", 2, 10, 100)], &ctx(&policy, &[], 100))
+            .alerts
+            .remove(0);
+        assert_eq!(alert.restock_qty, 18);
+        let status = AlertStatus {
+            alert,
+            deliveries: vec![Delivered {
+                delivered_at: 150,
+                quantity: 10,
+            }],
+        };
+        // A reading after the first piece arrived reflects it; 8 units are still on their way.
+        assert_eq!(status.on_the_way(200, 300, 3600), 8);
+        // A reading taken before it: all 18.
+        assert_eq!(status.on_the_way(120, 300, 3600), 18);
+        // In the same second as the delivery: not yet reflected.
+        assert_eq!(status.on_the_way(150, 300, 3600), 18);
+        // Expired with nothing arriving after the reading: no longer counted.
+        assert_eq!(status.on_the_way(200, 100 + 3600, 3600), 0);
     }
 }

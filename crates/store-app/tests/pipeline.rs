@@ -633,20 +633,22 @@ fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
     let dir = TempDir::new().unwrap();
     let data = dir.path();
     let spawn = |name: &str, args: &[&str], log: &str| {
-        Command::new(bin(name))
-            .args(args)
-            .env("STORE_DATA_DIR", data)
-            .env_remove("STORE_BACKEND")
-            .stdout(std::fs::File::create(data.join(format!("{log}.out"))).unwrap())
-            .stderr(std::fs::File::create(data.join(format!("{log}.err"))).unwrap())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap()
+        KillOnDrop(
+            Command::new(bin(name))
+                .args(args)
+                .env("STORE_DATA_DIR", data)
+                .env_remove("STORE_BACKEND")
+                .stdout(std::fs::File::create(data.join(format!("{log}.out"))).unwrap())
+                .stderr(std::fs::File::create(data.join(format!("{log}.err"))).unwrap())
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     std::fs::create_dir_all(data).unwrap();
     // Live stores (a round of 50 readings every two seconds, an object every second) and a
     // dispatcher whose trips run 3,600 times faster than real time.
-    let mut stores = spawn(
+    let stores = spawn(
         "store-app",
         &[
             "--buffer-seconds",
@@ -661,7 +663,7 @@ fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
         ],
         "store-app",
     );
-    let mut trucks = spawn(
+    let trucks = spawn(
         "store-truck-app",
         &[
             "watch",
@@ -730,10 +732,7 @@ fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
         .filter(|a| a["product_id"] == product.as_str())
         .collect();
     assert!(again.is_empty(), "restocked, so no alert: {again:?}");
-    stores.kill().unwrap();
-    trucks.kill().unwrap();
-    stores.wait().unwrap();
-    trucks.wait().unwrap();
+    drop((stores, trucks));
 
     // The report of these trips opens in a browser with the map drawn.
     let page = data.join("report.html");
@@ -752,6 +751,16 @@ fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
         .unwrap_or(0);
     assert!(trips >= 1, "the map draws the trips: {rendered}");
     assert!(rendered.contains("stores=10 width=900"), "{rendered}");
+}
+
+/// A child process that is killed when the test ends, failing or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Opens a page in headless Chromium (`STORE_TEST_CHROMIUM`, set by `scripts/test.sh`) and

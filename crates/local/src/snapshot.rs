@@ -1,0 +1,138 @@
+//! The compacted latest-state snapshot of the lake folder: what makes a planning run cost what
+//! the new data costs, not what the history costs.
+//!
+//! A snapshot generation holds one row per store and product: its latest reading over every
+//! closed `dt` partition before the generation's watermark (and from `covers_from` on). A run
+//! first folds the partitions closed since the last generation into a new one (the previous
+//! snapshot plus those partitions, nothing older), then plans over the snapshot and the open
+//! partitions. Generations are committed by creating `_commits/<generation>.json` if absent, so
+//! when two planners compact at once one commits and the other adopts its generation; readers
+//! only ever see committed, complete generations.
+
+use std::io;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use store_model::lake::{SNAPSHOTS_PREFIX, SnapshotCommit, snapshot_commit_key, snapshot_data_key};
+use uuid::Uuid;
+
+use crate::folder::LakeFolder;
+
+/// The snapshot generations in a lake folder.
+#[derive(Clone)]
+pub struct Snapshots {
+    lake: LakeFolder,
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// The current generation already reaches the watermark.
+    UpToDate,
+    /// This run committed a new generation.
+    Committed,
+    /// Another run committed the generation first; this one adopted it.
+    Adopted,
+}
+
+impl Snapshots {
+    /// The snapshots of `lake`.
+    pub fn new(lake: LakeFolder) -> Self {
+        Self { lake }
+    }
+
+    /// The latest committed generation, if any.
+    pub fn current(&self) -> io::Result<Option<SnapshotCommit>> {
+        let commits = self.lake.list(&format!("{SNAPSHOTS_PREFIX}_commits/"))?;
+        let Some(last) = commits.iter().rfind(|o| o.key.ends_with(".json")) else {
+            return Ok(None);
+        };
+        let bytes = self.lake.get(&last.key)?.unwrap_or_default();
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", last.key)))
+    }
+
+    /// The path of a generation's data, for the query engine.
+    pub fn data_path(&self, commit: &SnapshotCommit) -> std::path::PathBuf {
+        self.lake.path(&commit.data_key)
+    }
+
+    /// Writes a generation's rows and commits it unless another run committed the same
+    /// generation first (then its data is removed and the winner's commit returned).
+    #[allow(clippy::too_many_arguments)]
+    pub fn commit(
+        &self,
+        generation: u64,
+        watermark: &str,
+        covers_from: &str,
+        schema: SchemaRef,
+        batches: &[RecordBatch],
+        folded_readings: u64,
+        now: i64,
+    ) -> io::Result<(SnapshotCommit, Refresh)> {
+        let data_key = snapshot_data_key(generation, Uuid::new_v4());
+        let bytes = encode(schema, batches)?;
+        self.lake.put(&data_key, &bytes)?;
+        let commit = SnapshotCommit {
+            generation,
+            watermark: watermark.to_owned(),
+            covers_from: covers_from.to_owned(),
+            data_key: data_key.clone(),
+            data_bytes: bytes.len() as u64,
+            rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
+            folded_readings,
+            created_at: now,
+        };
+        let record = serde_json::to_vec(&commit)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if self
+            .lake
+            .put_if_absent(&snapshot_commit_key(generation), &record)?
+        {
+            self.collect_garbage(generation);
+            return Ok((commit, Refresh::Committed));
+        }
+        let _ = std::fs::remove_file(self.lake.path(&data_key));
+        let winner = self.current()?.ok_or_else(|| {
+            io::Error::other("a snapshot commit vanished while it was being read")
+        })?;
+        Ok((winner, Refresh::Adopted))
+    }
+
+    /// Removes the data of generations older than the one before `current` (a reader may still
+    /// be reading that one). Commit records stay: they are tiny, and they keep generation
+    /// numbers from being reused.
+    fn collect_garbage(&self, current: u64) {
+        let Ok(objects) = self.lake.list(SNAPSHOTS_PREFIX) else {
+            return;
+        };
+        for o in objects {
+            let generation = o
+                .key
+                .split('/')
+                .find_map(|s| s.strip_prefix("gen="))
+                .and_then(|g| g.parse::<u64>().ok());
+            if generation.is_some_and(|g| g + 1 < current) {
+                let _ = std::fs::remove_file(self.lake.path(&o.key));
+            }
+        }
+    }
+}
+
+fn encode(schema: SchemaRef, batches: &[RecordBatch]) -> io::Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer =
+        ArrowWriter::try_new(&mut out, schema, Some(props)).map_err(io::Error::other)?;
+    for b in batches {
+        writer.write(b).map_err(io::Error::other)?;
+    }
+    writer.close().map_err(io::Error::other)?;
+    Ok(out)
+}
