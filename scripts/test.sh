@@ -73,3 +73,8 @@ export AWS_EC2_METADATA_DISABLED=true
 
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "benchmarks (quick)"
+# Small sizes on the debug build, so the benchmark code cannot rot; scripts/bench.sh without
+# --quick gives the real figures.
+scripts/bench.sh --quick

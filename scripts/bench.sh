@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The benchmark suite: planning (ours vs DuckDB, NDJSON and Parquet, 1M and 10M readings), ingest
+# (vs `cat`), the Firehose client (vs one call per reading), the queue, and peak memory of each.
+#
+#   scripts/bench.sh            # release build; prints the table and saves bench/results/latest.md
+#   scripts/bench.sh --quick    # small sizes on the debug build, as scripts/test.sh runs it
+#
+# Generated data is deterministic (seeded). DuckDB and moto are installed with pip for this only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
+python3 -m pip install --quiet --disable-pip-version-check "duckdb>=1.1" "moto[server]>=5.1"
+if $quick; then
+  profile=dev; bin="${CARGO_TARGET_DIR:-target}/debug"; out=target/bench-quick.md
+else
+  profile=release; bin="${CARGO_TARGET_DIR:-target}/release"; out=bench/results/latest.md
+fi
+cargo build --profile "$profile" --locked -p store-bench -p store-app -p store-infra --bins
+args=(--bin "$bin" --out "$out")
+$quick && args+=(--quick)
+python3 bench/run.py "${args[@]}"
