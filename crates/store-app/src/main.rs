@@ -264,6 +264,9 @@ enum Run {
     Live { until: Option<Instant> },
 }
 
+/// Lines validated per block handed from the reader thread to the writer.
+const PARSE_BLOCK: usize = 4096;
+
 /// How often a live run looks for new deliveries.
 const DELIVERY_POLL: Duration = Duration::from_secs(1);
 
@@ -389,12 +392,15 @@ async fn send(
 ) -> Result<(SinkStats, usize)> {
     let started = Instant::now();
     let source = file.display().to_string();
-    let reader: Box<dyn BufRead> = if source == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
-        ))
+    let open = |file: &Path| -> Result<Box<dyn BufRead + Send>> {
+        Ok(if source == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
+            ))
+        })
     };
     let mut rejected: Vec<Rejected> = Vec::new();
     let mut batch: Vec<Reading> = Vec::with_capacity(500);
@@ -413,34 +419,55 @@ async fn send(
     };
     match format {
         InputFormat::Ndjson => {
-            let mut reader = reader;
-            let mut raw = Vec::new();
-            let mut n = 0;
-            while reader
-                .read_until(b'\n', &mut raw)
-                .with_context(|| format!("reading {source}"))?
-                > 0
-            {
-                n += 1;
-                let result = match std::str::from_utf8(&raw) {
-                    Ok(line) => {
-                        input::parse_ndjson_line(&source, n, line.trim_end_matches(['\n', '\r']))
+            // Lines are read and validated on their own thread, in blocks, while this one
+            // encodes and writes the previous block: the two halves of the work overlap.
+            let reader = open(file)?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Result<Reading, Rejected>>>(4);
+            let parse_source = source.clone();
+            let parser = std::thread::spawn(move || -> std::io::Result<()> {
+                let mut reader = reader;
+                let mut raw = Vec::new();
+                let mut n = 0;
+                let mut block = Vec::with_capacity(PARSE_BLOCK);
+                while reader.read_until(b'\n', &mut raw)? > 0 {
+                    n += 1;
+                    let result = match std::str::from_utf8(&raw) {
+                        Ok(line) => input::parse_ndjson_line(
+                            &parse_source,
+                            n,
+                            line.trim_end_matches(['\n', '\r']),
+                        ),
+                        Err(e) => Some(Err(input::not_utf8(&parse_source, n, &raw, &e))),
+                    };
+                    raw.clear();
+                    block.extend(result);
+                    if block.len() == PARSE_BLOCK {
+                        let full = std::mem::replace(&mut block, Vec::with_capacity(PARSE_BLOCK));
+                        if tx.blocking_send(full).is_err() {
+                            return Ok(());
+                        }
                     }
-                    Err(e) => Some(Err(input::not_utf8(&source, n, &raw, &e))),
-                };
-                raw.clear();
-                if let Some(result) = result {
-                    accept(result, &mut batch);
                 }
-                if batch.len() >= 500 {
-                    sink.put(&batch).await.context("sending readings")?;
-                    batch.clear();
+                let _ = tx.blocking_send(block);
+                Ok(())
+            });
+            while let Some(block) = rx.recv().await {
+                for result in block {
+                    accept(result, &mut batch);
+                    if batch.len() >= 500 {
+                        sink.put(&batch).await.context("sending readings")?;
+                        batch.clear();
+                    }
                 }
             }
+            parser
+                .join()
+                .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?
+                .with_context(|| format!("reading {source}"))?;
         }
         InputFormat::Csv => {
             let mut text = String::new();
-            let mut reader = reader;
+            let mut reader = open(file)?;
             reader
                 .read_to_string(&mut text)
                 .with_context(|| format!("reading {source}"))?;
