@@ -104,7 +104,7 @@ def planning(bin_dir, work, sizes, now, runs):
             d = json.loads(duck["stdout"])
             if d["arg_max"]["rows"] != o["rows"]:
                 raise SystemExit(f"row counts differ: ours {o['rows']}, DuckDB {d['arg_max']['rows']}")
-            best_duck = min(d["arg_max"]["best_seconds"], d["window"]["best_seconds"])
+            best_duck = min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
             print(f"  planning {size} {fmt}: ours {o['best_seconds']:.3f} s, DuckDB arg_max "
                   f"{d['arg_max']['best_seconds']:.3f} s, window {d['window']['best_seconds']:.3f} s", file=sys.stderr)
 
@@ -122,6 +122,7 @@ def planning(bin_dir, work, sizes, now, runs):
                 "objects": gen["objects"], "bytes": gen["bytes"], "keys": o["rows"],
                 "ours": o["best_seconds"], "ours_first": o["first_seconds"], "ours_rss": o_rss,
                 "arg_max": d["arg_max"]["best_seconds"], "window": d["window"]["best_seconds"],
+                "arg_max_time": d["arg_max_time"]["best_seconds"],
                 "duck_rss": duck["peak_rss_kib"], "ratio": o["best_seconds"] / best_duck,
                 "duckdb": d["duckdb"],
                 "new": int(new), "fold_seconds": fold["first_seconds"], "fold_bytes": fold["first_bytes_scanned"],
@@ -232,13 +233,13 @@ def main():
         "",
         "## Planning, full scan (24 h window; best of the timed runs, warm cache)",
         "",
-        "| readings | format | objects | size | store×product keys | ours | DuckDB arg_max | DuckDB row_number | ratio to DuckDB's best | ours peak memory | DuckDB peak memory |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| readings | format | objects | size | store×product keys | ours | DuckDB arg_max (same order) | DuckDB arg_max (time only) | DuckDB row_number | ratio to DuckDB's best | ours peak memory | DuckDB peak memory |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in plan_rows:
         lines.append(
-            f"| {human(r['readings'])} | {r['format']} | {r['objects']} | {r['bytes'] / 1e6:.0f} MB (as NDJSON) | {r['keys']} "
-            f"| {r['ours']:.3f} s | {r['arg_max']:.3f} s | {r['window']:.3f} s | **{r['ratio']:.2f}** "
+            f"| {human(r['readings'])} | {r['format']} | {r['objects']} | {r['bytes'] / 1e6:.0f} MB | {r['keys']:,} "
+            f"| {r['ours']:.3f} s | {r['arg_max']:.3f} s | {r['arg_max_time']:.3f} s | {r['window']:.3f} s | **{r['ratio']:.2f}** "
             f"| {mib(r['ours_rss'])} | {mib(r['duck_rss'])} |"
         )
     lines += [

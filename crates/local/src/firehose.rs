@@ -24,6 +24,9 @@ use crate::schema::{reading_schema, readings_to_batch};
 /// A clock returning epoch seconds; injected so tests control arrival times.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Largest up-front reservation of an NDJSON buffer.
+const MAX_RESERVE: usize = 128 * 1024 * 1024;
+
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp())
@@ -125,27 +128,36 @@ impl LocalFirehoseSink {
         let lake = self.lake.clone();
         let size = bytes.len() as u64;
         let written_key = key.clone();
-        tokio::task::spawn_blocking(move || lake.put(&written_key, &bytes))
-            .await
-            .map_err(|e| {
-                PortError::permanent(
-                    "write readings object",
-                    "writer task failed",
-                    Some(Box::new(e)),
-                )
-            })?
-            .map_err(|e| {
-                PortError::transient(
-                    "write readings object",
-                    format!("could not write `{key}`"),
-                    e,
-                )
-            })?;
+        let bytes =
+            tokio::task::spawn_blocking(move || lake.put(&written_key, &bytes).map(|()| bytes))
+                .await
+                .map_err(|e| {
+                    PortError::permanent(
+                        "write readings object",
+                        "writer task failed",
+                        Some(Box::new(e)),
+                    )
+                })?
+                .map_err(|e| {
+                    PortError::transient(
+                        "write readings object",
+                        format!("could not write `{key}`"),
+                        e,
+                    )
+                })?;
         debug!(%key, readings = count, bytes = size, "delivered object");
         let mut state = self.lock();
         state.stats.delivered += count;
         state.stats.objects += 1;
         state.stats.bytes += size;
+        // Hand the written buffer's memory back for the next object when nothing was buffered
+        // meanwhile: a full buffer is tens of MiB, and growing a fresh one costs page faults
+        // and copies on every object.
+        if self.config.format == ObjectFormat::Json && state.buffer.json.capacity() == 0 {
+            let mut recycled = bytes;
+            recycled.clear();
+            state.buffer.json = recycled;
+        }
         Ok(())
     }
 }
@@ -187,6 +199,12 @@ impl ReadingSink for LocalFirehoseSink {
             let now = (self.clock)();
             let mut state = self.lock();
             let State { buffer, stats } = &mut *state;
+            if self.config.format == ObjectFormat::Json && buffer.json.capacity() == 0 {
+                // One allocation for the whole object instead of doubling up to it.
+                buffer
+                    .json
+                    .reserve(self.config.buffer_bytes.min(MAX_RESERVE) + 64 * 1024);
+            }
             for r in readings {
                 match self.config.format {
                     ObjectFormat::Json => {
