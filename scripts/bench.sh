@@ -17,7 +17,12 @@ if $quick; then
 else
   profile=release; bin="${CARGO_TARGET_DIR:-target}/release"; out=bench/results/latest.md
 fi
-cargo build --profile "$profile" --locked -p store-bench -p store-app -p store-infra --bins
+if $quick; then
+  # The same build as scripts/test.sh's (same packages, same features): nothing to rebuild.
+  cargo build --workspace --bins --locked
+else
+  cargo build --profile "$profile" --locked -p store-bench -p store-app -p store-infra --bins
+fi
 args=(--bin "$bin" --out "$out")
 $quick && args+=(--quick)
 python3 bench/run.py "${args[@]}"

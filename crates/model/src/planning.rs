@@ -521,40 +521,50 @@ impl InventoryRequest {
 /// engine has to sort the rows. Rows that break the contract's rules are left out here too, in
 /// case a foreign writer put them in the lake.
 pub fn planning_sql(table: &str, store_filter_len: usize) -> String {
-    let store_filter = if store_filter_len == 0 {
-        String::new()
-    } else {
-        format!(
-            "\n    AND store_id IN ({})",
-            vec!["?"; store_filter_len].join(", ")
-        )
-    };
+    let stores = store_filter(store_filter_len);
     format!(
         "SELECT store_id, product_id,
-       max_by(product_name, ord) AS product_name,
+{LATEST_AGGREGATES},
+{WINDOW_AGGREGATES}
+FROM (
+{raw}
+) latest_candidates
+GROUP BY store_id, product_id
+ORDER BY store_id, product_id",
+        raw = raw_candidates(table, &stores)
+    )
+}
+
+/// The raw readings of the window (from the `dt >= ?` partition on) that may be the latest.
+fn raw_candidates(table: &str, stores: &str) -> String {
+    format!(
+        "  SELECT {CANDIDATE_COLUMNS}
+  FROM {table}
+  WHERE dt >= ?
+    AND check_timestamp >= ? AND check_timestamp <= ?
+    AND {VALID_ROWS}{stores}"
+    )
+}
+
+/// The latest reading's columns, by `ord` (event time, then event id): one text for every
+/// planning and compaction query.
+const LATEST_AGGREGATES: &str = "       max_by(product_name, ord) AS product_name,
        max_by(current_stock, ord) AS current_stock,
        max_by(threshold_level, ord) AS threshold_level,
        max_by(max_stock, ord) AS max_stock,
        max(check_timestamp) AS check_timestamp,
-       max_by(event_id, ord) AS event_id,
-       count(*) AS readings,
+       max_by(event_id, ord) AS event_id";
+
+/// The window's reading count and its first reading (for the sales velocity).
+const WINDOW_AGGREGATES: &str = "       count(*) AS readings,
        max_by(current_stock, first_ord) AS first_stock,
-       min(check_timestamp) AS first_timestamp
-FROM (
-  SELECT store_id, product_id, product_name, current_stock, threshold_level, max_stock,
-         check_timestamp, event_id,
-         row(check_timestamp, coalesce(event_id, '')) AS ord,
-         row(-check_timestamp, coalesce(event_id, '')) AS first_ord
-  FROM {table}
-  WHERE dt >= ?
-    AND check_timestamp >= ? AND check_timestamp <= ?
-    AND store_id <> '' AND product_id <> ''
-    AND current_stock >= 0 AND threshold_level >= 0{store_filter}
-) latest_candidates
-GROUP BY store_id, product_id
-ORDER BY store_id, product_id"
-    )
-}
+       min(check_timestamp) AS first_timestamp";
+
+/// The columns a planning query aggregates, with the orders of the latest and first reading.
+const CANDIDATE_COLUMNS: &str = "store_id, product_id, product_name, current_stock, \
+threshold_level, max_stock, check_timestamp, event_id, \
+row(check_timestamp, coalesce(event_id, '')) AS ord, \
+row(-check_timestamp, coalesce(event_id, '')) AS first_ord";
 
 /// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
 /// rows that break the contract in the lake).
@@ -580,12 +590,7 @@ pub fn compaction_sql(table: &str, previous: Option<&str>) -> String {
     });
     format!(
         "SELECT store_id, product_id,
-       max_by(product_name, ord) AS product_name,
-       max_by(current_stock, ord) AS current_stock,
-       max_by(threshold_level, ord) AS threshold_level,
-       max_by(max_stock, ord) AS max_stock,
-       max(check_timestamp) AS check_timestamp,
-       max_by(event_id, ord) AS event_id,
+{LATEST_AGGREGATES},
        sum(folded) AS folded
 FROM (
 {previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
@@ -604,33 +609,20 @@ GROUP BY store_id, product_id"
 /// snapshot's latest reading and the new readings, so the velocity covers the time since the
 /// watermark.
 pub fn incremental_planning_sql(table: &str, snapshot: &str, store_filter_len: usize) -> String {
-    let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
-                check_timestamp, event_id, \
-                row(check_timestamp, coalesce(event_id, '')) AS ord, \
-                row(-check_timestamp, coalesce(event_id, '')) AS first_ord";
     let stores = store_filter(store_filter_len);
     format!(
         "SELECT store_id, product_id,
-       max_by(product_name, ord) AS product_name,
-       max_by(current_stock, ord) AS current_stock,
-       max_by(threshold_level, ord) AS threshold_level,
-       max_by(max_stock, ord) AS max_stock,
-       max(check_timestamp) AS check_timestamp,
-       max_by(event_id, ord) AS event_id,
-       count(*) AS readings,
-       max_by(current_stock, first_ord) AS first_stock,
-       min(check_timestamp) AS first_timestamp
+{LATEST_AGGREGATES},
+{WINDOW_AGGREGATES}
 FROM (
-  SELECT {cols} FROM {snapshot}
+  SELECT {CANDIDATE_COLUMNS} FROM {snapshot}
   WHERE check_timestamp >= ? AND check_timestamp <= ?{stores}
   UNION ALL
-  SELECT {cols} FROM {table}
-  WHERE dt >= ?
-    AND check_timestamp >= ? AND check_timestamp <= ?
-    AND {VALID_ROWS}{stores}
+{raw}
 ) latest_candidates
 GROUP BY store_id, product_id
-ORDER BY store_id, product_id"
+ORDER BY store_id, product_id",
+        raw = raw_candidates(table, &stores)
     )
 }
 
