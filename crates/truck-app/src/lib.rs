@@ -229,20 +229,26 @@ impl Dispatcher {
             .iter()
             .map(|u| u.demand_id.as_str())
             .collect();
+        // Waiting work comes back when the first truck on the road (out before this batch, or
+        // leaving now) is expected back at its depot; soon, if none is out.
+        let first_back = dispatches
+            .iter()
+            .map(|d| d.truck_back_at)
+            .chain(
+                plan.routes
+                    .iter()
+                    .map(|r| departed + (r.duration_s as f64 / self.time_scale).ceil() as i64),
+            )
+            .filter(|&t| t > now)
+            .min()
+            .map_or(1, |t| t - now)
+            .clamp(1, 12 * 3600) as u64;
         for (alert_id, message) in &handle_of {
             if failed.contains(*alert_id) {
                 report.retried += 1;
             } else if waiting.contains(alert_id) {
-                // Comes back when the first truck is expected back (or soon, if none is out).
-                let back = plan
-                    .routes
-                    .iter()
-                    .map(|r| (r.duration_s as f64 / self.time_scale).ceil() as u64)
-                    .min()
-                    .unwrap_or(1)
-                    .clamp(1, 12 * 3600);
                 self.queue
-                    .extend_visibility(&message.receipt_handle, Duration::from_secs(back))
+                    .extend_visibility(&message.receipt_handle, Duration::from_secs(first_back))
                     .await?;
             } else if recorded.contains(*alert_id) {
                 done.push(message.receipt_handle.clone());
