@@ -65,6 +65,14 @@ pub fn trips(dispatches: &[Dispatch]) -> Vec<Trip<'_>> {
     by_route.into_values().collect()
 }
 
+/// When each dispatch was delivered, by dispatch id.
+pub fn delivered_at(deliveries: &[Delivery]) -> HashMap<&str, i64> {
+    deliveries
+        .iter()
+        .map(|d| (d.dispatch_id.as_str(), d.delivered_at))
+        .collect()
+}
+
 /// The board at `now`: each truck with its latest trip and each stop's status.
 pub fn render(
     fleet: &Fleet,
@@ -73,10 +81,7 @@ pub fn render(
     deliveries: &[Delivery],
     now: i64,
 ) -> String {
-    let delivered: HashMap<&str, i64> = deliveries
-        .iter()
-        .map(|d| (d.dispatch_id.as_str(), d.delivered_at))
-        .collect();
+    let delivered = delivered_at(deliveries);
     let all = trips(dispatches);
     let mut latest: HashMap<&str, &Trip<'_>> = HashMap::new();
     for t in &all {

@@ -174,13 +174,13 @@ impl Dispatcher {
                 quantity: alert.restock_qty,
                 dispatched_pieces: Vec::new(),
             };
-            let done_pieces: Vec<u32> = split_demand(&demand, cap)
+            let pieces = split_demand(&demand, cap);
+            let done_pieces: Vec<u32> = pieces
                 .iter()
                 .filter(|p| dispatched.contains(p.dispatch_id().as_str()))
                 .map(|p| p.piece)
                 .collect();
-            let pieces = split_demand(&demand, cap).len();
-            if done_pieces.len() == pieces || !seen.insert(alert.alert_id.clone()) {
+            if done_pieces.len() == pieces.len() || !seen.insert(alert.alert_id.clone()) {
                 info!(alert_id = %alert.alert_id, "already dispatched; acknowledging the redelivery");
                 done.push(message.receipt_handle.clone());
                 report.duplicates += 1;

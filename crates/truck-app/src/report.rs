@@ -8,7 +8,7 @@ use store_model::dispatch::clock;
 use store_model::places::{Fleet, GeoPoint, Stores};
 use store_model::{Delivery, Dispatch};
 
-use crate::board::trips;
+use crate::board::{delivered_at, trips};
 
 /// Colours of the routes, one per truck in fleet order.
 const PALETTE: [&str; 8] = [
@@ -83,10 +83,7 @@ pub fn html(
     now: i64,
 ) -> String {
     let trips = trips(dispatches);
-    let delivered: HashMap<&str, i64> = deliveries
-        .iter()
-        .map(|d| (d.dispatch_id.as_str(), d.delivered_at))
-        .collect();
+    let delivered = delivered_at(deliveries);
     let colour: HashMap<&str, &str> = fleet
         .trucks
         .iter()
