@@ -23,7 +23,9 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use store_aws::settings::env;
-use store_model::lake::PARTITION_COLUMN;
+use store_model::lake::{
+    PARTITION_COLUMN, SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX,
+};
 use tracing::warn;
 
 use crate::stack::*;
@@ -334,6 +336,47 @@ pub async fn provision(
         "the readings table",
     )?;
 
+    // The snapshot table: Parquet written by the planner's compaction, one injected `run`.
+    let columns: Vec<Column> = snapshot_glue_columns()
+        .into_iter()
+        .map(|(name, ty)| Column::builder().name(name).r#type(ty).build())
+        .collect::<Result<_, _>>()?;
+    let mut table = TableInput::builder()
+        .name(SNAPSHOT_TABLE)
+        .table_type("EXTERNAL_TABLE")
+        .partition_keys(
+            Column::builder()
+                .name(SNAPSHOT_PARTITION_COLUMN)
+                .r#type("string")
+                .build()?,
+        )
+        .storage_descriptor(
+            StorageDescriptor::builder()
+                .set_columns(Some(columns))
+                .location(format!("s3://{bucket}/{SNAPSHOTS_PREFIX}"))
+                .input_format(PARQUET_INPUT_FORMAT)
+                .output_format(PARQUET_OUTPUT_FORMAT)
+                .serde_info(
+                    SerDeInfo::builder()
+                        .serialization_library(PARQUET_SERDE)
+                        .build(),
+                )
+                .build(),
+        );
+    for (k, v) in snapshot_table_parameters(&bucket) {
+        table = table.parameters(k, v);
+    }
+    created_or_exists(
+        glue.create_table()
+            .database_name(&database)
+            .table_input(table.build()?)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error()),
+        &["AlreadyExistsException"],
+        "the snapshot table",
+    )?;
+
     // The workgroup: its result location and scan cutoff are enforced on every query.
     let athena = aws_sdk_athena::Client::new(config);
     let workgroup = names.workgroup();
@@ -379,6 +422,7 @@ pub async fn provision(
         (env::ATHENA_WORKGROUP, workgroup),
         (env::GLUE_DATABASE, database),
         (env::READINGS_TABLE, READINGS_TABLE.to_owned()),
+        (env::SNAPSHOT_TABLE, SNAPSHOT_TABLE.to_owned()),
     ]);
     Ok(Outputs { settings })
 }

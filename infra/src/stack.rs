@@ -1,7 +1,10 @@
 //! What the stack is made of, declared once: names, limits and the readings table. The
 //! CloudFormation template and the SDK provisioning both read from here, so the two cannot drift.
 
-use store_model::lake::{PARTITION_COLUMN, READING_COLUMNS, READINGS_PREFIX};
+use store_model::lake::{
+    PARTITION_COLUMN, READING_COLUMNS, READINGS_PREFIX, SNAPSHOT_COLUMNS,
+    SNAPSHOT_PARTITION_COLUMN, SNAPSHOTS_PREFIX,
+};
 
 /// The planner Lambda's timeout.
 pub const PLANNER_TIMEOUT_SECONDS: u32 = 60;
@@ -142,9 +145,40 @@ pub fn table_parameters(bucket: &str) -> Vec<(String, String)> {
     .collect()
 }
 
+/// The snapshot table's columns as Glue declares them.
+pub fn snapshot_glue_columns() -> Vec<(&'static str, &'static str)> {
+    SNAPSHOT_COLUMNS
+        .iter()
+        .map(|(name, ty)| (*name, ty.glue_name()))
+        .collect()
+}
+
+/// The snapshot table's parameters: Parquet, and the `run` partition injected from each query's
+/// `run = ?`, so a query reads exactly the committed run it names and no partition is registered.
+pub fn snapshot_table_parameters(bucket: &str) -> Vec<(String, String)> {
+    let run = SNAPSHOT_PARTITION_COLUMN;
+    vec![
+        ("classification".to_owned(), "parquet".to_owned()),
+        ("projection.enabled".to_owned(), "true".to_owned()),
+        (format!("projection.{run}.type"), "injected".to_owned()),
+        (
+            "storage.location.template".to_owned(),
+            format!("s3://{bucket}/{SNAPSHOTS_PREFIX}{run}=${{{run}}}/"),
+        ),
+    ]
+}
+
 /// The JSON SerDe; a malformed line reads as nulls, which the planning SQL leaves out, instead of
 /// failing the whole query (the object itself stays in the lake).
 pub const JSON_SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
+/// The input format of Parquet objects.
+pub const PARQUET_INPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+/// The output format of Parquet objects.
+pub const PARQUET_OUTPUT_FORMAT: &str =
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+/// The Parquet SerDe.
+pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 /// The input format of text objects.
 pub const TEXT_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
 /// The output format of text objects.
@@ -182,5 +216,20 @@ mod tests {
             .find(|(k, _)| k == "storage.location.template")
             .unwrap();
         assert_eq!(template.1, "s3://b/readings/dt=${dt}/");
+    }
+
+    #[test]
+    fn the_snapshot_template_is_where_a_run_writes() {
+        let params = snapshot_table_parameters("b");
+        let template = &params
+            .iter()
+            .find(|(k, _)| k == "storage.location.template")
+            .unwrap()
+            .1;
+        let run = store_model::lake::snapshot_run(7, uuid::Uuid::nil());
+        assert_eq!(
+            template.replace("${run}", &run),
+            format!("s3://b/{}", store_model::lake::snapshot_run_prefix(&run))
+        );
     }
 }

@@ -8,7 +8,9 @@
 
 use serde_json::{Value, json};
 use store_aws::settings::env;
-use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
+use store_model::lake::{
+    PARTITION_COLUMN, READINGS_PREFIX, SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX,
+};
 
 use crate::policy::{Statement, document, tls_only_bucket_policy, trust};
 use crate::stack::*;
@@ -34,6 +36,8 @@ pub mod ids {
     pub const DATABASE: &str = "GlueDatabase";
     /// The readings table.
     pub const TABLE: &str = "ReadingsTable";
+    /// The Glue table over the compacted snapshots.
+    pub const SNAPSHOT_GLUE_TABLE: &str = "SnapshotTable";
     /// The Athena workgroup.
     pub const WORKGROUP: &str = "AthenaWorkGroup";
     /// The dead-letter queue.
@@ -79,16 +83,41 @@ fn bucket_objects(prefix: &str) -> Value {
     sub(&format!("${{{LAKE_BUCKET}.Arn}}/{prefix}*"))
 }
 
-fn glue_arns() -> Vec<Value> {
-    vec![
+/// The catalog, the database and `tables`.
+fn glue_arns(tables: &[&str]) -> Vec<Value> {
+    let mut arns = vec![
         sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
         sub(&format!(
             "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/${{{DATABASE}}}"
         )),
+    ];
+    arns.extend(tables.iter().map(|table| {
         sub(&format!(
-            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{DATABASE}}}/{READINGS_TABLE}"
-        )),
-    ]
+            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{DATABASE}}}/{table}"
+        ))
+    }));
+    arns
+}
+
+/// Table parameters written for the bucket `BUCKET`, as `Fn::Sub` values naming the lake bucket;
+/// the projection template's `${column}` stays literal for Athena.
+fn in_the_lake_bucket(
+    parameters: Vec<(String, String)>,
+    column: &str,
+) -> serde_json::Map<String, Value> {
+    parameters
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if v.contains("BUCKET") {
+                sub(&v
+                    .replace("BUCKET", &format!("${{{LAKE_BUCKET}}}"))
+                    .replace(&format!("${{{column}}}"), &format!("${{!{column}}}")))
+            } else {
+                json!(v)
+            };
+            (k, v)
+        })
+        .collect()
 }
 
 /// The delivery stream role's statements: write the lake, read the table (for Parquet), log.
@@ -117,7 +146,7 @@ pub fn firehose_statements() -> Vec<Statement> {
                 "glue:GetTableVersion",
                 "glue:GetTableVersions",
             ],
-            glue_arns(),
+            glue_arns(&[READINGS_TABLE]),
         ),
         Statement::allow(
             "LogDeliveryErrors",
@@ -133,7 +162,8 @@ pub fn firehose_statements() -> Vec<Statement> {
 }
 
 /// The planner's statements: run the query in its workgroup, read the lake and ledger, write
-/// alerts to the ledger and results to their prefix, send alerts, log.
+/// alerts to the ledger, results to their prefix and snapshots to theirs, collect old snapshot
+/// data, send alerts, log.
 pub fn planner_statements() -> Vec<Statement> {
     vec![
         Statement::allow(
@@ -151,7 +181,7 @@ pub fn planner_statements() -> Vec<Statement> {
         Statement::allow(
             "ReadTheCatalog",
             &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
-            glue_arns(),
+            glue_arns(&[READINGS_TABLE, SNAPSHOT_TABLE]),
         ),
         Statement::allow(
             "ListTheLake",
@@ -165,10 +195,11 @@ pub fn planner_statements() -> Vec<Statement> {
                 bucket_objects(READINGS_PREFIX),
                 bucket_objects("ledger/"),
                 bucket_objects(QUERY_RESULTS_PREFIX),
+                bucket_objects(SNAPSHOTS_PREFIX),
             ],
         ),
         Statement::allow(
-            "WriteAlertsAndQueryResults",
+            "WriteAlertsResultsAndSnapshots",
             &[
                 "s3:PutObject",
                 "s3:AbortMultipartUpload",
@@ -177,7 +208,15 @@ pub fn planner_statements() -> Vec<Statement> {
             vec![
                 bucket_objects("ledger/alerts/"),
                 bucket_objects(QUERY_RESULTS_PREFIX),
+                bucket_objects(SNAPSHOTS_PREFIX),
             ],
+        ),
+        Statement::allow(
+            "CollectSupersededSnapshotRuns",
+            &["s3:DeleteObject"],
+            vec![bucket_objects(&format!(
+                "{SNAPSHOTS_PREFIX}{SNAPSHOT_PARTITION_COLUMN}="
+            ))],
         ),
         Statement::allow(
             "SendAlerts",
@@ -364,22 +403,7 @@ pub fn template() -> Template {
         .into_iter()
         .map(|(name, ty)| json!({"Name": name, "Type": ty}))
         .collect();
-    let parameters: serde_json::Map<String, Value> = table_parameters("BUCKET")
-        .into_iter()
-        .map(|(k, v)| {
-            let v = if v.contains("BUCKET") {
-                sub(
-                    &v.replace("BUCKET", &format!("${{{LAKE_BUCKET}}}")).replace(
-                        &format!("${{{PARTITION_COLUMN}}}"),
-                        &format!("${{!{PARTITION_COLUMN}}}"),
-                    ),
-                )
-            } else {
-                json!(v)
-            };
-            (k, v)
-        })
-        .collect();
+    let parameters = in_the_lake_bucket(table_parameters("BUCKET"), PARTITION_COLUMN);
     t.add(
         DATABASE,
         Resource::new(
@@ -409,15 +433,46 @@ pub fn template() -> Template {
                         "Columns": columns,
                         "Location": sub(&format!("s3://${{{LAKE_BUCKET}}}/{READINGS_PREFIX}")),
                         "InputFormat": if_then(PARQUET,
-                            json!("org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"),
+                            json!(PARQUET_INPUT_FORMAT),
                             json!(TEXT_INPUT_FORMAT)),
                         "OutputFormat": if_then(PARQUET,
-                            json!("org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"),
+                            json!(PARQUET_OUTPUT_FORMAT),
                             json!(TEXT_OUTPUT_FORMAT)),
                         "SerdeInfo": if_then(PARQUET,
-                            json!({"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"}),
+                            json!({"SerializationLibrary": PARQUET_SERDE}),
                             json!({"SerializationLibrary": JSON_SERDE,
                                    "Parameters": {"ignore.malformed.json": "true"}}))
+                    }
+                }
+            }),
+        ),
+    );
+    let snapshot_columns: Vec<Value> = snapshot_glue_columns()
+        .into_iter()
+        .map(|(name, ty)| json!({"Name": name, "Type": ty}))
+        .collect();
+    let snapshot_parameters = in_the_lake_bucket(
+        snapshot_table_parameters("BUCKET"),
+        SNAPSHOT_PARTITION_COLUMN,
+    );
+    t.add(
+        SNAPSHOT_GLUE_TABLE,
+        Resource::new(
+            "AWS::Glue::Table",
+            json!({
+                "CatalogId": reference("AWS::AccountId"),
+                "DatabaseName": reference(DATABASE),
+                "TableInput": {
+                    "Name": SNAPSHOT_TABLE,
+                    "TableType": "EXTERNAL_TABLE",
+                    "Parameters": snapshot_parameters,
+                    "PartitionKeys": [{"Name": SNAPSHOT_PARTITION_COLUMN, "Type": "string"}],
+                    "StorageDescriptor": {
+                        "Columns": snapshot_columns,
+                        "Location": sub(&format!("s3://${{{LAKE_BUCKET}}}/{SNAPSHOTS_PREFIX}")),
+                        "InputFormat": PARQUET_INPUT_FORMAT,
+                        "OutputFormat": PARQUET_OUTPUT_FORMAT,
+                        "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE}
                     }
                 }
             }),
@@ -531,6 +586,7 @@ pub fn template() -> Template {
         (env::ATHENA_WORKGROUP, reference(WORKGROUP)),
         (env::GLUE_DATABASE, reference(DATABASE)),
         (env::READINGS_TABLE, json!(READINGS_TABLE)),
+        (env::SNAPSHOT_TABLE, json!(SNAPSHOT_TABLE)),
         (env::LAKE_FORMAT, reference(params::LAKE_FORMAT)),
         (env::QUERY_ENGINE, json!("athena")),
     ] {

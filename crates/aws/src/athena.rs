@@ -6,6 +6,11 @@
 //! carrying Athena's reason, and whether Athena says a retry can help. An overall timeout stops the
 //! query. Every page of the results is read and each value typed; the query id and the bytes Athena
 //! scanned (what it bills) come back with the readings.
+//!
+//! With the snapshot table configured ([`AthenaInventoryQuery::with_snapshots`]), a run first
+//! folds the arrival hours closed since the last generation into a new one with `UNLOAD` (reading
+//! only those hours and the previous generation), commits it, and then plans over the snapshot
+//! and the open hours: what Athena scans, and bills, follows the new data, not the history.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,9 +22,18 @@ use aws_sdk_athena::types::{
     EncryptionConfiguration, EncryptionOption, QueryExecution, QueryExecutionContext,
     QueryExecutionState, ResultConfiguration, Row,
 };
-use store_model::planning::{InventoryRequest, LatestReading, SqlParam};
+use store_model::lake::{
+    SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run, snapshot_run_prefix,
+    snapshot_step,
+};
+use store_model::planning::{
+    InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
+};
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument, warn};
+use uuid::Uuid;
+
+use crate::snapshot::S3Snapshots;
 
 /// Where and how the planning query runs.
 #[derive(Debug, Clone)]
@@ -64,6 +78,7 @@ impl AthenaConfig {
 pub struct AthenaInventoryQuery {
     client: Client,
     config: AthenaConfig,
+    snapshots: Option<S3Snapshots>,
 }
 
 const OPERATION: &str = "planning query";
@@ -205,12 +220,92 @@ impl ResultTyping {
 impl AthenaInventoryQuery {
     /// A query in `config`'s workgroup through `client`.
     pub fn new(client: Client, config: AthenaConfig) -> Self {
-        Self { client, config }
+        Self {
+            client,
+            config,
+            snapshots: None,
+        }
     }
 
-    async fn start(&self, request: &InventoryRequest) -> Result<String, PortError> {
-        let sql = request.sql(&format!("\"{}\"", self.config.table));
-        let params: Vec<String> = request.params().iter().map(parameter_literal).collect();
+    /// Plans incrementally over the compacted snapshot in `snapshots`.
+    pub fn with_snapshots(mut self, snapshots: S3Snapshots) -> Self {
+        self.snapshots = Some(snapshots);
+        self
+    }
+
+    fn readings_table(&self) -> String {
+        format!("\"{}\"", self.config.table)
+    }
+
+    /// Runs `sql` with `params` to its end: the execution id and what Athena reports of it.
+    async fn execute(
+        &self,
+        sql: String,
+        params: &[SqlParam],
+    ) -> Result<(String, QueryExecution), PortError> {
+        let id = self.start(sql, params).await?;
+        let execution = self.wait(&id).await?;
+        Ok((id, execution))
+    }
+
+    /// Folds the hours closed since the current generation into a new one (an `UNLOAD` of the
+    /// compaction SQL into a fresh run prefix, then the conditional commit). Returns the
+    /// generation to plan over, if any, and the bytes the compaction scanned.
+    async fn refresh(
+        &self,
+        snapshots: &S3Snapshots,
+        now: i64,
+        window_dt: &str,
+    ) -> Result<(Option<SnapshotCommit>, u64), PortError> {
+        let current = snapshots.current().await?;
+        let (generation, from, watermark, covers_from) =
+            match snapshot_step(current.as_ref(), now, window_dt) {
+                SnapshotStep::Current(c) => return Ok((Some(c), 0)),
+                SnapshotStep::Scan => return Ok((None, 0)),
+                SnapshotStep::Fold {
+                    generation,
+                    from,
+                    watermark,
+                    covers_from,
+                } => (generation, from, watermark, covers_from),
+            };
+        let run = snapshot_run(generation, Uuid::new_v4());
+        let previous = current.as_ref().map(|_| snapshots.source());
+        let select = compaction_sql(&self.readings_table(), previous.as_deref());
+        // The target is built here from the bucket name and a generated run id, never from
+        // user input; UNLOAD takes no parameter for it, and refuses a location holding data.
+        let sql = format!(
+            "UNLOAD (\n{select}\n) TO 's3://{}/{}' WITH (format = 'PARQUET', compression = 'SNAPPY')",
+            snapshots.bucket(),
+            snapshot_run_prefix(&run)
+        );
+        let mut params: Vec<SqlParam> = current
+            .iter()
+            .map(|c| SqlParam::Text(c.run.clone()))
+            .collect();
+        params.extend([SqlParam::Text(from), SqlParam::Text(watermark.clone())]);
+        let (id, execution) = self.execute(sql, &params).await?;
+        let scanned = bytes_scanned(&execution);
+        let data_bytes = snapshots.run_bytes(&run).await?;
+        info!(query_id = %id, generation, bytes_scanned = scanned, data_bytes, "snapshot compacted");
+        let commit = snapshots
+            .commit(SnapshotCommit {
+                generation,
+                watermark,
+                covers_from,
+                run: run.clone(),
+                data_key: snapshot_run_prefix(&run),
+                data_bytes,
+                rows: None,
+                folded_readings: None,
+                created_at: now,
+            })
+            .await?;
+        Ok((Some(commit), scanned))
+    }
+
+    async fn start(&self, sql: String, params: &[SqlParam]) -> Result<String, PortError> {
+        let params: Vec<String> = params.iter().map(parameter_literal).collect();
         let mut call = self
             .client
             .start_query_execution()
@@ -357,6 +452,15 @@ impl AthenaInventoryQuery {
     }
 }
 
+/// The bytes Athena scanned for an execution (what it bills).
+fn bytes_scanned(execution: &QueryExecution) -> u64 {
+    execution
+        .statistics()
+        .and_then(|s| s.data_scanned_in_bytes())
+        .unwrap_or(0)
+        .max(0) as u64
+}
+
 #[async_trait]
 impl InventoryQuery for AthenaInventoryQuery {
     #[instrument(skip_all, fields(window_start = request.window_start, stores = request.store_ids.len()), err)]
@@ -364,14 +468,32 @@ impl InventoryQuery for AthenaInventoryQuery {
         &self,
         request: &InventoryRequest,
     ) -> Result<InventorySnapshot, PortError> {
-        let id = self.start(request).await?;
-        let execution = self.wait(&id).await?;
+        let window_dt = dt_partition(request.window_start);
+        let (commit, compaction_bytes) = match &self.snapshots {
+            Some(snapshots) => {
+                let (commit, scanned) = self
+                    .refresh(snapshots, request.window_end, &window_dt)
+                    .await?;
+                (commit.filter(|c| snapshot_covers(c, &window_dt)), scanned)
+            }
+            None => (None, 0),
+        };
+        let (sql, params) = match (&commit, &self.snapshots) {
+            (Some(c), Some(snapshots)) => {
+                let mut params = vec![SqlParam::Text(c.run.clone())];
+                params.extend(request.incremental_params(&c.watermark));
+                let sql = incremental_planning_sql(
+                    &self.readings_table(),
+                    &snapshots.source(),
+                    request.store_ids.len(),
+                );
+                (sql, params)
+            }
+            _ => (request.sql(&self.readings_table()), request.params()),
+        };
+        let (id, execution) = self.execute(sql, &params).await?;
         let latest = self.results(&id).await?;
-        let bytes_scanned = execution
-            .statistics()
-            .and_then(|s| s.data_scanned_in_bytes())
-            .unwrap_or(0)
-            .max(0) as u64;
+        let bytes_scanned = bytes_scanned(&execution) + compaction_bytes;
         let snapshot = InventorySnapshot {
             query_id: id,
             engine: "athena".into(),
@@ -382,6 +504,7 @@ impl InventoryQuery for AthenaInventoryQuery {
         };
         info!(
             query_id = %snapshot.query_id,
+            snapshot = commit.as_ref().map(|c| c.generation),
             bytes_scanned,
             groups = snapshot.latest.len(),
             "planning query done"

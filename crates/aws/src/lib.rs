@@ -18,6 +18,7 @@ pub mod firehose;
 pub mod lake_store;
 pub mod s3;
 pub mod settings;
+pub mod snapshot;
 pub mod sqs;
 
 pub use athena::{AthenaConfig, AthenaInventoryQuery};
@@ -26,4 +27,5 @@ pub use s3::{S3Ledger, S3Objects};
 pub use settings::{
     AwsClients, AwsConnection, AwsSettings, BackendSettings, QueryEngine, SettingsError, sdk_config,
 };
+pub use snapshot::S3Snapshots;
 pub use sqs::SqsAlertQueue;

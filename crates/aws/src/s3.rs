@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::{StreamExt, TryStreamExt};
 use store_model::ledger::{LedgerStore, ObjectLedger};
 use store_model::ports::PortError;
@@ -65,7 +66,72 @@ impl S3Objects {
         })?;
         Ok(Some(bytes.to_vec()))
     }
+    /// Every object under `prefix`, with its size, in key order (every page).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, PortError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("list objects", e))?;
+            out.extend(page.contents().iter().filter_map(|o| {
+                o.key()
+                    .map(|k| (k.to_owned(), o.size().unwrap_or(0).max(0) as u64))
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Deletes `keys`, up to 1,000 per call (S3's limit). Keys S3 reports it could not delete
+    /// are an error naming the first of them.
+    pub async fn delete(&self, keys: &[String]) -> Result<(), PortError> {
+        for chunk in keys.chunks(DELETE_BATCH) {
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    PortError::permanent("delete objects", "bad object key", Some(Box::new(e)))
+                })?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| {
+                    PortError::permanent("delete objects", "bad delete request", Some(Box::new(e)))
+                })?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| s3_error("delete objects", e))?;
+            if let Some(e) = out.errors().first() {
+                return Err(PortError::new(
+                    store_model::ports::ErrorKind::Transient,
+                    "delete objects",
+                    format!(
+                        "s3://{}/{}: {} {}",
+                        self.bucket,
+                        e.key().unwrap_or("?"),
+                        e.code().unwrap_or("error"),
+                        e.message().unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
+
+/// Keys per `DeleteObjects` call.
+const DELETE_BATCH: usize = 1000;
 
 fn status<E>(e: &SdkError<E>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())

@@ -31,6 +31,8 @@ pub mod env {
     pub const GLUE_DATABASE: &str = "STORE_GLUE_DATABASE";
     /// The readings table.
     pub const READINGS_TABLE: &str = "STORE_READINGS_TABLE";
+    /// The snapshot table the Athena planner compacts into and plans over; empty for full scans.
+    pub const SNAPSHOT_TABLE: &str = "STORE_SNAPSHOT_TABLE";
     /// Where Athena writes results, when the workgroup does not enforce its own.
     pub const ATHENA_OUTPUT: &str = "STORE_ATHENA_OUTPUT";
     /// `athena` or `datafusion`: which engine runs the planning SQL on the AWS backend.
@@ -87,6 +89,11 @@ pub struct AwsSettings {
     /// The readings table.
     #[arg(long, env = env::READINGS_TABLE, default_value = "readings", global = true)]
     pub readings_table: String,
+    /// The snapshot table (in the lake bucket) the Athena planner folds closed hours into and
+    /// plans over, so a run scans the new data, not the history; empty: every run scans the
+    /// whole window.
+    #[arg(long, env = env::SNAPSHOT_TABLE, default_value = store_model::lake::SNAPSHOT_TABLE, global = true)]
+    pub snapshot_table: String,
     /// Athena's result location (`s3://…/`), when the workgroup does not enforce one.
     #[arg(long, env = env::ATHENA_OUTPUT, global = true)]
     pub athena_output: Option<String>,
@@ -270,7 +277,7 @@ impl AwsSettings {
         &self,
         clients: &AwsClients,
     ) -> Result<crate::AthenaInventoryQuery, SettingsError> {
-        Ok(crate::AthenaInventoryQuery::new(
+        let query = crate::AthenaInventoryQuery::new(
             clients.athena.clone(),
             crate::AthenaConfig {
                 output_location: self.athena_output.clone().filter(|o| !o.is_empty()),
@@ -280,7 +287,15 @@ impl AwsSettings {
                     self.readings_table()?,
                 )
             },
-        ))
+        );
+        if self.snapshot_table.is_empty() {
+            return Ok(query);
+        }
+        let table = plain_table(&self.snapshot_table, "snapshot-table")?;
+        Ok(query.with_snapshots(crate::S3Snapshots::new(
+            crate::S3Objects::new(clients.s3.clone(), self.require_lake_bucket()?),
+            table,
+        )))
     }
 
     /// The lake bucket.
@@ -331,19 +346,23 @@ impl AwsSettings {
 
     /// The readings table name, checked to be a plain identifier (it is part of the SQL text).
     pub fn readings_table(&self) -> Result<&str, SettingsError> {
-        let t = self.readings_table.as_str();
-        let plain = !t.is_empty()
-            && t.len() <= 255
-            && t.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if plain {
-            Ok(t)
-        } else {
-            Err(SettingsError::Invalid {
-                flag: "readings-table",
-                reason: format!("{t:?} must be lowercase letters, digits and underscores"),
-            })
-        }
+        plain_table(&self.readings_table, "readings-table")
+    }
+}
+
+/// A Glue table name the SQL can quote: lowercase letters, digits and underscores.
+fn plain_table<'t>(t: &'t str, flag: &'static str) -> Result<&'t str, SettingsError> {
+    let plain = !t.is_empty()
+        && t.len() <= 255
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(t)
+    } else {
+        Err(SettingsError::Invalid {
+            flag,
+            reason: format!("{t:?} must be lowercase letters, digits and underscores"),
+        })
     }
 }
 

@@ -25,7 +25,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
 use store_model::lake::{
-    READINGS_PREFIX, SnapshotCommit, dt_partition, partition_of, snapshot_watermark,
+    READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition, partition_of, snapshot_covers,
+    snapshot_step,
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
@@ -202,20 +203,18 @@ impl DataFusionInventoryQuery {
         window_dt: &str,
     ) -> Result<Option<(SnapshotCommit, u64)>, DataFusionError> {
         let snapshots = Snapshots::new(lake.clone());
-        let watermark = snapshot_watermark(now);
         let current = snapshots.current()?;
-        if let Some(c) = &current
-            && c.watermark >= watermark
-        {
-            return Ok(Some((c.clone(), 0)));
-        }
-        let (from, covers_from, generation) = match &current {
-            Some(c) => (c.watermark.clone(), c.covers_from.clone(), c.generation + 1),
-            None => (window_dt.to_owned(), window_dt.to_owned(), 1),
-        };
-        if from >= watermark {
-            return Ok(None);
-        }
+        let (generation, from, watermark, covers_from) =
+            match snapshot_step(current.as_ref(), now, window_dt) {
+                SnapshotStep::Current(c) => return Ok(Some((c, 0))),
+                SnapshotStep::Scan => return Ok(None),
+                SnapshotStep::Fold {
+                    generation,
+                    from,
+                    watermark,
+                    covers_from,
+                } => (generation, from, watermark, covers_from),
+            };
         let (ctx, cte) = self.context()?;
         if let Some(c) = &current {
             ctx.register_parquet(
@@ -258,7 +257,7 @@ impl DataFusionInventoryQuery {
             folded,
             now,
         )?;
-        info!(generation = commit.generation, watermark = %commit.watermark, rows = commit.rows, folded, ?how, "snapshot refreshed");
+        info!(generation = commit.generation, watermark = %commit.watermark, rows = ?commit.rows, folded, ?how, "snapshot refreshed");
         Ok(Some((commit, folded_bytes)))
     }
 
@@ -440,7 +439,7 @@ impl InventoryQuery for DataFusionInventoryQuery {
                 .refresh(lake, request.window_end, &window_dt)
                 .await
                 .map_err(query_error)?
-                .filter(|(commit, _)| commit.covers_from <= window_dt)
+                .filter(|(commit, _)| snapshot_covers(commit, &window_dt))
                 .map(|c| (lake.clone(), c)),
             _ => None,
         };

@@ -16,7 +16,10 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use store_model::lake::{SNAPSHOTS_PREFIX, SnapshotCommit, snapshot_commit_key, snapshot_data_key};
+use store_model::lake::{
+    SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SnapshotCommit, snapshot_commit_key,
+    snapshot_data_key, snapshot_generation_of, snapshot_run, snapshot_run_prefix,
+};
 use uuid::Uuid;
 
 use crate::folder::LakeFolder;
@@ -46,7 +49,7 @@ impl Snapshots {
 
     /// The latest committed generation, if any.
     pub fn current(&self) -> io::Result<Option<SnapshotCommit>> {
-        let commits = self.lake.list(&format!("{SNAPSHOTS_PREFIX}_commits/"))?;
+        let commits = self.lake.list(SNAPSHOT_COMMITS_PREFIX)?;
         let Some(last) = commits.iter().rfind(|o| o.key.ends_with(".json")) else {
             return Ok(None);
         };
@@ -74,17 +77,19 @@ impl Snapshots {
         folded_readings: u64,
         now: i64,
     ) -> io::Result<(SnapshotCommit, Refresh)> {
-        let data_key = snapshot_data_key(generation, Uuid::new_v4());
+        let run = snapshot_run(generation, Uuid::new_v4());
+        let data_key = snapshot_data_key(&run);
         let bytes = encode(schema, batches)?;
         self.lake.put(&data_key, &bytes)?;
         let commit = SnapshotCommit {
             generation,
             watermark: watermark.to_owned(),
             covers_from: covers_from.to_owned(),
+            run,
             data_key: data_key.clone(),
             data_bytes: bytes.len() as u64,
-            rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
-            folded_readings,
+            rows: Some(batches.iter().map(|b| b.num_rows() as u64).sum()),
+            folded_readings: Some(folded_readings),
             created_at: now,
         };
         let record = serde_json::to_vec(&commit)
@@ -96,7 +101,7 @@ impl Snapshots {
             self.collect_garbage(generation);
             return Ok((commit, Refresh::Committed));
         }
-        let _ = std::fs::remove_file(self.lake.path(&data_key));
+        let _ = std::fs::remove_dir_all(self.lake.path(&snapshot_run_prefix(&commit.run)));
         let winner = self.current()?.ok_or_else(|| {
             io::Error::other("a snapshot commit vanished while it was being read")
         })?;
@@ -111,13 +116,12 @@ impl Snapshots {
             return;
         };
         for o in objects {
-            let generation = o
-                .key
-                .split('/')
-                .find_map(|s| s.strip_prefix("gen="))
-                .and_then(|g| g.parse::<u64>().ok());
-            if generation.is_some_and(|g| g + 1 < current) {
-                let _ = std::fs::remove_file(self.lake.path(&o.key));
+            if snapshot_generation_of(&o.key).is_some_and(|g| g + 1 < current) {
+                let path = self.lake.path(&o.key);
+                let _ = std::fs::remove_file(&path);
+                if let Some(run_dir) = path.parent() {
+                    let _ = std::fs::remove_dir(run_dir);
+                }
             }
         }
     }

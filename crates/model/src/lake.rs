@@ -146,9 +146,30 @@ pub fn snapshot_watermark(now: i64) -> String {
     dt_partition(now - SETTLE_SECONDS)
 }
 
-/// The key of a snapshot's data: `snapshots/latest/gen=000000000042/part-<uuid>.parquet`.
-pub fn snapshot_data_key(generation: u64, id: Uuid) -> String {
-    format!("{SNAPSHOTS_PREFIX}gen={generation:012}/part-{id}.parquet")
+/// The name of one snapshot generation's data: its generation, zero-padded so names sort like
+/// generations, and the id of the run that wrote it (two planners may write the same generation
+/// at once; only the committed run's data is ever read).
+pub fn snapshot_run(generation: u64, id: Uuid) -> String {
+    format!("{generation:012}-{id}")
+}
+
+/// The prefix holding a run's data: `snapshots/latest/run=000000000042-<uuid>/`. The snapshot
+/// table's `run` column is projected from this path, so a query names exactly one run.
+pub fn snapshot_run_prefix(run: &str) -> String {
+    format!("{SNAPSHOTS_PREFIX}{SNAPSHOT_PARTITION_COLUMN}={run}/")
+}
+
+/// The key of a snapshot's data in a lake folder: one Parquet object under its run prefix.
+pub fn snapshot_data_key(run: &str) -> String {
+    format!("{}part-0.parquet", snapshot_run_prefix(run))
+}
+
+/// The generation of a snapshot data key (`snapshots/latest/run=000000000042-…/…` is 42).
+pub fn snapshot_generation_of(key: &str) -> Option<u64> {
+    let run = key
+        .split('/')
+        .find_map(|s| s.strip_prefix(&format!("{SNAPSHOT_PARTITION_COLUMN}=")))?;
+    run.get(..12)?.parse().ok()
 }
 
 /// The key of a snapshot's commit record, created if absent: the generation exists once this
@@ -156,6 +177,29 @@ pub fn snapshot_data_key(generation: u64, id: Uuid) -> String {
 pub fn snapshot_commit_key(generation: u64) -> String {
     format!("{SNAPSHOTS_PREFIX}_commits/{generation:012}.json")
 }
+
+/// The prefix of the commit records.
+pub const SNAPSHOT_COMMITS_PREFIX: &str = "snapshots/latest/_commits/";
+
+/// The snapshot table (Glue), over every run's data under [`SNAPSHOTS_PREFIX`].
+pub const SNAPSHOT_TABLE: &str = "latest_snapshot";
+
+/// The snapshot table's partition column: the run, projected from the path and named by every
+/// query, so a query reads one committed run and nothing else.
+pub const SNAPSHOT_PARTITION_COLUMN: &str = "run";
+
+/// The snapshot's columns, in order: what the compaction SQL writes.
+pub const SNAPSHOT_COLUMNS: [(&str, ColumnType); 9] = [
+    ("store_id", ColumnType::String),
+    ("product_id", ColumnType::String),
+    ("product_name", ColumnType::String),
+    ("current_stock", ColumnType::Int),
+    ("threshold_level", ColumnType::Int),
+    ("max_stock", ColumnType::Int),
+    ("check_timestamp", ColumnType::BigInt),
+    ("event_id", ColumnType::String),
+    ("folded", ColumnType::BigInt),
+];
 
 /// A committed snapshot: one row per store and product, the latest reading of every `dt`
 /// partition before `watermark`.
@@ -167,16 +211,68 @@ pub struct SnapshotCommit {
     pub watermark: String,
     /// ... from this one on: a run whose window reaches further back scans the lake instead.
     pub covers_from: String,
-    /// The data object.
+    /// The run whose data this generation is ([`snapshot_run`]).
+    pub run: String,
+    /// The data: the object (lake folder) or the run prefix (bucket).
     pub data_key: String,
     /// Its size.
     pub data_bytes: u64,
-    /// Rows (store and product pairs).
-    pub rows: u64,
-    /// Readings folded into this generation from raw partitions.
-    pub folded_readings: u64,
+    /// Rows (store and product pairs), when the engine reports them (Athena's UNLOAD does not).
+    pub rows: Option<u64>,
+    /// Readings folded into this generation from raw partitions, when the engine reports them.
+    pub folded_readings: Option<u64>,
     /// When it was written, epoch seconds.
     pub created_at: i64,
+}
+
+/// What a planning run does about the snapshot before it plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotStep {
+    /// The current generation reaches the watermark: plan over it.
+    Current(SnapshotCommit),
+    /// Fold the raw partitions `[from, watermark)` (and the current generation, when there is
+    /// one) into `generation`, then plan over it.
+    Fold {
+        /// The new generation.
+        generation: u64,
+        /// The first partition to fold.
+        from: String,
+        /// The partition the new generation reaches (exclusive).
+        watermark: String,
+        /// The first partition the new generation covers.
+        covers_from: String,
+    },
+    /// Nothing is closed yet within the window: scan the lake.
+    Scan,
+}
+
+/// The step for a run at `now` whose window starts in partition `window_dt`, given the latest
+/// committed generation. One rule for the lake folder and the bucket.
+pub fn snapshot_step(current: Option<&SnapshotCommit>, now: i64, window_dt: &str) -> SnapshotStep {
+    let watermark = snapshot_watermark(now);
+    if let Some(c) = current
+        && c.watermark >= watermark
+    {
+        return SnapshotStep::Current(c.clone());
+    }
+    let (from, covers_from, generation) = match current {
+        Some(c) => (c.watermark.clone(), c.covers_from.clone(), c.generation + 1),
+        None => (window_dt.to_owned(), window_dt.to_owned(), 1),
+    };
+    if from >= watermark {
+        return SnapshotStep::Scan;
+    }
+    SnapshotStep::Fold {
+        generation,
+        from,
+        watermark,
+        covers_from,
+    }
+}
+
+/// Whether a generation can answer a window starting in partition `window_dt`.
+pub fn snapshot_covers(commit: &SnapshotCommit, window_dt: &str) -> bool {
+    commit.covers_from.as_str() <= window_dt
 }
 
 /// Extracts the `dt` value from a key such as `readings/dt=2026-11-26-13/x.json`.
@@ -221,6 +317,61 @@ mod tests {
                 dt_partition(1_764_168_245)
             ]
         );
+    }
+
+    #[test]
+    fn snapshot_runs_sort_by_generation_and_name_their_generation() {
+        let run = snapshot_run(42, Uuid::nil());
+        let key = snapshot_data_key(&run);
+        assert_eq!(
+            key,
+            "snapshots/latest/run=000000000042-00000000-0000-0000-0000-000000000000/part-0.parquet"
+        );
+        assert_eq!(snapshot_generation_of(&key), Some(42));
+        assert_eq!(snapshot_generation_of(&snapshot_commit_key(42)), None);
+        assert!(snapshot_run(9, Uuid::max()) < snapshot_run(10, Uuid::nil()));
+    }
+
+    #[test]
+    fn snapshot_steps_fold_closed_hours_once() {
+        let now = 1_764_165_600 + 3 * 3600 + 30 * 60; // 03:30 on some day
+        let window = dt_partition(now - 24 * 3600);
+        let SnapshotStep::Fold {
+            generation,
+            from,
+            watermark,
+            covers_from,
+        } = snapshot_step(None, now, &window)
+        else {
+            panic!("a first run folds");
+        };
+        assert_eq!((generation, &from, &covers_from), (1, &window, &window));
+        assert_eq!(watermark, dt_partition(now - SETTLE_SECONDS));
+        let commit = SnapshotCommit {
+            generation,
+            watermark: watermark.clone(),
+            covers_from,
+            run: snapshot_run(1, Uuid::nil()),
+            data_key: String::new(),
+            data_bytes: 0,
+            rows: None,
+            folded_readings: None,
+            created_at: now,
+        };
+        assert_eq!(
+            snapshot_step(Some(&commit), now + 60, &window),
+            SnapshotStep::Current(commit.clone())
+        );
+        let later = snapshot_step(Some(&commit), now + 3600, &window);
+        assert!(
+            matches!(&later, SnapshotStep::Fold { generation: 2, from, .. } if *from == watermark),
+            "{later:?}"
+        );
+        assert!(snapshot_covers(&commit, &window));
+        assert!(!snapshot_covers(&commit, &dt_partition(now - 48 * 3600)));
+        // Within the first 20 minutes of the window's own hour nothing is closed yet.
+        let fresh = dt_partition(now);
+        assert_eq!(snapshot_step(None, now, &fresh), SnapshotStep::Scan);
     }
 
     #[test]

@@ -15,12 +15,15 @@ use aws_sdk_athena::types::{
 };
 use aws_sdk_firehose::operation::put_record_batch::PutRecordBatchOutput;
 use aws_sdk_firehose::types::PutRecordBatchResponseEntry;
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use store_aws::firehose::{MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL};
 use store_aws::{
-    AthenaConfig, AthenaInventoryQuery, FirehoseReadingSink, FirehoseSinkConfig, SqsAlertQueue,
+    AthenaConfig, AthenaInventoryQuery, FirehoseReadingSink, FirehoseSinkConfig, S3Objects,
+    S3Snapshots, SqsAlertQueue,
 };
 use store_model::contract::{alert, reading};
 use store_model::ports::{AlertQueue, InventoryQuery, ReadingSink};
@@ -590,4 +593,42 @@ async fn sqs_entries_refused_as_malformed_are_an_error_naming_them() {
         1,
         "a sender fault is not retried"
     );
+}
+
+#[tokio::test]
+async fn a_failed_compaction_fails_the_run_and_commits_nothing() {
+    let start = mock!(aws_sdk_athena::Client::start_query_execution)
+        .match_requests(|r| r.query_string().is_some_and(|q| q.starts_with("UNLOAD")))
+        .then_output(|| {
+            StartQueryExecutionOutput::builder()
+                .query_execution_id("q-unload")
+                .build()
+        });
+    let poll = mock!(aws_sdk_athena::Client::get_query_execution).then_output(|| {
+        execution(
+            QueryExecutionState::Failed,
+            Some(("HIVE_PATH_ALREADY_EXISTS: Target directory", false)),
+        )
+    });
+    let athena = mock_client!(aws_sdk_athena, RuleMode::MatchAny, [&start, &poll]);
+    let list = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .then_output(|| ListObjectsV2Output::builder().build());
+    let put =
+        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&list, &put]);
+    let e = AthenaInventoryQuery::new(athena, athena_config())
+        .with_snapshots(S3Snapshots::new(
+            S3Objects::new(s3, "lake"),
+            "latest_snapshot",
+        ))
+        .latest_readings(&InventoryRequest::new(1_764_000_000, 24, vec![]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("HIVE_PATH_ALREADY_EXISTS"), "{e}");
+    assert_eq!(
+        start.num_calls(),
+        1,
+        "no planning query after a failed compaction"
+    );
+    assert_eq!(put.num_calls(), 0, "no commit without the compacted data");
 }

@@ -2,6 +2,7 @@
 //! for what the server does not do, and Athena's request flow over HTTP.
 
 mod athena_http;
+mod athena_snapshot_http;
 mod contract;
 mod faults;
 mod moto;
