@@ -240,6 +240,9 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     match Cli::parse().command {

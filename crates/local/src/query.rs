@@ -138,7 +138,8 @@ impl DataFusionInventoryQuery {
     }
 
     fn context(&self) -> Result<(SessionContext, &'static str), DataFusionError> {
-        let mut config = SessionConfig::new().with_information_schema(false);
+        // `DATAFUSION_*` variables (e.g. `DATAFUSION_EXECUTION_BATCH_SIZE`) tune the engine.
+        let mut config = SessionConfig::from_env()?.with_information_schema(false);
         // Objects may sit below the `dt=` folder (Firehose's own `YYYY/MM/DD/HH/` when no custom
         // prefix is set, and local servers that ignore prefix expressions): read them too.
         config

@@ -165,6 +165,10 @@ fn init_tracing() {
         .init();
 }
 
+#[cfg(feature = "embedded")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();

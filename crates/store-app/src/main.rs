@@ -173,6 +173,9 @@ fn report_spooled(stats: &SinkStats, spool: Option<&Path>) {
     }
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     init_tracing();
