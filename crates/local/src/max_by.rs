@@ -166,6 +166,14 @@ impl<'a> KeyColumn<'a> {
     }
 }
 
+/// A batch's value column, typed like [`Values`].
+enum ValueColumn<'a> {
+    Int32(&'a Int32Array),
+    Int64(&'a Int64Array),
+    Text(TextColumn<'a>),
+    Any(&'a ArrayRef),
+}
+
 /// The winning values, one per group, typed for the common column types.
 enum Values {
     Int32(Vec<Option<i32>>),
@@ -212,19 +220,26 @@ impl Values {
         Ok(())
     }
 
-    fn set(&mut self, group: usize, array: &ArrayRef, row: usize) -> Result<()> {
-        match self {
-            Self::Int32(v) => {
-                let a = array.as_primitive::<Int32Type>();
+    /// Typed access to a batch's value column, made once per batch.
+    fn column<'a>(&self, array: &'a ArrayRef) -> Result<ValueColumn<'a>> {
+        Ok(match self {
+            Self::Int32(_) => ValueColumn::Int32(array.as_primitive::<Int32Type>()),
+            Self::Int64(_) => ValueColumn::Int64(array.as_primitive::<Int64Type>()),
+            Self::Text { .. } => ValueColumn::Text(TextColumn::new(array)?),
+            Self::Scalar { .. } => ValueColumn::Any(array),
+        })
+    }
+
+    fn set(&mut self, group: usize, column: &ValueColumn<'_>, row: usize) -> Result<()> {
+        match (self, column) {
+            (Self::Int32(v), ValueColumn::Int32(a)) => {
                 v[group] = a.is_valid(row).then(|| a.value(row));
             }
-            Self::Int64(v) => {
-                let a = array.as_primitive::<Int64Type>();
+            (Self::Int64(v), ValueColumn::Int64(a)) => {
                 v[group] = a.is_valid(row).then(|| a.value(row));
             }
-            Self::Text { values, .. } => {
-                let text = TextColumn::new(array)?.get(row);
-                match (&mut values[group], text) {
+            (Self::Text { values, .. }, ValueColumn::Text(t)) => {
+                match (&mut values[group], t.get(row)) {
                     (Some(slot), Some(t)) => {
                         slot.clear();
                         slot.push_str(t);
@@ -232,7 +247,10 @@ impl Values {
                     (slot, t) => *slot = t.map(str::to_owned),
                 }
             }
-            Self::Scalar { values, .. } => values[group] = ScalarValue::try_from_array(array, row)?,
+            (Self::Scalar { values, .. }, ValueColumn::Any(array)) => {
+                values[group] = ScalarValue::try_from_array(array, row)?
+            }
+            _ => return exec_err!("max_by: the value column changed type"),
         }
         Ok(())
     }
@@ -294,7 +312,13 @@ impl MaxByGroups {
         Ok(())
     }
 
-    fn offer(&mut self, group: usize, key: Key<'_>, values: &ArrayRef, row: usize) -> Result<()> {
+    fn offer(
+        &mut self,
+        group: usize,
+        key: Key<'_>,
+        values: &ValueColumn<'_>,
+        row: usize,
+    ) -> Result<()> {
         let better = match &self.keys[group] {
             None => true,
             Some((int, text)) => (key.0, key.1).cmp(&(*int, text.as_str())) == Ordering::Greater,
@@ -320,12 +344,13 @@ impl MaxByGroups {
         group_indices: &[usize],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<()> {
+        let values = self.values.column(values)?;
         for (row, &group) in group_indices.iter().enumerate() {
             if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
                 continue;
             }
             if let Some(key) = keys.get(row) {
-                self.offer(group, key, values, row)?;
+                self.offer(group, key, &values, row)?;
             }
         }
         Ok(())
@@ -354,12 +379,13 @@ impl GroupsAccumulator for MaxByGroups {
         self.ensure(total_num_groups)?;
         let ints = values[1].as_primitive::<Int64Type>();
         let texts = TextColumn::new(&values[2])?;
+        let column = self.values.column(&values[0])?;
         for (row, &group) in group_indices.iter().enumerate() {
             if ints.is_null(row) {
                 continue;
             }
             let key = (ints.value(row), texts.get(row).unwrap_or(""));
-            self.offer(group, key, &values[0], row)?;
+            self.offer(group, key, &column, row)?;
         }
         Ok(())
     }
