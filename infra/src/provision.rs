@@ -292,90 +292,40 @@ pub async fn provision(
         &["AlreadyExistsException"],
         "the Glue database",
     )?;
-    let columns: Vec<Column> = glue_columns()
-        .into_iter()
-        .map(|(name, ty)| Column::builder().name(name).r#type(ty).build())
-        .collect::<Result<_, _>>()?;
-    let mut table = TableInput::builder()
-        .name(READINGS_TABLE)
-        .table_type("EXTERNAL_TABLE")
-        .partition_keys(
-            Column::builder()
-                .name(PARTITION_COLUMN)
-                .r#type("string")
-                .build()?,
-        )
-        .storage_descriptor(
-            StorageDescriptor::builder()
-                .set_columns(Some(columns))
-                .location(format!(
-                    "s3://{bucket}/{}",
-                    store_model::lake::READINGS_PREFIX
-                ))
-                .input_format(TEXT_INPUT_FORMAT)
-                .output_format(TEXT_OUTPUT_FORMAT)
-                .serde_info(
-                    SerDeInfo::builder()
-                        .serialization_library(JSON_SERDE)
-                        .parameters("ignore.malformed.json", "true")
-                        .build(),
-                )
+    create_table(
+        &glue,
+        &database,
+        TableSpec {
+            name: READINGS_TABLE,
+            columns: glue_columns(),
+            partition: PARTITION_COLUMN,
+            location: format!("s3://{bucket}/{}", store_model::lake::READINGS_PREFIX),
+            formats: (TEXT_INPUT_FORMAT, TEXT_OUTPUT_FORMAT),
+            serde: SerDeInfo::builder()
+                .serialization_library(JSON_SERDE)
+                .parameters("ignore.malformed.json", "true")
                 .build(),
-        );
-    for (k, v) in table_parameters(&bucket) {
-        table = table.parameters(k, v);
-    }
-    created_or_exists(
-        glue.create_table()
-            .database_name(&database)
-            .table_input(table.build()?)
-            .send()
-            .await
-            .map_err(|e| e.into_service_error()),
-        &["AlreadyExistsException"],
-        "the readings table",
-    )?;
-
+            parameters: table_parameters(&bucket),
+        },
+    )
+    .await?;
     // The snapshot table: Parquet written by the planner's compaction, one injected `run`.
-    let columns: Vec<Column> = snapshot_glue_columns()
-        .into_iter()
-        .map(|(name, ty)| Column::builder().name(name).r#type(ty).build())
-        .collect::<Result<_, _>>()?;
-    let mut table = TableInput::builder()
-        .name(SNAPSHOT_TABLE)
-        .table_type("EXTERNAL_TABLE")
-        .partition_keys(
-            Column::builder()
-                .name(SNAPSHOT_PARTITION_COLUMN)
-                .r#type("string")
-                .build()?,
-        )
-        .storage_descriptor(
-            StorageDescriptor::builder()
-                .set_columns(Some(columns))
-                .location(format!("s3://{bucket}/{SNAPSHOTS_PREFIX}"))
-                .input_format(PARQUET_INPUT_FORMAT)
-                .output_format(PARQUET_OUTPUT_FORMAT)
-                .serde_info(
-                    SerDeInfo::builder()
-                        .serialization_library(PARQUET_SERDE)
-                        .build(),
-                )
+    create_table(
+        &glue,
+        &database,
+        TableSpec {
+            name: SNAPSHOT_TABLE,
+            columns: snapshot_glue_columns(),
+            partition: SNAPSHOT_PARTITION_COLUMN,
+            location: format!("s3://{bucket}/{SNAPSHOTS_PREFIX}"),
+            formats: (PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT),
+            serde: SerDeInfo::builder()
+                .serialization_library(PARQUET_SERDE)
                 .build(),
-        );
-    for (k, v) in snapshot_table_parameters(&bucket) {
-        table = table.parameters(k, v);
-    }
-    created_or_exists(
-        glue.create_table()
-            .database_name(&database)
-            .table_input(table.build()?)
-            .send()
-            .await
-            .map_err(|e| e.into_service_error()),
-        &["AlreadyExistsException"],
-        "the snapshot table",
-    )?;
+            parameters: snapshot_table_parameters(&bucket),
+        },
+    )
+    .await?;
 
     // The workgroup: its result location and scan cutoff are enforced on every query.
     let athena = aws_sdk_athena::Client::new(config);
@@ -425,4 +375,56 @@ pub async fn provision(
         (env::SNAPSHOT_TABLE, SNAPSHOT_TABLE.to_owned()),
     ]);
     Ok(Outputs { settings })
+}
+
+/// A Glue table over one prefix of the lake, partitioned by one projected string column.
+struct TableSpec {
+    name: &'static str,
+    columns: Vec<(&'static str, &'static str)>,
+    partition: &'static str,
+    location: String,
+    /// Input and output formats.
+    formats: (&'static str, &'static str),
+    serde: SerDeInfo,
+    parameters: Vec<(String, String)>,
+}
+
+/// Creates a table unless it exists.
+async fn create_table(glue: &aws_sdk_glue::Client, database: &str, spec: TableSpec) -> Result<()> {
+    let columns: Vec<Column> = spec
+        .columns
+        .into_iter()
+        .map(|(name, ty)| Column::builder().name(name).r#type(ty).build())
+        .collect::<Result<_, _>>()?;
+    let mut table = TableInput::builder()
+        .name(spec.name)
+        .table_type("EXTERNAL_TABLE")
+        .partition_keys(
+            Column::builder()
+                .name(spec.partition)
+                .r#type("string")
+                .build()?,
+        )
+        .storage_descriptor(
+            StorageDescriptor::builder()
+                .set_columns(Some(columns))
+                .location(spec.location)
+                .input_format(spec.formats.0)
+                .output_format(spec.formats.1)
+                .serde_info(spec.serde)
+                .build(),
+        );
+    for (k, v) in spec.parameters {
+        table = table.parameters(k, v);
+    }
+    created_or_exists(
+        glue.create_table()
+            .database_name(database)
+            .table_input(table.build()?)
+            .send()
+            .await
+            .map_err(|e| e.into_service_error()),
+        &["AlreadyExistsException"],
+        &format!("the {} table", spec.name),
+    )
 }

@@ -23,8 +23,8 @@ use aws_sdk_athena::types::{
     QueryExecutionState, ResultConfiguration, Row,
 };
 use store_model::lake::{
-    SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run, snapshot_run_prefix,
-    snapshot_step,
+    Fold, SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run,
+    snapshot_run_prefix, snapshot_step,
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
@@ -258,17 +258,16 @@ impl AthenaInventoryQuery {
         window_dt: &str,
     ) -> Result<(Option<SnapshotCommit>, u64), PortError> {
         let current = snapshots.current().await?;
-        let (generation, from, watermark, covers_from) =
-            match snapshot_step(current.as_ref(), now, window_dt) {
-                SnapshotStep::Current(c) => return Ok((Some(c), 0)),
-                SnapshotStep::Scan => return Ok((None, 0)),
-                SnapshotStep::Fold {
-                    generation,
-                    from,
-                    watermark,
-                    covers_from,
-                } => (generation, from, watermark, covers_from),
-            };
+        let Fold {
+            generation,
+            from,
+            watermark,
+            covers_from,
+        } = match snapshot_step(current.as_ref(), now, window_dt) {
+            SnapshotStep::Current(c) => return Ok((Some(c), 0)),
+            SnapshotStep::Scan => return Ok((None, 0)),
+            SnapshotStep::Fold(fold) => fold,
+        };
         let run = snapshot_run(generation, Uuid::new_v4());
         let previous = current.as_ref().map(|_| snapshots.source());
         let select = compaction_sql(&self.readings_table(), previous.as_deref());

@@ -25,8 +25,8 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
 use store_model::lake::{
-    READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition, partition_of, snapshot_covers,
-    snapshot_step,
+    Fold, READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition, partition_of,
+    snapshot_covers, snapshot_step,
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
@@ -219,17 +219,16 @@ impl DataFusionInventoryQuery {
     ) -> Result<Option<(SnapshotCommit, u64)>, DataFusionError> {
         let snapshots = Snapshots::new(lake.clone());
         let current = snapshots.current()?;
-        let (generation, from, watermark, covers_from) =
-            match snapshot_step(current.as_ref(), now, window_dt) {
-                SnapshotStep::Current(c) => return Ok(Some((c, 0))),
-                SnapshotStep::Scan => return Ok(None),
-                SnapshotStep::Fold {
-                    generation,
-                    from,
-                    watermark,
-                    covers_from,
-                } => (generation, from, watermark, covers_from),
-            };
+        let Fold {
+            generation,
+            from,
+            watermark,
+            covers_from,
+        } = match snapshot_step(current.as_ref(), now, window_dt) {
+            SnapshotStep::Current(c) => return Ok(Some((c, 0))),
+            SnapshotStep::Scan => return Ok(None),
+            SnapshotStep::Fold(fold) => fold,
+        };
         let (ctx, cte) = self.context()?;
         if let Some(c) = &current {
             ctx.register_parquet(

@@ -225,23 +225,27 @@ pub struct SnapshotCommit {
     pub created_at: i64,
 }
 
+/// A new generation to write: the raw partitions `[from, watermark)` and the current generation,
+/// when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fold {
+    /// The new generation.
+    pub generation: u64,
+    /// The first partition to fold.
+    pub from: String,
+    /// The partition the new generation reaches (exclusive).
+    pub watermark: String,
+    /// The first partition the new generation covers.
+    pub covers_from: String,
+}
+
 /// What a planning run does about the snapshot before it plans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnapshotStep {
     /// The current generation reaches the watermark: plan over it.
     Current(SnapshotCommit),
-    /// Fold the raw partitions `[from, watermark)` (and the current generation, when there is
-    /// one) into `generation`, then plan over it.
-    Fold {
-        /// The new generation.
-        generation: u64,
-        /// The first partition to fold.
-        from: String,
-        /// The partition the new generation reaches (exclusive).
-        watermark: String,
-        /// The first partition the new generation covers.
-        covers_from: String,
-    },
+    /// Fold raw partitions into a new generation, then plan over it.
+    Fold(Fold),
     /// Nothing is closed yet within the window: scan the lake.
     Scan,
 }
@@ -262,12 +266,12 @@ pub fn snapshot_step(current: Option<&SnapshotCommit>, now: i64, window_dt: &str
     if from >= watermark {
         return SnapshotStep::Scan;
     }
-    SnapshotStep::Fold {
+    SnapshotStep::Fold(Fold {
         generation,
         from,
         watermark,
         covers_from,
-    }
+    })
 }
 
 /// Whether a generation can answer a window starting in partition `window_dt`.
@@ -336,12 +340,12 @@ mod tests {
     fn snapshot_steps_fold_closed_hours_once() {
         let now = 1_764_165_600 + 3 * 3600 + 30 * 60; // 03:30 on some day
         let window = dt_partition(now - 24 * 3600);
-        let SnapshotStep::Fold {
+        let SnapshotStep::Fold(Fold {
             generation,
             from,
             watermark,
             covers_from,
-        } = snapshot_step(None, now, &window)
+        }) = snapshot_step(None, now, &window)
         else {
             panic!("a first run folds");
         };
@@ -364,7 +368,7 @@ mod tests {
         );
         let later = snapshot_step(Some(&commit), now + 3600, &window);
         assert!(
-            matches!(&later, SnapshotStep::Fold { generation: 2, from, .. } if *from == watermark),
+            matches!(&later, SnapshotStep::Fold(f) if f.generation == 2 && f.from == watermark),
             "{later:?}"
         );
         assert!(snapshot_covers(&commit, &window));

@@ -1,7 +1,6 @@
 //! Athena's request flow over HTTP against the local server, which runs no SQL but returns preset
 //! results (a first-in-first-out list per region) and writes them as CSV to the result location.
 
-use aws_sdk_athena::types::WorkGroupConfiguration;
 use store_aws::{AthenaConfig, AthenaInventoryQuery, AwsClients};
 use store_model::InventoryRequest;
 use store_model::ports::InventoryQuery;
@@ -23,29 +22,8 @@ fn cells(values: &[&str]) -> serde_json::Value {
 #[tokio::test]
 async fn athena_runs_the_planning_query_with_parameters_and_types_the_results() {
     let c = AwsClients::new(&moto::sdk_in(REGION).await);
-    let bucket = moto::unique("athena-results");
-    c.s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let workgroup = moto::unique("planning");
-    c.athena
-        .create_work_group()
-        .name(&workgroup)
-        .configuration(
-            WorkGroupConfiguration::builder()
-                .enforce_work_group_configuration(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let bucket = moto::bucket_in(&c, REGION, "athena-results").await;
+    let workgroup = moto::workgroup(&c).await;
     let columns = [
         ("store_id", "varchar"),
         ("product_id", "varchar"),

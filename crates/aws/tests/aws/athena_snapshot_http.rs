@@ -3,7 +3,6 @@
 //! parameters, and S3's conditional writes: what is compacted, committed, planned over, adopted
 //! and collected.
 
-use aws_sdk_athena::types::WorkGroupConfiguration;
 use aws_sdk_s3::primitives::ByteStream;
 use store_aws::{AthenaConfig, AthenaInventoryQuery, AwsClients, S3Objects, S3Snapshots};
 use store_model::InventoryRequest;
@@ -17,6 +16,21 @@ use crate::moto;
 
 /// This test's own region: no preset results reach it, so every query returns no rows.
 const REGION: &str = "eu-west-3";
+
+/// The planner over `bucket`'s snapshots, in `workgroup`.
+fn planner(c: &AwsClients, bucket: &str, workgroup: &str) -> AthenaInventoryQuery {
+    AthenaInventoryQuery::new(
+        c.athena.clone(),
+        AthenaConfig {
+            output_location: Some(format!("s3://{bucket}/athena-results/")),
+            ..AthenaConfig::new(workgroup, "default", "readings")
+        },
+    )
+    .with_snapshots(S3Snapshots::new(
+        S3Objects::new(c.s3.clone(), bucket),
+        SNAPSHOT_TABLE,
+    ))
+}
 
 /// What Athena was asked in `workgroup`, oldest first: (SQL, parameters).
 async fn executions(
@@ -67,40 +81,9 @@ fn quoted(s: &str) -> String {
 #[tokio::test]
 async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_committed_run() {
     let c = AwsClients::new(&moto::sdk_in(REGION).await);
-    let bucket = moto::unique("lake");
-    c.s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let workgroup = moto::unique("planning");
-    c.athena
-        .create_work_group()
-        .name(&workgroup)
-        .configuration(
-            WorkGroupConfiguration::builder()
-                .enforce_work_group_configuration(false)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let query = AthenaInventoryQuery::new(
-        c.athena.clone(),
-        AthenaConfig {
-            output_location: Some(format!("s3://{bucket}/athena-results/")),
-            ..AthenaConfig::new(&workgroup, "default", "readings")
-        },
-    )
-    .with_snapshots(S3Snapshots::new(
-        S3Objects::new(c.s3.clone(), &bucket),
-        SNAPSHOT_TABLE,
-    ));
+    let bucket = moto::bucket_in(&c, REGION, "lake").await;
+    let workgroup = moto::workgroup(&c).await;
+    let query = planner(&c, &bucket, &workgroup);
     let mut seen = Vec::new();
     let now = 1_764_000_000;
     let request = |now: i64| InventoryRequest::new(now, 6, vec!["STORE_4".into()]);
@@ -246,35 +229,9 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
 #[tokio::test]
 async fn a_window_reaching_before_the_snapshot_scans_the_raw_readings() {
     let c = AwsClients::new(&moto::sdk_in(REGION).await);
-    let bucket = moto::unique("lake");
-    c.s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let workgroup = moto::unique("planning");
-    c.athena
-        .create_work_group()
-        .name(&workgroup)
-        .send()
-        .await
-        .unwrap();
-    let query = AthenaInventoryQuery::new(
-        c.athena.clone(),
-        AthenaConfig {
-            output_location: Some(format!("s3://{bucket}/athena-results/")),
-            ..AthenaConfig::new(&workgroup, "default", "readings")
-        },
-    )
-    .with_snapshots(S3Snapshots::new(
-        S3Objects::new(c.s3.clone(), &bucket),
-        SNAPSHOT_TABLE,
-    ));
+    let bucket = moto::bucket_in(&c, REGION, "lake").await;
+    let workgroup = moto::workgroup(&c).await;
+    let query = planner(&c, &bucket, &workgroup);
     let mut seen = Vec::new();
     let now = 1_764_000_000;
     query

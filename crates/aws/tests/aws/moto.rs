@@ -63,6 +63,40 @@ pub async fn bucket(c: &AwsClients) -> String {
     name
 }
 
+/// A fresh bucket in `region` (a client of that region's server view).
+pub async fn bucket_in(c: &AwsClients, region: &str, prefix: &str) -> String {
+    let name = unique(prefix);
+    c.s3.create_bucket()
+        .bucket(&name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(region))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create bucket");
+    name
+}
+
+/// A fresh Athena workgroup that lets each query name its result location (the server writes
+/// results only where the request says).
+pub async fn workgroup(c: &AwsClients) -> String {
+    let name = unique("planning");
+    c.athena
+        .create_work_group()
+        .name(&name)
+        .configuration(
+            aws_sdk_athena::types::WorkGroupConfiguration::builder()
+                .enforce_work_group_configuration(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create workgroup");
+    name
+}
+
 /// A fresh Direct PUT delivery stream into `bucket` under `prefix` (moto writes each call as one
 /// object under the prefix as given; it evaluates no `!{timestamp:…}` expressions).
 pub async fn delivery_stream(c: &AwsClients, bucket: &str, prefix: &str) -> String {
