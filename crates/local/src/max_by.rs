@@ -1,6 +1,7 @@
-//! `max_by(value, key)`: the value of the row with the greatest key, as Trino (Athena) has it.
+//! `max_by(value, key)`: the value of the row with the greatest key, as Trino (Athena) has it;
+//! `min_by(value, key)`, the same with the least key.
 //!
-//! DataFusion 55 has no `max_by`; ranking rows with `row_number()` makes it sort every row. This
+//! DataFusion 55 has neither; ranking rows with `row_number()` makes it sort every row. This
 //! aggregate keeps one candidate per group instead, with a [`GroupsAccumulator`], so the planning
 //! SQL is the same text on both engines and runs in one pass without a sort.
 //!
@@ -24,18 +25,27 @@ use datafusion::logical_expr::{
 
 /// The `max_by` aggregate, ready to register.
 pub fn max_by_udaf() -> AggregateUDF {
-    AggregateUDF::from(MaxBy::default())
+    AggregateUDF::from(MaxBy::new(Ordering::Greater))
 }
 
+/// The `min_by` aggregate (the value of the row with the least key), ready to register.
+pub fn min_by_udaf() -> AggregateUDF {
+    AggregateUDF::from(MaxBy::new(Ordering::Less))
+}
+
+/// `max_by`, or `min_by` when `wins` is `Less`: a row's key replaces the candidate's when it
+/// compares to it as `wins`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct MaxBy {
     signature: Signature,
+    wins: Ordering,
 }
 
-impl Default for MaxBy {
-    fn default() -> Self {
+impl MaxBy {
+    fn new(wins: Ordering) -> Self {
         Self {
             signature: Signature::any(2, Volatility::Immutable),
+            wins,
         }
     }
 }
@@ -77,7 +87,11 @@ fn state_fields_for(name: &str, value: &DataType) -> Vec<FieldRef> {
 
 impl AggregateUDFImpl for MaxBy {
     fn name(&self) -> &str {
-        "max_by"
+        if self.wins == Ordering::Less {
+            "min_by"
+        } else {
+            "max_by"
+        }
     }
     fn signature(&self) -> &Signature {
         &self.signature
@@ -87,7 +101,10 @@ impl AggregateUDFImpl for MaxBy {
         Ok(arg_types[0].clone())
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleMaxBy(MaxByGroups::new(args.return_type())?)))
+        Ok(Box::new(SingleMaxBy(MaxByGroups::new(
+            args.return_type(),
+            self.wins,
+        )?)))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         Ok(state_fields_for(args.name, args.return_field.data_type()))
@@ -99,7 +116,7 @@ impl AggregateUDFImpl for MaxBy {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(MaxByGroups::new(args.return_type())?))
+        Ok(Box::new(MaxByGroups::new(args.return_type(), self.wins)?))
     }
 }
 
@@ -294,13 +311,16 @@ impl Values {
 struct MaxByGroups {
     keys: Vec<Option<(i64, String)>>,
     values: Values,
+    /// How a winning key compares to the candidate's.
+    wins: Ordering,
 }
 
 impl MaxByGroups {
-    fn new(value_type: &DataType) -> Result<Self> {
+    fn new(value_type: &DataType, wins: Ordering) -> Result<Self> {
         Ok(Self {
             keys: Vec::new(),
             values: Values::new(value_type)?,
+            wins,
         })
     }
 
@@ -321,7 +341,7 @@ impl MaxByGroups {
     ) -> Result<()> {
         let better = match &self.keys[group] {
             None => true,
-            Some((int, text)) => (key.0, key.1).cmp(&(*int, text.as_str())) == Ordering::Greater,
+            Some((int, text)) => (key.0, key.1).cmp(&(*int, text.as_str())) == self.wins,
         };
         if better {
             match &mut self.keys[group] {
@@ -491,6 +511,7 @@ mod tests {
     async fn query(sql: &str) -> Vec<RecordBatch> {
         let ctx = SessionContext::new();
         ctx.register_udaf(max_by_udaf());
+        ctx.register_udaf(min_by_udaf());
         let schema = Arc::new(Schema::new(vec![
             Field::new("g", DataType::Utf8, false),
             Field::new("v", DataType::Int32, true),
@@ -558,6 +579,24 @@ mod tests {
         assert!(text.contains("| a | 3 | z |"), "{text}");
         assert!(text.contains("| b |   | q |"), "{text}");
         assert!(text.contains("| c |   |   |"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn min_by_picks_the_value_of_the_least_row_key() {
+        let out = query(
+            "SELECT g, min_by(v, row(ts, coalesce(id, ''))) AS v, min_by(name, row(ts, coalesce(id, ''))) AS n
+             FROM t GROUP BY g ORDER BY g",
+        )
+        .await;
+        let text = pretty(&out);
+        // a: ts 10 is least -> v=1, name x. b: ts 5 -> v=4, name p. c: null ts -> no candidate.
+        assert!(text.contains("| a | 1 | x |"), "{text}");
+        assert!(text.contains("| b | 4 | p |"), "{text}");
+        assert!(text.contains("| c |   |   |"), "{text}");
+        // Ties on time go to the least event id: ts 30 holds k0 (v=2) and k9 (v=3).
+        let out =
+            query("SELECT min_by(v, row(ts, coalesce(id, ''))) AS v FROM t WHERE ts = 30").await;
+        assert!(pretty(&out).contains("| 2 |"), "{}", pretty(&out));
     }
 
     #[tokio::test]

@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use crate::folder::LakeFolder;
 use crate::lake_check::LakeCheck;
-use crate::max_by::max_by_udaf;
+use crate::max_by::{max_by_udaf, min_by_udaf};
 use crate::schema::reading_schema;
 use crate::snapshot::Snapshots;
 
@@ -162,6 +162,7 @@ impl DataFusionInventoryQuery {
             .listing_table_ignore_subdirectory = false;
         let ctx = SessionContext::new_with_config(config);
         ctx.register_udaf(max_by_udaf());
+        ctx.register_udaf(min_by_udaf());
         let table = |url: &ListingTableUrl, format: Arc<dyn FileFormat>, extension: &str| {
             let options = ListingOptions::new(format)
                 .with_file_extension(extension)

@@ -557,14 +557,13 @@ const LATEST_AGGREGATES: &str = "       max_by(product_name, ord) AS product_nam
 
 /// The window's reading count and its first reading (for the sales velocity).
 const WINDOW_AGGREGATES: &str = "       count(*) AS readings,
-       max_by(current_stock, first_ord) AS first_stock,
+       min_by(current_stock, ord) AS first_stock,
        min(check_timestamp) AS first_timestamp";
 
 /// The columns a planning query aggregates, with the orders of the latest and first reading.
 const CANDIDATE_COLUMNS: &str = "store_id, product_id, product_name, current_stock, \
 threshold_level, max_stock, check_timestamp, event_id, \
-row(check_timestamp, coalesce(event_id, '')) AS ord, \
-row(-check_timestamp, coalesce(event_id, '')) AS first_ord";
+row(check_timestamp, coalesce(event_id, '')) AS ord";
 
 /// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
 /// rows that break the contract in the lake).
