@@ -15,6 +15,7 @@
 
 pub mod firehose;
 pub mod folder;
+pub mod fuse;
 pub mod lake_check;
 pub mod ledger;
 pub mod max_by;

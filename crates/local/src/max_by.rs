@@ -16,7 +16,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray, StringViewArray,
     StructArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int32Type, Int64Type};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int32Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -188,6 +189,7 @@ enum ValueColumn<'a> {
     Int32(&'a Int32Array),
     Int64(&'a Int64Array),
     Text(TextColumn<'a>),
+    Struct(Vec<ValueColumn<'a>>),
     Any(&'a ArrayRef),
 }
 
@@ -198,6 +200,13 @@ enum Values {
     Text {
         view: bool,
         values: Vec<Option<String>>,
+    },
+    /// The values of several aggregates fused into one ([`crate::fuse`]): a struct whose
+    /// fields are kept like any other value; a group without a candidate is a null struct.
+    Struct {
+        fields: Fields,
+        children: Vec<Values>,
+        valid: Vec<bool>,
     },
     Scalar {
         data_type: DataType,
@@ -218,6 +227,14 @@ impl Values {
                 view: true,
                 values: Vec::new(),
             },
+            DataType::Struct(fields) => Self::Struct {
+                fields: fields.clone(),
+                children: fields
+                    .iter()
+                    .map(|f| Self::new(f.data_type()))
+                    .collect::<Result<_>>()?,
+                valid: Vec::new(),
+            },
             other => Self::Scalar {
                 data_type: other.clone(),
                 values: Vec::new(),
@@ -230,6 +247,14 @@ impl Values {
             Self::Int32(v) => v.resize(n, None),
             Self::Int64(v) => v.resize(n, None),
             Self::Text { values, .. } => values.resize(n, None),
+            Self::Struct {
+                children, valid, ..
+            } => {
+                for c in children {
+                    c.resize(n)?;
+                }
+                valid.resize(n, false);
+            }
             Self::Scalar { data_type, values } => {
                 values.resize(n, ScalarValue::try_from(&*data_type)?)
             }
@@ -243,6 +268,16 @@ impl Values {
             Self::Int32(_) => ValueColumn::Int32(array.as_primitive::<Int32Type>()),
             Self::Int64(_) => ValueColumn::Int64(array.as_primitive::<Int64Type>()),
             Self::Text { .. } => ValueColumn::Text(TextColumn::new(array)?),
+            Self::Struct { children, .. } => {
+                let array = array.as_struct();
+                ValueColumn::Struct(
+                    children
+                        .iter()
+                        .zip(array.columns())
+                        .map(|(c, a)| c.column(a))
+                        .collect::<Result<_>>()?,
+                )
+            }
             Self::Scalar { .. } => ValueColumn::Any(array),
         })
     }
@@ -264,6 +299,17 @@ impl Values {
                     (slot, t) => *slot = t.map(str::to_owned),
                 }
             }
+            (
+                Self::Struct {
+                    children, valid, ..
+                },
+                ValueColumn::Struct(columns),
+            ) => {
+                for (c, column) in children.iter_mut().zip(columns) {
+                    c.set(group, column, row)?;
+                }
+                valid[group] = true;
+            }
             (Self::Scalar { values, .. }, ValueColumn::Any(array)) => {
                 values[group] = ScalarValue::try_from_array(array, row)?
             }
@@ -282,6 +328,18 @@ impl Values {
             } => Arc::new(StringArray::from_iter(emit_to.take_needed(values))),
             Self::Text { view: true, values } => {
                 Arc::new(StringViewArray::from_iter(emit_to.take_needed(values)))
+            }
+            Self::Struct {
+                fields,
+                children,
+                valid,
+            } => {
+                let arrays = children
+                    .iter_mut()
+                    .map(|c| c.emit(emit_to))
+                    .collect::<Result<Vec<_>>>()?;
+                let nulls = NullBuffer::from(emit_to.take_needed(valid));
+                Arc::new(StructArray::try_new(fields.clone(), arrays, Some(nulls))?)
             }
             Self::Scalar { data_type, values } => {
                 let taken = emit_to.take_needed(values);
@@ -302,6 +360,9 @@ impl Values {
                 values.capacity() * size_of::<Option<String>>()
                     + values.iter().flatten().map(String::capacity).sum::<usize>()
             }
+            Self::Struct {
+                children, valid, ..
+            } => valid.capacity() + children.iter().map(Values::size).sum::<usize>(),
             Self::Scalar { values, .. } => values.iter().map(ScalarValue::size).sum(),
         }
     }

@@ -36,6 +36,7 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::folder::LakeFolder;
+use crate::fuse::FuseMaxBy;
 use crate::lake_check::LakeCheck;
 use crate::max_by::{max_by_udaf, min_by_udaf};
 use crate::schema::reading_schema;
@@ -163,6 +164,7 @@ impl DataFusionInventoryQuery {
         let ctx = SessionContext::new_with_config(config);
         ctx.register_udaf(max_by_udaf());
         ctx.register_udaf(min_by_udaf());
+        ctx.add_optimizer_rule(Arc::new(FuseMaxBy));
         let table = |url: &ListingTableUrl, format: Arc<dyn FileFormat>, extension: &str| {
             let options = ListingOptions::new(format)
                 .with_file_extension(extension)

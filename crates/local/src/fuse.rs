@@ -1,0 +1,255 @@
+//! Fuses `max_by`s (and `min_by`s) that share a key into one aggregate over a struct of their
+//! values: the planning SQL asks for five columns of the latest reading, each `max_by(x, ord)`,
+//! and five accumulators would each compare and copy the key of every row. Fused, the key is
+//! compared and kept once per group and the five values ride along; a projection takes the
+//! fields back out under the original names, so nothing above the aggregate sees a difference.
+//! The SQL text stays the one Athena runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::common::tree_node::Transformed;
+use datafusion::common::{Column, Result};
+use datafusion::functions::core::expr_fn::{get_field, named_struct};
+use datafusion::logical_expr::expr::AggregateFunction;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan, Projection, lit};
+use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+/// The rule; register it with `SessionContext::add_optimizer_rule`.
+#[derive(Debug, Default)]
+pub struct FuseMaxBy;
+
+/// The prefix of a fused aggregate's output column.
+const FUSED: &str = "__fused_by_";
+
+/// A fusable aggregate: `max_by` or `min_by` with a plain (value, key), unaliased.
+fn fusable(expr: &Expr) -> Option<(&AggregateFunction, &Expr)> {
+    let Expr::AggregateFunction(f) = expr else {
+        return None;
+    };
+    let p = &f.params;
+    let plain = !p.distinct && p.filter.is_none() && p.order_by.is_empty() && p.args.len() == 2;
+    let ours = matches!(f.func.name(), "max_by" | "min_by");
+    (plain && ours).then(|| (f, &p.args[1]))
+}
+
+impl OptimizerRule for FuseMaxBy {
+    fn name(&self) -> &str {
+        "fuse_max_by"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Aggregate(aggregate) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        // Aggregates by (function, key), in first-seen order.
+        let mut families: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        for (i, e) in aggregate.aggr_expr.iter().enumerate() {
+            if let Some((f, key)) = fusable(e) {
+                families
+                    .entry((f.func.name().to_owned(), format!("{key}")))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        families.retain(|_, members| members.len() >= 2);
+        if families.is_empty() {
+            return Ok(Transformed::no(plan));
+        }
+
+        // Where each original aggregate's value comes from: (column in the new aggregate, field).
+        let mut source: Vec<(usize, Option<String>)> = Vec::new();
+        let mut kept = Vec::new();
+        let fused_of: BTreeMap<usize, (usize, usize)> = families
+            .values()
+            .enumerate()
+            .flat_map(|(family, members)| {
+                members
+                    .iter()
+                    .enumerate()
+                    .map(move |(k, &i)| (i, (family, k)))
+            })
+            .collect();
+        for (i, e) in aggregate.aggr_expr.iter().enumerate() {
+            if !fused_of.contains_key(&i) {
+                source.push((kept.len(), None));
+                kept.push(e.clone());
+            } else {
+                source.push((usize::MAX, None));
+            }
+        }
+        let first_fused = kept.len();
+        for (family, members) in families.values().enumerate() {
+            let (f, key) = fusable(&aggregate.aggr_expr[members[0]]).expect("fusable");
+            let mut fields = Vec::with_capacity(members.len() * 2);
+            for (k, &i) in members.iter().enumerate() {
+                let (g, _) = fusable(&aggregate.aggr_expr[i]).expect("fusable");
+                fields.push(lit(format!("f{k}")));
+                fields.push(g.params.args[0].clone());
+            }
+            let fused = Expr::AggregateFunction(AggregateFunction::new_udf(
+                Arc::clone(&f.func),
+                vec![named_struct(fields), key.clone()],
+                false,
+                None,
+                vec![],
+                None,
+            ))
+            .alias(format!("{FUSED}{family}"));
+            kept.push(fused);
+        }
+        for (i, (column, field)) in source.iter_mut().enumerate() {
+            if let Some(&(family, k)) = fused_of.get(&i) {
+                *column = first_fused + family;
+                *field = Some(format!("f{k}"));
+            }
+        }
+
+        let groups = aggregate.group_expr.len();
+        let new = Aggregate::try_new(
+            Arc::clone(&aggregate.input),
+            aggregate.group_expr.clone(),
+            kept,
+        )?;
+        let new_schema = Arc::clone(&new.schema);
+        let column = |i: usize| Expr::Column(Column::from(new_schema.qualified_field(i)));
+        let mut exprs: Vec<Expr> = (0..groups)
+            .map(|i| {
+                let (qualifier, field) = aggregate.schema.qualified_field(i);
+                column(i).alias_qualified(qualifier.cloned(), field.name())
+            })
+            .collect();
+        for (i, (position, field)) in source.into_iter().enumerate() {
+            let (qualifier, original) = aggregate.schema.qualified_field(groups + i);
+            let value = match field {
+                Some(name) => get_field(column(groups + position), name),
+                None => column(groups + position),
+            };
+            exprs.push(value.alias_qualified(qualifier.cloned(), original.name()));
+        }
+        let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(new)))?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::max_by::{max_by_udaf, min_by_udaf};
+
+    const SQL: &str = "SELECT g,
+            max_by(v, row(ts, coalesce(id, ''))) AS v,
+            max_by(name, row(ts, coalesce(id, ''))) AS name,
+            max_by(id, row(ts, coalesce(id, ''))) AS id,
+            min_by(v, row(ts, coalesce(id, ''))) AS first_v,
+            count(*) AS n,
+            max_by(name, ts) AS by_time
+        FROM t GROUP BY g ORDER BY g";
+
+    async fn run(fused: bool, sql: &str) -> String {
+        let ctx = SessionContext::new();
+        ctx.register_udaf(max_by_udaf());
+        ctx.register_udaf(min_by_udaf());
+        if fused {
+            ctx.add_optimizer_rule(Arc::new(FuseMaxBy));
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("g", DataType::Utf8, false),
+            Field::new("v", DataType::Int32, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("ts", DataType::Int64, true),
+            Field::new("id", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["a", "a", "a", "b", "b", "c", "a"])),
+                Arc::new(Int32Array::from(vec![
+                    Some(1),
+                    Some(2),
+                    Some(3),
+                    Some(4),
+                    None,
+                    Some(6),
+                    Some(7),
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("x"),
+                    Some("y"),
+                    Some("z"),
+                    Some("p"),
+                    Some("q"),
+                    Some("r"),
+                    None,
+                ])),
+                Arc::new(Int64Array::from(vec![
+                    Some(10),
+                    Some(30),
+                    Some(30),
+                    Some(5),
+                    Some(7),
+                    None,
+                    Some(20),
+                ])),
+                Arc::new(StringArray::from(vec![
+                    Some("k1"),
+                    Some("k0"),
+                    Some("k9"),
+                    None,
+                    Some("k"),
+                    Some("k"),
+                    Some("k5"),
+                ])),
+            ],
+        )
+        .unwrap();
+        // Two partitions, so partial states are merged too.
+        let (left, right) = (batch.slice(0, 4), batch.slice(4, 3));
+        let table = MemTable::try_new(schema, vec![vec![left], vec![right]]).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let df = ctx.sql(sql).await.unwrap();
+        pretty_format_batches(&df.collect().await.unwrap())
+            .unwrap()
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn fused_aggregates_give_the_results_of_separate_ones() {
+        let separate = run(false, SQL).await;
+        assert_eq!(run(true, SQL).await, separate);
+        // a: the latest is ts 30 with id k9; the first ts 10. c has no candidate (null ts).
+        assert!(
+            separate.contains("| a | 3 | z    | k9 | 1       | 4 |"),
+            "{separate}"
+        );
+        assert!(
+            separate.contains("| c |   |      |    |         | 1 |"),
+            "{separate}"
+        );
+    }
+
+    #[tokio::test]
+    async fn aggregates_sharing_a_key_become_one() {
+        let plan = run(true, &format!("EXPLAIN {SQL}")).await;
+        // The three max_by over the row key are one; min_by, and max_by over `ts`, stand alone.
+        assert!(plan.contains(FUSED), "{plan}");
+        let logical = plan.split("physical_plan").next().unwrap();
+        assert_eq!(logical.matches("max_by(named_struct").count(), 1, "{plan}");
+        assert!(logical.contains("min_by(t.v"), "{plan}");
+        assert!(logical.contains("max_by(t.name, t.ts)"), "{plan}");
+    }
+}
