@@ -142,14 +142,11 @@ impl OptimizerRule for FuseMaxBy {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::arrow::array::{Int32Array, Int64Array, RecordBatch, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::util::pretty::pretty_format_batches;
-    use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::max_by::{max_by_udaf, min_by_udaf};
+    use crate::max_by::{max_by_udaf, min_by_udaf, sample_table};
 
     const SQL: &str = "SELECT g,
             max_by(v, row(ts, coalesce(id, ''))) AS v,
@@ -167,60 +164,7 @@ mod tests {
         if fused {
             ctx.add_optimizer_rule(Arc::new(FuseMaxBy));
         }
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("g", DataType::Utf8, false),
-            Field::new("v", DataType::Int32, true),
-            Field::new("name", DataType::Utf8, true),
-            Field::new("ts", DataType::Int64, true),
-            Field::new("id", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["a", "a", "a", "b", "b", "c", "a"])),
-                Arc::new(Int32Array::from(vec![
-                    Some(1),
-                    Some(2),
-                    Some(3),
-                    Some(4),
-                    None,
-                    Some(6),
-                    Some(7),
-                ])),
-                Arc::new(StringArray::from(vec![
-                    Some("x"),
-                    Some("y"),
-                    Some("z"),
-                    Some("p"),
-                    Some("q"),
-                    Some("r"),
-                    None,
-                ])),
-                Arc::new(Int64Array::from(vec![
-                    Some(10),
-                    Some(30),
-                    Some(30),
-                    Some(5),
-                    Some(7),
-                    None,
-                    Some(20),
-                ])),
-                Arc::new(StringArray::from(vec![
-                    Some("k1"),
-                    Some("k0"),
-                    Some("k9"),
-                    None,
-                    Some("k"),
-                    Some("k"),
-                    Some("k5"),
-                ])),
-            ],
-        )
-        .unwrap();
-        // Two partitions, so partial states are merged too.
-        let (left, right) = (batch.slice(0, 4), batch.slice(4, 3));
-        let table = MemTable::try_new(schema, vec![vec![left], vec![right]]).unwrap();
-        ctx.register_table("t", Arc::new(table)).unwrap();
+        ctx.register_table("t", Arc::new(sample_table())).unwrap();
         let df = ctx.sql(sql).await.unwrap();
         pretty_format_batches(&df.collect().await.unwrap())
             .unwrap()

@@ -562,62 +562,78 @@ impl Accumulator for SingleMaxBy {
     }
 }
 
+/// Groups `a`, `b` and `c` with values, names, times and event ids (ties, nulls), in two
+/// partitions so partial states are merged too: the aggregate tests' table `t`.
+#[cfg(test)]
+pub(crate) fn sample_table() -> datafusion::datasource::MemTable {
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::arrow::datatypes::Schema;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("g", DataType::Utf8, false),
+        Field::new("v", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("ts", DataType::Int64, true),
+        Field::new("id", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec!["a", "a", "a", "b", "b", "c", "a"])),
+            Arc::new(Int32Array::from(vec![
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                None,
+                Some(6),
+                Some(7),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("x"),
+                Some("y"),
+                Some("z"),
+                Some("p"),
+                Some("q"),
+                Some("r"),
+                None,
+            ])),
+            Arc::new(Int64Array::from(vec![
+                Some(10),
+                Some(30),
+                Some(30),
+                Some(5),
+                Some(7),
+                None,
+                Some(20),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("k1"),
+                Some("k0"),
+                Some("k9"),
+                None,
+                Some("k"),
+                Some("k"),
+                Some("k5"),
+            ])),
+        ],
+    )
+    .expect("sample batch");
+    let (left, right) = (batch.slice(0, 4), batch.slice(4, 3));
+    datafusion::datasource::MemTable::try_new(schema, vec![vec![left], vec![right]])
+        .expect("sample table")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use datafusion::arrow::array::RecordBatch;
-    use datafusion::arrow::datatypes::Schema;
     use datafusion::prelude::SessionContext;
 
     async fn query(sql: &str) -> Vec<RecordBatch> {
         let ctx = SessionContext::new();
         ctx.register_udaf(max_by_udaf());
         ctx.register_udaf(min_by_udaf());
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("g", DataType::Utf8, false),
-            Field::new("v", DataType::Int32, true),
-            Field::new("name", DataType::Utf8, true),
-            Field::new("ts", DataType::Int64, true),
-            Field::new("id", DataType::Utf8, true),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec!["a", "a", "a", "b", "b", "c"])),
-                Arc::new(Int32Array::from(vec![
-                    Some(1),
-                    Some(2),
-                    Some(3),
-                    Some(4),
-                    None,
-                    Some(6),
-                ])),
-                Arc::new(StringArray::from(vec!["x", "y", "z", "p", "q", "r"])),
-                Arc::new(Int64Array::from(vec![
-                    Some(10),
-                    Some(30),
-                    Some(30),
-                    Some(5),
-                    Some(7),
-                    None,
-                ])),
-                Arc::new(StringArray::from(vec![
-                    Some("k1"),
-                    Some("k0"),
-                    Some("k9"),
-                    None,
-                    Some("k"),
-                    Some("k"),
-                ])),
-            ],
-        )
-        .unwrap();
-        // Two partitions, so partial states are merged too.
-        let (left, right) = (batch.slice(0, 3), batch.slice(3, 3));
-        let table =
-            datafusion::datasource::MemTable::try_new(schema, vec![vec![left], vec![right]])
-                .unwrap();
-        ctx.register_table("t", Arc::new(table)).unwrap();
+        ctx.register_table("t", Arc::new(sample_table())).unwrap();
         ctx.sql(sql).await.unwrap().collect().await.unwrap()
     }
 
