@@ -65,9 +65,7 @@ impl OptimizerRule for FuseMaxBy {
             return Ok(Transformed::no(plan));
         }
 
-        // Where each original aggregate's value comes from: (column in the new aggregate, field).
-        let mut source: Vec<(usize, Option<String>)> = Vec::new();
-        let mut kept = Vec::new();
+        // Which family each fused aggregate joins, and its field there.
         let fused_of: BTreeMap<usize, (usize, usize)> = families
             .values()
             .enumerate()
@@ -78,15 +76,20 @@ impl OptimizerRule for FuseMaxBy {
                     .map(move |(k, &i)| (i, (family, k)))
             })
             .collect();
+        // The new aggregate holds the unfused aggregates in order, then one per family; each
+        // original aggregate's value comes from (its column there, the field of a fused one).
+        let first_fused = aggregate.aggr_expr.len() - fused_of.len();
+        let mut kept = Vec::with_capacity(first_fused + families.len());
+        let mut source: Vec<(usize, Option<String>)> = Vec::new();
         for (i, e) in aggregate.aggr_expr.iter().enumerate() {
-            if !fused_of.contains_key(&i) {
-                source.push((kept.len(), None));
-                kept.push(e.clone());
-            } else {
-                source.push((usize::MAX, None));
+            match fused_of.get(&i) {
+                Some(&(family, k)) => source.push((first_fused + family, Some(format!("f{k}")))),
+                None => {
+                    source.push((kept.len(), None));
+                    kept.push(e.clone());
+                }
             }
         }
-        let first_fused = kept.len();
         for (family, members) in families.values().enumerate() {
             let (f, key) = fusable(&aggregate.aggr_expr[members[0]]).expect("fusable");
             let mut fields = Vec::with_capacity(members.len() * 2);
@@ -105,12 +108,6 @@ impl OptimizerRule for FuseMaxBy {
             ))
             .alias(format!("{FUSED}{family}"));
             kept.push(fused);
-        }
-        for (i, (column, field)) in source.iter_mut().enumerate() {
-            if let Some(&(family, k)) = fused_of.get(&i) {
-                *column = first_fused + family;
-                *field = Some(format!("f{k}"));
-            }
         }
 
         let groups = aggregate.group_expr.len();
