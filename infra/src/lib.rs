@@ -5,10 +5,13 @@
 //! [`synth`] builds the stack with it: `store-infra synth` writes the template that
 //! `scripts/deploy.sh` deploys. [`provision`] creates the data resources through the SDK instead,
 //! for an AWS-compatible endpoint whose CloudFormation lacks Firehose, Glue and Athena. [`policy`]
-//! holds the policy documents, every statement explicit about actions and resources.
+//! holds the policy documents, every statement explicit about actions and resources, and
+//! [`resolve`] evaluates the template for one account and region, so the policies are checked
+//! against the ARNs the services really act on.
 
 pub mod policy;
 pub mod provision;
+pub mod resolve;
 pub mod stack;
 pub mod synth;
 pub mod template;

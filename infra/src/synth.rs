@@ -64,6 +64,8 @@ pub mod params {
     pub const CODE_KEY: &str = "PlannerCodeKey";
     /// `json` or `parquet`.
     pub const LAKE_FORMAT: &str = "LakeFormat";
+    /// Executions reserved for the planner; 0 reserves none.
+    pub const RESERVED_CONCURRENCY: &str = "PlannerReservedConcurrency";
 }
 
 /// The queues are encrypted at rest with SQS-managed keys, which the check does not recognise.
@@ -74,6 +76,9 @@ const SQS_MANAGED_ENCRYPTION: Skip = Skip {
 
 /// The condition true when Firehose converts records to Parquet.
 const PARQUET: &str = "ConvertToParquet";
+
+/// The condition true when the planner has reserved concurrency.
+const RESERVE_CONCURRENCY: &str = "ReservePlannerConcurrency";
 
 fn bucket_arn() -> Value {
     get_att(LAKE_BUCKET, "Arn")
@@ -97,6 +102,15 @@ fn glue_arns(tables: &[&str]) -> Vec<Value> {
         ))
     }));
     arns
+}
+
+/// The ARN of the log group `logical_id` followed by `suffix` (`:*` for its streams,
+/// `:log-stream:NAME` for one), built from its name: the group's `Arn` attribute already ends in
+/// `:*`, so nothing can be appended to it.
+fn log_group_arn(logical_id: &str, suffix: &str) -> Value {
+    sub(&format!(
+        "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{logical_id}}}{suffix}"
+    ))
 }
 
 /// Table parameters written for the bucket `BUCKET`, as `Fn::Sub` values naming the lake bucket;
@@ -151,12 +165,10 @@ pub fn firehose_statements() -> Vec<Statement> {
         Statement::allow(
             "LogDeliveryErrors",
             &["logs:PutLogEvents"],
-            vec![
-                sub(&format!(
-                    "${{{FIREHOSE_LOGS}.Arn}}:log-stream:${{{FIREHOSE_LOG_STREAM}}}"
-                ))
-                .clone(),
-            ],
+            vec![log_group_arn(
+                FIREHOSE_LOGS,
+                &format!(":log-stream:${{{FIREHOSE_LOG_STREAM}}}"),
+            )],
         ),
     ]
 }
@@ -226,7 +238,7 @@ pub fn planner_statements() -> Vec<Statement> {
         Statement::allow(
             "Log",
             &["logs:CreateLogStream", "logs:PutLogEvents"],
-            vec![sub(&format!("${{{PLANNER_LOGS}.Arn}}:*"))],
+            vec![log_group_arn(PLANNER_LOGS, ":*")],
         ),
     ]
 }
@@ -274,6 +286,19 @@ pub fn template() -> Template {
             default: Some("json"),
             allowed_values: vec!["json", "parquet"],
         },
+    );
+    t.parameters.insert(
+        params::RESERVED_CONCURRENCY,
+        Parameter {
+            kind: "Number",
+            description: "Concurrent executions reserved for the planner (and its cap); 0 reserves none. A reservation needs the account to keep 100 unreserved executions, which new accounts (quota 10) do not have. Planners running at once are safe without one: snapshot commits are conditional and alert ids deterministic.",
+            default: Some("0"),
+            allowed_values: vec![],
+        },
+    );
+    t.conditions.insert(
+        RESERVE_CONCURRENCY,
+        json!({"Fn::Not": [{"Fn::Equals": [reference(params::RESERVED_CONCURRENCY), "0"]}]}),
     );
     t.conditions.insert(
         PARQUET,
@@ -606,7 +631,11 @@ pub fn template() -> Template {
                 "Role": get_att(PLANNER_ROLE, "Arn"),
                 "Timeout": PLANNER_TIMEOUT_SECONDS,
                 "MemorySize": 256,
-                "ReservedConcurrentExecutions": 2,
+                "ReservedConcurrentExecutions": if_then(
+                    RESERVE_CONCURRENCY,
+                    reference(params::RESERVED_CONCURRENCY),
+                    no_value()
+                ),
                 "Environment": {"Variables": variables},
                 "LoggingConfig": {"LogFormat": "JSON", "LogGroup": reference(PLANNER_LOGS)}
             }),
@@ -679,6 +708,7 @@ pub fn env_file_from_outputs(outputs: &Value) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::{Deployment, Resolved};
 
     #[test]
     fn every_policy_statement_names_its_actions_and_resources() {
@@ -713,6 +743,46 @@ mod tests {
         ] {
             assert!(vars.get(name).is_some(), "{name}");
         }
+    }
+
+    fn resolved(parameters: &[(&str, &str)]) -> Resolved {
+        Resolved::new(
+            serde_json::from_str(&template().to_json()).unwrap(),
+            Deployment::sample("store-inventory", parameters),
+        )
+    }
+
+    const LOGS: &str = "arn:aws:logs:ap-southeast-1:123456789012:log-group:";
+
+    #[test]
+    fn firehose_may_write_its_delivery_error_log_stream() {
+        let r = resolved(&[]);
+        let stream =
+            format!("{LOGS}/aws/kinesisfirehose/store-inventory-readings:log-stream:S3Delivery");
+        assert!(r.allows(FIREHOSE_ROLE, "logs:PutLogEvents", &stream));
+        let other = format!("{LOGS}/aws/kinesisfirehose/other:log-stream:S3Delivery");
+        assert!(!r.allows(FIREHOSE_ROLE, "logs:PutLogEvents", &other));
+    }
+
+    #[test]
+    fn the_planner_may_write_its_own_log_streams_only() {
+        let r = resolved(&[]);
+        let group = format!("{LOGS}/aws/lambda/store-inventory-planner");
+        let stream = format!("{group}:log-stream:2026/11/28/[$LATEST]0123abcd");
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            assert!(r.allows(PLANNER_ROLE, action, &stream), "{action}");
+        }
+        let other = format!("{LOGS}/aws/lambda/other:log-stream:x");
+        assert!(!r.allows(PLANNER_ROLE, "logs:PutLogEvents", &other));
+    }
+
+    #[test]
+    fn reserved_concurrency_is_opt_in() {
+        let none = resolved(&[]).property(PLANNER, "ReservedConcurrentExecutions");
+        assert_eq!(none, Value::Null, "no reservation unless asked for");
+        let some = resolved(&[(params::RESERVED_CONCURRENCY, "3")])
+            .property(PLANNER, "ReservedConcurrentExecutions");
+        assert_eq!(some, json!("3"));
     }
 
     #[test]
