@@ -28,7 +28,8 @@ ls -l "$zip"
 
 step "artifacts bucket"
 account=$(aws sts get-caller-identity --query Account --output text)
-artifacts="${stack}-artifacts-${account}-${region}"
+# Checks every name the stack derives against its service's limit before creating anything.
+artifacts=$(STORE_STACK_NAME=$stack cargo run --quiet -p store-infra -- code-bucket --account "$account" --region "$region")
 if ! aws s3api head-bucket --bucket "$artifacts" 2>/dev/null; then
   if [[ "$region" == "us-east-1" ]]; then
     aws s3api create-bucket --bucket "$artifacts" >/dev/null

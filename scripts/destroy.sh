@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Removes everything deploy.sh created: deletes the stack (its lake bucket is retained, so a stray
 # stack deletion never loses data), then empties (every version) and deletes the lake bucket and
-# the artifacts bucket. Safe to re-run: what is gone is skipped.
+# the code bucket. Safe to re-run: what is gone is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,4 +45,4 @@ else
   echo "stack $stack: already gone"
 fi
 remove_bucket "$lake"
-remove_bucket "${stack}-artifacts-${account}-${region}"
+remove_bucket "${stack}-code-${account}-${region}"

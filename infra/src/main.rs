@@ -40,6 +40,16 @@ enum Command {
         /// The outputs JSON.
         outputs: PathBuf,
     },
+    /// Print the bucket `scripts/deploy.sh` uploads the planner's code to, after checking every
+    /// name the stack derives against its service's limit in this account and region.
+    CodeBucket {
+        /// The account id.
+        #[arg(long)]
+        account: String,
+        /// The region.
+        #[arg(long)]
+        region: String,
+    },
     /// Create the bucket, queues, delivery stream, Glue table and Athena workgroup through the
     /// SDK (for an AWS-compatible endpoint), and print the settings the apps need.
     Provision {
@@ -75,6 +85,12 @@ async fn main() -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
+        }
+        Command::CodeBucket { account, region } => {
+            names
+                .check_limits(&account, &region)
+                .map_err(anyhow::Error::msg)?;
+            println!("{}", names.code_bucket(&account, &region));
         }
         Command::EnvFile { outputs } => {
             let text = if outputs.as_os_str() == "-" {

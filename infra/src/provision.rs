@@ -88,6 +88,9 @@ pub async fn provision(
         .account()
         .unwrap_or("000000000000")
         .to_owned();
+    names
+        .check_limits(&account, &region)
+        .map_err(anyhow::Error::msg)?;
     let bucket = names.bucket(&account, &region);
     let s3 = store_aws::AwsClients::new(config).s3;
 
@@ -373,6 +376,11 @@ pub async fn provision(
         (env::GLUE_DATABASE, database),
         (env::READINGS_TABLE, READINGS_TABLE.to_owned()),
         (env::SNAPSHOT_TABLE, SNAPSHOT_TABLE.to_owned()),
+        // The readings table above is NDJSON.
+        (
+            env::LAKE_FORMAT,
+            store_model::ObjectFormat::Json.to_string(),
+        ),
     ]);
     Ok(Outputs { settings })
 }

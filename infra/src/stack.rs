@@ -43,6 +43,11 @@ pub const ERRORS_PREFIX_EXPRESSION: &str =
 /// The readings table.
 pub const READINGS_TABLE: &str = "readings";
 
+/// The longest region name the bucket names are sized for (`ap-southeast-1` and its kind).
+pub const LONGEST_REGION: usize = 14;
+/// An account id's length.
+const ACCOUNT_ID_LEN: usize = 12;
+
 /// The names of one stack's resources, derived from its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackNames {
@@ -50,29 +55,93 @@ pub struct StackNames {
     pub stack: String,
 }
 
+/// A derived name, its service's limit on length, and what it is.
+pub struct NameLimit {
+    /// The resource.
+    pub what: &'static str,
+    /// The name.
+    pub name: String,
+    /// The most characters the service accepts.
+    pub limit: usize,
+}
+
 impl StackNames {
-    /// Names for the stack `stack` (lowercase letters, digits and hyphens).
+    /// Names for the stack `stack` (lowercase letters, digits and hyphens), refused when any
+    /// name derived from it would pass its service's limit in an account of any region up to
+    /// [`LONGEST_REGION`] characters.
     pub fn new(stack: &str) -> Result<Self, String> {
         let ok = !stack.is_empty()
-            && stack.len() <= 40
             && stack.starts_with(|c: char| c.is_ascii_lowercase())
             && stack
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if ok {
-            Ok(Self {
-                stack: stack.to_owned(),
-            })
-        } else {
-            Err(format!(
-                "stack name {stack:?} must start with a letter and hold at most 40 lowercase letters, digits and hyphens"
-            ))
+        if !ok {
+            return Err(format!(
+                "stack name {stack:?} must start with a letter and hold only lowercase letters, digits and hyphens"
+            ));
+        }
+        let names = Self {
+            stack: stack.to_owned(),
+        };
+        names.check_limits(&"0".repeat(ACCOUNT_ID_LEN), &"r".repeat(LONGEST_REGION))?;
+        Ok(names)
+    }
+
+    /// Every name the stack derives, for an account and region, with its service's limit.
+    pub fn limits(&self, account: &str, region: &str) -> Vec<NameLimit> {
+        let limit = |what, name, limit| NameLimit { what, name, limit };
+        vec![
+            limit("lake bucket", self.bucket(account, region), 63),
+            limit("code bucket", self.code_bucket(account, region), 63),
+            limit("alert queue", self.alert_queue(), 80),
+            limit("dead-letter queue", self.dead_letter_queue(), 80),
+            limit("delivery stream", self.delivery_stream(), 64),
+            limit("planner function", self.planner_function(), 64),
+            limit("Athena workgroup", self.workgroup(), 128),
+            limit("Glue database", self.database(), 255),
+            // CloudFormation names each role `<stack>-<logical id>-<12 characters>` and cuts
+            // it to the limit itself; the stack name still has to leave room for the id.
+            limit(
+                "planner role",
+                format!("{}-PlannerRole-XXXXXXXXXXXX", self.stack),
+                64,
+            ),
+            limit(
+                "delivery stream role",
+                format!("{}-DeliveryStreamRole-XXXXXXXXXXXX", self.stack),
+                64,
+            ),
+        ]
+    }
+
+    /// Refuses the stack name when a name derived from it passes its service's limit, naming
+    /// the first such name, its length and the limit.
+    pub fn check_limits(&self, account: &str, region: &str) -> Result<(), String> {
+        match self
+            .limits(account, region)
+            .into_iter()
+            .find(|n| n.name.chars().count() > n.limit)
+        {
+            None => Ok(()),
+            Some(n) => Err(format!(
+                "stack name {:?} is too long: its {} name {:?} would have {} characters, over the limit of {}",
+                self.stack,
+                n.what,
+                n.name,
+                n.name.chars().count(),
+                n.limit
+            )),
         }
     }
 
     /// The lake bucket, made unique by account and region.
     pub fn bucket(&self, account: &str, region: &str) -> String {
         format!("{}-lake-{account}-{region}", self.stack)
+    }
+
+    /// The bucket `scripts/deploy.sh` uploads the planner's zip to.
+    pub fn code_bucket(&self, account: &str, region: &str) -> String {
+        format!("{}-code-{account}-{region}", self.stack)
     }
 
     /// The delivery stream.
@@ -198,6 +267,54 @@ mod tests {
         );
         assert!(StackNames::new("Store").is_err());
         assert!(StackNames::new("a b").is_err());
+    }
+
+    #[test]
+    fn a_stack_name_whose_bucket_would_pass_63_characters_is_refused() {
+        let longest = "s".repeat(30);
+        let names = StackNames::new(&longest).unwrap();
+        for n in names.limits("123456789012", "ap-southeast-1") {
+            assert!(
+                n.name.len() <= n.limit,
+                "{}: {} > {}",
+                n.what,
+                n.name,
+                n.limit
+            );
+        }
+        let e = StackNames::new(&"s".repeat(31)).unwrap_err();
+        assert!(
+            e.contains("lake bucket") && e.contains("limit of 63"),
+            "{e}"
+        );
+        let e = StackNames::new(&"s".repeat(40)).unwrap_err();
+        assert!(e.contains("73 characters, over the limit of 63"), "{e}");
+        // A region longer than the sizing assumed is caught with the real names.
+        assert!(
+            names
+                .check_limits("123456789012", "xx-southeast-100")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_derived_name_is_checked_against_its_service_limit() {
+        let names = StackNames::new("store-inventory").unwrap();
+        let limits: Vec<(&str, usize)> = names
+            .limits("123456789012", "ap-southeast-1")
+            .iter()
+            .map(|n| (n.what, n.limit))
+            .collect();
+        for (what, limit) in [
+            ("lake bucket", 63),
+            ("alert queue", 80),
+            ("delivery stream", 64),
+            ("planner function", 64),
+            ("planner role", 64),
+            ("Athena workgroup", 128),
+        ] {
+            assert!(limits.contains(&(what, limit)), "{what}");
+        }
     }
 
     #[test]
