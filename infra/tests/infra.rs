@@ -63,6 +63,45 @@ fn nothing_in_the_template_is_public_or_unencrypted() {
     }
 }
 
+/// Loads an env file into the apps' settings, and checks that each `NAME=value` line landed.
+fn assert_every_line_reaches_the_settings(text: &str) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("stack.env");
+    std::fs::write(&path, text).unwrap();
+    let settings = store_aws::AwsSettings {
+        env_file: Some(path),
+        ..store_aws::AwsSettings::default()
+    }
+    .with_env_file()
+    .unwrap();
+    for (name, value) in store_aws::settings::parse_env_file(text) {
+        assert_eq!(
+            settings.value_of(&name).as_deref(),
+            Some(value.as_str()),
+            "{name} is written for the apps but not read back"
+        );
+    }
+}
+
+#[test]
+fn every_stack_output_lands_in_the_apps_settings() {
+    use store_infra::synth::{OUTPUTS, env_file_from_outputs};
+    let outputs: Vec<serde_json::Value> = OUTPUTS
+        .iter()
+        .map(|(key, _)| {
+            let value = match *key {
+                "LakeFormat" => "parquet".to_owned(),
+                "Region" => "eu-west-1".to_owned(),
+                _ => format!("v-{key}"),
+            };
+            serde_json::json!({"OutputKey": key, "OutputValue": value})
+        })
+        .collect();
+    let text = env_file_from_outputs(&serde_json::json!(outputs)).unwrap();
+    assert_eq!(text.lines().count(), OUTPUTS.len());
+    assert_every_line_reaches_the_settings(&text);
+}
+
 fn moto_endpoint() -> String {
     std::env::var("STORE_TEST_AWS_ENDPOINT").expect(
         "STORE_TEST_AWS_ENDPOINT is not set: run `scripts/test.sh`, which starts moto_server",
@@ -90,6 +129,7 @@ async fn provision_creates_every_data_resource_and_can_run_again() {
         .await
         .unwrap();
     assert_eq!(first, again, "provisioning again changes nothing");
+    assert_every_line_reaches_the_settings(&first.env_file());
 
     let get = |name: &str| {
         first

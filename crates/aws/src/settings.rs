@@ -86,24 +86,24 @@ pub struct AwsSettings {
     /// The Glue database (stack output `GlueDatabase`).
     #[arg(long, env = env::GLUE_DATABASE, global = true)]
     pub glue_database: Option<String>,
-    /// The readings table.
-    #[arg(long, env = env::READINGS_TABLE, default_value = "readings", global = true)]
-    pub readings_table: String,
+    /// The readings table [default: readings].
+    #[arg(long, env = env::READINGS_TABLE, global = true)]
+    pub readings_table: Option<String>,
     /// The snapshot table (in the lake bucket) the Athena planner folds closed hours into and
     /// plans over, so a run scans the new data, not the history; empty: every run scans the
-    /// whole window.
-    #[arg(long, env = env::SNAPSHOT_TABLE, default_value = store_model::lake::SNAPSHOT_TABLE, global = true)]
-    pub snapshot_table: String,
+    /// whole window [default: latest_snapshot].
+    #[arg(long, env = env::SNAPSHOT_TABLE, global = true)]
+    pub snapshot_table: Option<String>,
     /// Athena's result location (`s3://…/`), when the workgroup does not enforce one.
     #[arg(long, env = env::ATHENA_OUTPUT, global = true)]
     pub athena_output: Option<String>,
-    /// The engine that runs the planning SQL on the AWS backend.
-    #[arg(long, env = env::QUERY_ENGINE, value_enum, default_value_t, global = true)]
-    pub query_engine: QueryEngine,
-    /// Format of the reading objects in the bucket (`json` unless the delivery stream converts
-    /// to Parquet); read by DataFusion over S3.
-    #[arg(long, env = env::LAKE_FORMAT, default_value = "json", global = true)]
-    pub lake_format: store_model::ObjectFormat,
+    /// The engine that runs the planning SQL on the AWS backend [default: athena].
+    #[arg(long, env = env::QUERY_ENGINE, value_enum, global = true)]
+    pub query_engine: Option<QueryEngine>,
+    /// Format of the reading objects in the bucket (stack output `LakeFormat`: `json` unless
+    /// the delivery stream converts to Parquet); read by DataFusion over S3 [default: json].
+    #[arg(long, env = env::LAKE_FORMAT, global = true)]
+    pub lake_format: Option<store_model::ObjectFormat>,
 }
 
 /// The settings every app shares: which backend, where the embedded one keeps its data, and where
@@ -164,6 +164,16 @@ pub enum SettingsError {
         #[source]
         source: std::io::Error,
     },
+    /// A value in the env file does not parse.
+    #[error("the env file {path} sets {name} to a value that is not valid: {reason}")]
+    EnvFileValue {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The variable.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// A required name is not set.
     #[error("`--{flag}` (or {env}) is required with --backend aws")]
     Missing {
@@ -216,31 +226,100 @@ pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
 }
 
 impl AwsSettings {
-    /// Fills the names no flag or variable set from the env file, when there is one.
+    /// Fills the settings no flag or variable set from the env file, when there is one. Every
+    /// name in [`env`] is read back (the stack's outputs and `store-infra provision` write them);
+    /// a value that does not parse is an error naming the file and the name.
     pub fn with_env_file(mut self) -> Result<Self, SettingsError> {
         let Some(path) = self.env_file.clone() else {
             return Ok(self);
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| SettingsError::EnvFile { path, source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::EnvFile {
+            path: path.clone(),
+            source,
+        })?;
         for (name, value) in parse_env_file(&text) {
-            let field = match name.as_str() {
-                env::REGION => &mut self.region,
-                env::ENDPOINT_URL => &mut self.endpoint_url,
-                env::LAKE_BUCKET => &mut self.lake_bucket,
-                env::DELIVERY_STREAM => &mut self.delivery_stream,
-                env::ALERT_QUEUE_URL => &mut self.alert_queue_url,
-                env::DEAD_LETTER_QUEUE_URL => &mut self.dead_letter_queue_url,
-                env::ATHENA_WORKGROUP => &mut self.athena_workgroup,
-                env::GLUE_DATABASE => &mut self.glue_database,
-                env::ATHENA_OUTPUT => &mut self.athena_output,
-                _ => continue,
-            };
-            if field.is_none() {
-                *field = Some(value);
-            }
+            self.fill(&name, value)
+                .map_err(|reason| SettingsError::EnvFileValue {
+                    path: path.clone(),
+                    name: name.clone(),
+                    reason,
+                })?;
         }
         Ok(self)
+    }
+
+    /// Sets the setting named by the environment variable `name` to `value` unless it is set
+    /// already; names of other programs are ignored.
+    fn fill(&mut self, name: &str, value: String) -> Result<(), String> {
+        fn keep<T>(field: &mut Option<T>, value: Result<T, String>) -> Result<(), String> {
+            if field.is_none() {
+                *field = Some(value?);
+            }
+            Ok(())
+        }
+        let text = Ok(value.clone());
+        match name {
+            env::REGION => keep(&mut self.region, text),
+            env::ENDPOINT_URL => keep(&mut self.endpoint_url, text),
+            env::LAKE_BUCKET => keep(&mut self.lake_bucket, text),
+            env::DELIVERY_STREAM => keep(&mut self.delivery_stream, text),
+            env::ALERT_QUEUE_URL => keep(&mut self.alert_queue_url, text),
+            env::DEAD_LETTER_QUEUE_URL => keep(&mut self.dead_letter_queue_url, text),
+            env::ATHENA_WORKGROUP => keep(&mut self.athena_workgroup, text),
+            env::GLUE_DATABASE => keep(&mut self.glue_database, text),
+            env::READINGS_TABLE => keep(&mut self.readings_table, text),
+            env::SNAPSHOT_TABLE => keep(&mut self.snapshot_table, text),
+            env::ATHENA_OUTPUT => keep(&mut self.athena_output, text),
+            env::QUERY_ENGINE => keep(
+                &mut self.query_engine,
+                <QueryEngine as clap::ValueEnum>::from_str(&value, true),
+            ),
+            env::LAKE_FORMAT => keep(&mut self.lake_format, value.parse()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The value of the setting named by the environment variable `name`, as the env file
+    /// writes it; `None` when it is unset or `name` is not a setting of the apps.
+    pub fn value_of(&self, name: &str) -> Option<String> {
+        match name {
+            env::REGION => self.region.clone(),
+            env::ENDPOINT_URL => self.endpoint_url.clone(),
+            env::LAKE_BUCKET => self.lake_bucket.clone(),
+            env::DELIVERY_STREAM => self.delivery_stream.clone(),
+            env::ALERT_QUEUE_URL => self.alert_queue_url.clone(),
+            env::DEAD_LETTER_QUEUE_URL => self.dead_letter_queue_url.clone(),
+            env::ATHENA_WORKGROUP => self.athena_workgroup.clone(),
+            env::GLUE_DATABASE => self.glue_database.clone(),
+            env::READINGS_TABLE => self.readings_table.clone(),
+            env::SNAPSHOT_TABLE => self.snapshot_table.clone(),
+            env::ATHENA_OUTPUT => self.athena_output.clone(),
+            env::QUERY_ENGINE => self
+                .query_engine
+                .and_then(|e| clap::ValueEnum::to_possible_value(&e))
+                .map(|v| v.get_name().to_owned()),
+            env::LAKE_FORMAT => self.lake_format.map(|f| f.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The engine that runs the planning SQL.
+    pub fn query_engine(&self) -> QueryEngine {
+        self.query_engine.unwrap_or_default()
+    }
+
+    /// The format of the reading objects.
+    pub fn lake_format(&self) -> store_model::ObjectFormat {
+        self.lake_format.unwrap_or(store_model::ObjectFormat::Json)
+    }
+
+    /// The snapshot table, or `None` when every run scans the whole window.
+    pub fn snapshot_table(&self) -> Result<Option<&str>, SettingsError> {
+        match self.snapshot_table.as_deref() {
+            None => Ok(Some(store_model::lake::SNAPSHOT_TABLE)),
+            Some("") => Ok(None),
+            Some(t) => plain_table(t, "snapshot-table").map(Some),
+        }
     }
 
     /// The alert queue and its dead-letter queue.
@@ -288,10 +367,9 @@ impl AwsSettings {
                 )
             },
         );
-        if self.snapshot_table.is_empty() {
+        let Some(table) = self.snapshot_table()? else {
             return Ok(query);
-        }
-        let table = plain_table(&self.snapshot_table, "snapshot-table")?;
+        };
         Ok(query.with_snapshots(crate::S3Snapshots::new(
             crate::S3Objects::new(clients.s3.clone(), self.require_lake_bucket()?),
             table,
@@ -346,7 +424,10 @@ impl AwsSettings {
 
     /// The readings table name, checked to be a plain identifier (it is part of the SQL text).
     pub fn readings_table(&self) -> Result<&str, SettingsError> {
-        plain_table(&self.readings_table, "readings-table")
+        plain_table(
+            self.readings_table.as_deref().unwrap_or("readings"),
+            "readings-table",
+        )
     }
 }
 
@@ -479,13 +560,47 @@ mod tests {
 
     #[test]
     fn the_table_name_must_be_a_plain_identifier() {
-        let mut s = AwsSettings {
-            readings_table: "readings".into(),
-            ..AwsSettings::default()
-        };
+        let mut s = AwsSettings::default();
         assert_eq!(s.readings_table().unwrap(), "readings");
-        s.readings_table = "readings; DROP TABLE x".into();
+        s.readings_table = Some("readings; DROP TABLE x".into());
         assert!(s.readings_table().is_err());
+    }
+
+    #[test]
+    fn typed_settings_come_from_the_env_file_too() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("stack.env");
+        std::fs::write(
+            &path,
+            "STORE_LAKE_FORMAT=parquet\nSTORE_QUERY_ENGINE=datafusion\nSTORE_SNAPSHOT_TABLE=\n",
+        )
+        .unwrap();
+        let s = AwsSettings {
+            env_file: Some(path.clone()),
+            ..AwsSettings::default()
+        }
+        .with_env_file()
+        .unwrap();
+        assert_eq!(s.lake_format(), store_model::ObjectFormat::Parquet);
+        assert_eq!(s.query_engine(), QueryEngine::Datafusion);
+        assert_eq!(
+            s.snapshot_table().unwrap(),
+            None,
+            "empty turns snapshots off"
+        );
+        assert_eq!(
+            AwsSettings::default().snapshot_table().unwrap(),
+            Some(store_model::lake::SNAPSHOT_TABLE)
+        );
+        std::fs::write(&path, "STORE_LAKE_FORMAT=csv\n").unwrap();
+        let e = AwsSettings {
+            env_file: Some(path),
+            ..AwsSettings::default()
+        }
+        .with_env_file()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("STORE_LAKE_FORMAT"), "{e}");
     }
 
     #[tokio::test]

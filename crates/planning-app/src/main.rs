@@ -107,7 +107,7 @@ fn datafusion_over_s3(
         store_local::DataFusionInventoryQuery::over_bucket(
             &format!("s3://{bucket}"),
             store,
-            aws.lake_format,
+            aws.lake_format(),
         ),
     ))
 }
@@ -136,7 +136,7 @@ async fn planner(settings: &Settings) -> Result<Planner> {
                 config,
                 clients,
             } = settings.backend.connect_aws().await?;
-            let query: Arc<dyn InventoryQuery> = match aws.query_engine {
+            let query: Arc<dyn InventoryQuery> = match aws.query_engine() {
                 QueryEngine::Athena => Arc::new(aws.athena_query(&clients)?),
                 QueryEngine::Datafusion => datafusion_over_s3(&config, &aws)?,
             };
