@@ -28,6 +28,7 @@ use store_model::lake::{
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
+    rejected_rows_sql,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument, warn};
@@ -250,13 +251,13 @@ impl AthenaInventoryQuery {
 
     /// Folds the hours closed since the current generation into a new one (an `UNLOAD` of the
     /// compaction SQL into a fresh run prefix, then the conditional commit). Returns the
-    /// generation to plan over, if any, and the bytes the compaction scanned.
+    /// generation to plan over, if any, and what the compaction scanned and left out.
     async fn refresh(
         &self,
         snapshots: &S3Snapshots,
         now: i64,
         window_dt: &str,
-    ) -> Result<(Option<SnapshotCommit>, u64), PortError> {
+    ) -> Result<(Option<SnapshotCommit>, Folded), PortError> {
         let current = snapshots.current().await?;
         let Fold {
             generation,
@@ -264,8 +265,8 @@ impl AthenaInventoryQuery {
             watermark,
             covers_from,
         } = match snapshot_step(current.as_ref(), now, window_dt) {
-            SnapshotStep::Current(c) => return Ok((Some(c), 0)),
-            SnapshotStep::Scan => return Ok((None, 0)),
+            SnapshotStep::Current(c) => return Ok((Some(c), Folded::default())),
+            SnapshotStep::Scan => return Ok((None, Folded::default())),
             SnapshotStep::Fold(fold) => fold,
         };
         let run = snapshot_run(generation, Uuid::new_v4());
@@ -282,11 +283,34 @@ impl AthenaInventoryQuery {
             .iter()
             .map(|c| SqlParam::Text(c.run.clone()))
             .collect();
-        params.extend([SqlParam::Text(from), SqlParam::Text(watermark.clone())]);
+        let hours = [SqlParam::Text(from), SqlParam::Text(watermark.clone())];
+        params.extend(hours.iter().cloned());
         let (id, execution) = self.execute(sql, &params).await?;
-        let scanned = bytes_scanned(&execution);
         let data_bytes = snapshots.run_bytes(&run).await?;
-        info!(query_id = %id, generation, bytes_scanned = scanned, data_bytes, "snapshot compacted");
+        let mut folded = Folded {
+            bytes_scanned: bytes_scanned(&execution),
+            rejected: 0,
+        };
+        // What the fold left out is reported, not needed: a failed count is a warning.
+        match self
+            .execute(rejected_rows_sql(&self.readings_table()), &hours)
+            .await
+        {
+            Ok((count_id, count)) => {
+                folded.bytes_scanned += bytes_scanned(&count);
+                folded.rejected = self.count(&count_id).await.unwrap_or_else(|e| {
+                    warn!(query_id = %count_id, error = %e, "could not read the count of rejected rows");
+                    0
+                });
+                if folded.rejected > 0 {
+                    warn!(query_id = %count_id, rejected = folded.rejected, "rows breaking the reading contract (a null check time or key, a negative stock) were left out of the snapshot");
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not count the rows the fold left out");
+            }
+        }
+        info!(query_id = %id, generation, bytes_scanned = folded.bytes_scanned, data_bytes, "snapshot compacted");
         let commit = snapshots
             .commit(SnapshotCommit {
                 generation,
@@ -300,7 +324,30 @@ impl AthenaInventoryQuery {
                 created_at: now,
             })
             .await?;
-        Ok((Some(commit), scanned))
+        Ok((Some(commit), folded))
+    }
+
+    /// The one number a `SELECT count(*)` returned (no row, as from a server that runs no SQL,
+    /// counts as zero).
+    async fn count(&self, id: &str) -> Result<u64, PortError> {
+        let out = self
+            .client
+            .get_query_results()
+            .query_execution_id(id)
+            .send()
+            .await
+            .map_err(call_error)?;
+        let rows = out.result_set().map(|s| s.rows()).unwrap_or_default();
+        // The first row of a SELECT's first page is its header.
+        let value = rows
+            .iter()
+            .filter_map(|r| r.data().first().and_then(|d| d.var_char_value()))
+            .find(|v| v.chars().all(|c| c.is_ascii_digit()) && !v.is_empty());
+        value.map_or(Ok(0), |v| {
+            v.parse().map_err(|_| {
+                PortError::permanent(OPERATION, format!("query {id} counted {v:?}"), None)
+            })
+        })
     }
 
     async fn start(&self, sql: String, params: &[SqlParam]) -> Result<String, PortError> {
@@ -451,6 +498,15 @@ impl AthenaInventoryQuery {
     }
 }
 
+/// What a fold scanned and left out.
+#[derive(Debug, Default, Clone, Copy)]
+struct Folded {
+    /// Bytes Athena scanned for the compaction and its count.
+    bytes_scanned: u64,
+    /// Rows of the folded hours that break the reading contract.
+    rejected: u64,
+}
+
 /// The bytes Athena scanned for an execution (what it bills).
 fn bytes_scanned(execution: &QueryExecution) -> u64 {
     execution
@@ -468,14 +524,14 @@ impl InventoryQuery for AthenaInventoryQuery {
         request: &InventoryRequest,
     ) -> Result<InventorySnapshot, PortError> {
         let window_dt = dt_partition(request.window_start);
-        let (commit, compaction_bytes) = match &self.snapshots {
+        let (commit, folded) = match &self.snapshots {
             Some(snapshots) => {
-                let (commit, scanned) = self
+                let (commit, folded) = self
                     .refresh(snapshots, request.window_end, &window_dt)
                     .await?;
-                (commit.filter(|c| snapshot_covers(c, &window_dt)), scanned)
+                (commit.filter(|c| snapshot_covers(c, &window_dt)), folded)
             }
-            None => (None, 0),
+            None => (None, Folded::default()),
         };
         let (sql, params) = match (&commit, &self.snapshots) {
             (Some(c), Some(snapshots)) => {
@@ -492,13 +548,13 @@ impl InventoryQuery for AthenaInventoryQuery {
         };
         let (id, execution) = self.execute(sql, &params).await?;
         let latest = self.results(&id).await?;
-        let bytes_scanned = bytes_scanned(&execution) + compaction_bytes;
+        let bytes_scanned = bytes_scanned(&execution) + folded.bytes_scanned;
         let snapshot = InventorySnapshot {
             query_id: id,
             engine: "athena".into(),
             readings_scanned: latest.iter().map(|l| l.readings).sum(),
             bytes_scanned,
-            malformed_skipped: 0,
+            malformed_skipped: folded.rejected,
             latest,
         };
         info!(

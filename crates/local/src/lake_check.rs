@@ -4,7 +4,9 @@
 //! checked: each NDJSON line against the reading contract, each Parquet object's footer. An object
 //! with bad lines is moved to `quarantine/<its key>`, a report of each bad line (line number, field,
 //! reason) is written beside it, and its good lines are written back as `<name>-valid.json` in the
-//! same partition. An unreadable Parquet object is quarantined whole. Objects that passed are
+//! same partition. An unreadable Parquet object is quarantined whole; rows of a readable one that
+//! lack a required value (which the planning SQL leaves out) are counted from its footer and
+//! reported with the object's name. Objects that passed are
 //! remembered (by key and size) so each object is read once, not once per run.
 
 use std::path::Path;
@@ -114,7 +116,8 @@ impl LakeCheck {
                 }
             };
             match outcome {
-                Outcome::Good => {
+                Outcome::Good { rejected } => {
+                    report.malformed += rejected;
                     self.remember(&object);
                     report.objects.push(object);
                 }
@@ -152,7 +155,7 @@ impl LakeCheck {
             }
         }
         if bad.is_empty() {
-            return Ok(Outcome::Good);
+            return Ok(Outcome::Good { rejected: 0 });
         }
         let mut report = Vec::new();
         for (line, err, record) in &bad {
@@ -191,20 +194,20 @@ impl LakeCheck {
             Ok(reader) => {
                 let schema = reader.metadata().file_metadata().schema_descr();
                 let has = |name: &str| schema.columns().iter().any(|c| c.name() == name);
-                [
-                    "store_id",
-                    "product_id",
-                    "current_stock",
-                    "threshold_level",
-                    "check_timestamp",
-                ]
-                .into_iter()
-                .find(|c| !has(c))
-                .map(|c| format!("Parquet object lacks the required column `{c}`"))
+                match REQUIRED_COLUMNS.into_iter().find(|c| !has(c)) {
+                    Some(c) => Some(format!("Parquet object lacks the required column `{c}`")),
+                    None => {
+                        let rejected = rows_with_null_required_values(reader.metadata());
+                        if rejected > 0 {
+                            warn!(object = %key, rows = rejected, "rows without a required value (a null store, product, stock, reorder point or check time) are left out of planning");
+                        }
+                        return Ok(Outcome::Good { rejected });
+                    }
+                }
             }
         };
         let Some(reason) = problem else {
-            return Ok(Outcome::Good);
+            return Ok(Outcome::Good { rejected: 0 });
         };
         warn!(object = %key, %reason, "malformed reading object quarantined");
         let entry = BadLine {
@@ -231,8 +234,40 @@ impl LakeCheck {
     }
 }
 
+/// The columns every usable reading has a value in.
+const REQUIRED_COLUMNS: [&str; 5] = [
+    "store_id",
+    "product_id",
+    "current_stock",
+    "threshold_level",
+    "check_timestamp",
+];
+
+/// Rows of a Parquet object that the planning SQL leaves out for a null required value, from
+/// the footer's statistics (no data page is read): per row group, the most nulls of any required
+/// column, so a row with several nulls counts once where they coincide.
+fn rows_with_null_required_values(
+    metadata: &datafusion::parquet::file::metadata::ParquetMetaData,
+) -> u64 {
+    metadata
+        .row_groups()
+        .iter()
+        .map(|group| {
+            group
+                .columns()
+                .iter()
+                .filter(|c| REQUIRED_COLUMNS.contains(&c.column_descr().name()))
+                .filter_map(|c| c.statistics().and_then(|s| s.null_count_opt()))
+                .max()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 enum Outcome {
-    Good,
+    /// Every row may be read; `rejected` of them lack a required value, which the planning SQL
+    /// leaves out.
+    Good { rejected: u64 },
     Quarantined {
         malformed: u64,
         replacement: Option<ObjectInfo>,

@@ -566,9 +566,12 @@ threshold_level, max_stock, check_timestamp, event_id, \
 row(check_timestamp, coalesce(event_id, '')) AS ord";
 
 /// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
-/// rows that break the contract in the lake).
-const VALID_ROWS: &str =
-    "store_id <> '' AND product_id <> '' AND current_stock >= 0 AND threshold_level >= 0";
+/// rows that break the contract in the lake, and Athena's JSON SerDe reads a malformed line as
+/// nulls). `check_timestamp IS NOT NULL` is explicit even where a window bound on it would leave
+/// such rows out: Trino refuses to compare the `row(check_timestamp, …)` key of a row whose time
+/// is null, so one such row reaching `max_by` fails the whole query.
+const VALID_ROWS: &str = "check_timestamp IS NOT NULL AND store_id <> '' AND product_id <> '' \
+AND current_stock >= 0 AND threshold_level >= 0";
 
 fn store_filter(n: usize) -> String {
     if n == 0 {
@@ -585,7 +588,9 @@ pub fn compaction_sql(table: &str, previous: Option<&str>) -> String {
     let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
                 check_timestamp, event_id, row(check_timestamp, coalesce(event_id, '')) AS ord";
     let previous = previous.map_or_else(String::new, |p| {
-        format!("  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  UNION ALL\n")
+        format!(
+            "  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
+        )
     });
     format!(
         "SELECT store_id, product_id,
@@ -596,6 +601,16 @@ FROM (
   WHERE dt >= ? AND dt < ? AND {VALID_ROWS}
 ) folded
 GROUP BY store_id, product_id"
+    )
+}
+
+/// Counts the raw rows of partitions `[?, ?)` that [`compaction_sql`] leaves out as breaking the
+/// contract (a null check time or key, a negative stock), so a fold reports what it skipped. A
+/// comparison with a null is unknown, not false: `coalesce` makes such a row count as rejected.
+pub fn rejected_rows_sql(table: &str) -> String {
+    format!(
+        "SELECT count(*) AS rejected FROM {table}
+WHERE dt >= ? AND dt < ? AND NOT coalesce({VALID_ROWS}, false)"
     )
 }
 

@@ -91,7 +91,7 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
     // First run: fold the window's closed hours into generation 1, commit it, plan over it.
     query.latest_readings(&request(now)).await.unwrap();
     let asked = executions(&c, &workgroup, &mut seen).await;
-    assert_eq!(asked.len(), 2, "{asked:#?}");
+    assert_eq!(asked.len(), 3, "{asked:#?}");
     let first = commit(&c, &bucket, 1).await;
     let (unload, unload_params) = &asked[0];
     assert!(unload.starts_with("UNLOAD ("), "{unload}");
@@ -119,7 +119,22 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
         ),
         (1, snapshot_watermark(now).as_str(), window_dt.as_str())
     );
-    let (select, params) = &asked[1];
+    // The fold counts the rows it leaves out, over the same hours.
+    let (count, count_params) = &asked[1];
+    assert!(
+        count.starts_with("SELECT count(*) AS rejected FROM \"readings\""),
+        "{count}"
+    );
+    assert!(
+        count.contains("NOT coalesce(check_timestamp IS NOT NULL"),
+        "{count}"
+    );
+    assert_eq!(count_params, unload_params);
+    assert!(
+        unload.contains("WHERE dt >= ? AND dt < ? AND check_timestamp IS NOT NULL"),
+        "the compaction leaves rows without a time out: {unload}"
+    );
+    let (select, params) = &asked[2];
     assert!(
         select.starts_with("SELECT") && select.contains("\"latest_snapshot\" WHERE run = ?"),
         "{select}"
@@ -154,7 +169,7 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
             quoted(&snapshot_watermark(later))
         ]
     );
-    assert_eq!(asked[1].1[0], quoted(&second.run));
+    assert_eq!(asked[2].1[0], quoted(&second.run));
 
     // Two planners fold generation 3 at once: the other one commits first, so this one's commit
     // is refused, its data deleted, and the winner's generation returned.
