@@ -6,8 +6,11 @@ use store_model::lake::{
     SNAPSHOT_PARTITION_COLUMN, SNAPSHOTS_PREFIX,
 };
 
-/// The planner Lambda's timeout.
-pub const PLANNER_TIMEOUT_SECONDS: u32 = 60;
+/// The planner Lambda's timeout: room for a fold (the `UNLOAD` of the closed hours and its count)
+/// and a plan, each an Athena query of seconds to a few minutes on a large lake. The handler works
+/// to the invocation's deadline: what still runs then is stopped and reported, never left half
+/// written.
+pub const PLANNER_TIMEOUT_SECONDS: u32 = 300;
 /// The alert queue's visibility timeout: six times the planner's timeout, as AWS advises for
 /// queues that a function feeds or drains.
 pub const ALERT_VISIBILITY_SECONDS: u32 = 6 * PLANNER_TIMEOUT_SECONDS;

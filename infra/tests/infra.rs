@@ -197,7 +197,7 @@ async fn provision_creates_every_data_resource_and_can_run_again() {
     };
     assert_eq!(
         attribute(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout),
-        "360"
+        store_infra::stack::ALERT_VISIBILITY_SECONDS.to_string()
     );
     assert!(
         attribute(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy).contains("alerts-dlq")

@@ -243,9 +243,10 @@ impl AthenaInventoryQuery {
         &self,
         sql: String,
         params: &[SqlParam],
+        deadline: Option<std::time::Instant>,
     ) -> Result<(String, QueryExecution), PortError> {
         let id = self.start(sql, params).await?;
-        let execution = self.wait(&id).await?;
+        let execution = self.wait(&id, deadline).await?;
         Ok((id, execution))
     }
 
@@ -255,9 +256,10 @@ impl AthenaInventoryQuery {
     async fn refresh(
         &self,
         snapshots: &S3Snapshots,
-        now: i64,
+        request: &InventoryRequest,
         window_dt: &str,
     ) -> Result<(Option<SnapshotCommit>, Folded), PortError> {
+        let now = request.window_end;
         let current = snapshots.current().await?;
         let Fold {
             generation,
@@ -285,7 +287,15 @@ impl AthenaInventoryQuery {
             .collect();
         let hours = [SqlParam::Text(from), SqlParam::Text(watermark.clone())];
         params.extend(hours.iter().cloned());
-        let (id, execution) = self.execute(sql, &params).await?;
+        let (id, execution) = match self.execute(sql, &params, request.deadline).await {
+            Ok(done) => done,
+            Err(e) => {
+                // A stopped or failed UNLOAD may have written part of the run: remove it, so
+                // no half-written snapshot stays behind (none is committed either way).
+                snapshots.discard(&run).await;
+                return Err(e);
+            }
+        };
         let data_bytes = snapshots.run_bytes(&run).await?;
         let mut folded = Folded {
             bytes_scanned: bytes_scanned(&execution),
@@ -293,7 +303,11 @@ impl AthenaInventoryQuery {
         };
         // What the fold left out is reported, not needed: a failed count is a warning.
         match self
-            .execute(rejected_rows_sql(&self.readings_table()), &hours)
+            .execute(
+                rejected_rows_sql(&self.readings_table()),
+                &hours,
+                request.deadline,
+            )
             .await
         {
             Ok((count_id, count)) => {
@@ -388,9 +402,18 @@ impl AthenaInventoryQuery {
         })
     }
 
-    /// Polls until the execution ends, or stops it when the timeout passes.
-    async fn wait(&self, id: &str) -> Result<QueryExecution, PortError> {
-        let deadline = tokio::time::Instant::now() + self.config.timeout;
+    /// Polls until the execution ends, or stops it when the timeout, or the caller's deadline,
+    /// passes first.
+    async fn wait(
+        &self,
+        id: &str,
+        caller_deadline: Option<std::time::Instant>,
+    ) -> Result<QueryExecution, PortError> {
+        let timeout = tokio::time::Instant::now() + self.config.timeout;
+        let caller_deadline = caller_deadline
+            .map(tokio::time::Instant::from_std)
+            .filter(|d| *d < timeout);
+        let deadline = caller_deadline.unwrap_or(timeout);
         let mut pause = self.config.first_poll;
         loop {
             let out = self
@@ -440,14 +463,23 @@ impl AthenaInventoryQuery {
                 {
                     warn!(query_id = id, error = %DisplayErrorContext(&e), "could not stop the query");
                 }
-                return Err(PortError::new(
-                    ErrorKind::Transient,
-                    OPERATION,
-                    format!(
-                        "query {id} did not finish within {:?}; it was stopped",
-                        self.config.timeout
+                return Err(match caller_deadline {
+                    Some(_) => PortError::new(
+                        ErrorKind::OutOfTime,
+                        OPERATION,
+                        format!(
+                            "query {id} was still running at the caller's deadline; it was stopped"
+                        ),
                     ),
-                ));
+                    None => PortError::new(
+                        ErrorKind::Transient,
+                        OPERATION,
+                        format!(
+                            "query {id} did not finish within {:?}; it was stopped",
+                            self.config.timeout
+                        ),
+                    ),
+                });
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(self.config.max_poll);
@@ -526,9 +558,7 @@ impl InventoryQuery for AthenaInventoryQuery {
         let window_dt = dt_partition(request.window_start);
         let (commit, folded) = match &self.snapshots {
             Some(snapshots) => {
-                let (commit, folded) = self
-                    .refresh(snapshots, request.window_end, &window_dt)
-                    .await?;
+                let (commit, folded) = self.refresh(snapshots, request, &window_dt).await?;
                 (commit.filter(|c| snapshot_covers(c, &window_dt)), folded)
             }
             None => (None, Folded::default()),
@@ -546,7 +576,7 @@ impl InventoryQuery for AthenaInventoryQuery {
             }
             _ => (request.sql(&self.readings_table()), request.params()),
         };
-        let (id, execution) = self.execute(sql, &params).await?;
+        let (id, execution) = self.execute(sql, &params, request.deadline).await?;
         let latest = self.results(&id).await?;
         let bytes_scanned = bytes_scanned(&execution) + folded.bytes_scanned;
         let snapshot = InventorySnapshot {

@@ -99,18 +99,24 @@ impl S3Snapshots {
                 let winner: SnapshotCommit =
                     serde_json::from_slice(&existing).map_err(|e| bad_commit(&key, e))?;
                 info!(generation = winner.generation, run = %winner.run, "another planner committed this generation first; adopting it");
-                let own: Vec<String> = self
-                    .objects
-                    .list(&snapshot_run_prefix(&commit.run))
-                    .await?
-                    .into_iter()
-                    .map(|(k, _)| k)
-                    .collect();
-                if let Err(e) = self.objects.delete(&own).await {
-                    warn!(error = %e, run = %commit.run, "could not delete an uncommitted snapshot run; it is never read");
-                }
+                self.discard(&commit.run).await;
                 Ok(winner)
             }
+        }
+    }
+
+    /// Deletes the data of an uncommitted run (lost a race, stopped or failed part-way). A
+    /// failure is logged, not returned: an uncommitted run is never read.
+    pub async fn discard(&self, run: &str) {
+        let own = match self.objects.list(&snapshot_run_prefix(run)).await {
+            Ok(objects) => objects.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            Err(e) => {
+                warn!(error = %e, run, "could not list an uncommitted snapshot run; it is never read");
+                return;
+            }
+        };
+        if let Err(e) = self.objects.delete(&own).await {
+            warn!(error = %e, run, "could not delete an uncommitted snapshot run; it is never read");
         }
     }
 

@@ -483,6 +483,9 @@ pub struct InventoryRequest {
     pub window_end: i64,
     /// Only these stores, when non-empty.
     pub store_ids: Vec<String>,
+    /// When the caller needs an answer (a Lambda invocation's deadline, less time to reply):
+    /// work still running then is stopped, and the query fails as out of time.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl InventoryRequest {
@@ -492,7 +495,14 @@ impl InventoryRequest {
             window_start: now - i64::from(lookback_hours) * 3600,
             window_end: now,
             store_ids,
+            deadline: None,
         }
+    }
+
+    /// The same request, to be answered by `deadline`.
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The bound values of [`planning_sql`], in placeholder order.

@@ -20,6 +20,9 @@ pub enum ErrorKind {
     Transient,
     /// The request or the data is wrong, or the resource is missing: retrying will not help.
     Permanent,
+    /// The caller's deadline came first: the work was stopped and nothing half-done was kept;
+    /// trying again (with more time, or after the part that finished) may succeed.
+    OutOfTime,
 }
 
 /// The error of every port.
@@ -78,7 +81,7 @@ impl PortError {
 
     /// Whether the operation may succeed if retried.
     pub fn is_retryable(&self) -> bool {
-        self.kind == ErrorKind::Transient
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::OutOfTime)
     }
 }
 

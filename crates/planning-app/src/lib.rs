@@ -10,10 +10,11 @@
 //! recognises as already dispatched: a duplicate is harmless, a lost alert would not be.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::planning::{PlanContext, ReorderPolicy, plan};
-use store_model::ports::{AlertQueue, InventoryQuery, Ledger, PortError};
+use store_model::ports::{AlertQueue, ErrorKind, InventoryQuery, Ledger, PortError};
 use store_model::{InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument};
 
@@ -23,6 +24,11 @@ pub enum PlanningError {
     /// The event breaks the contract; fix the event.
     #[error(transparent)]
     InvalidEvent(#[from] store_model::planning::EventError),
+    /// The invocation's deadline came before the query finished: its queries were stopped and
+    /// nothing was committed, sent or recorded. Invoke again (a finished fold is kept), or give
+    /// the function more time.
+    #[error("planning run cut short by the invocation's deadline, nothing sent: {0}")]
+    OutOfTime(#[source] PortError),
     /// The planning query failed.
     #[error("planning query failed: {0}")]
     Query(#[source] PortError),
@@ -39,6 +45,7 @@ impl PlanningError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::InvalidEvent(_) => "InvalidEvent",
+            Self::OutOfTime(_) => "DeadlineExceeded",
             Self::Query(_) => "QueryFailed",
             Self::Ledger(_) => "LedgerFailed",
             Self::Queue(_) => "QueueFailed",
@@ -55,19 +62,38 @@ impl From<PlanningError> for Diagnostic {
     }
 }
 
+/// Time kept back from an invocation's deadline: to stop running queries, remove what they
+/// half wrote, send and record alerts, and reply before the function is cut off.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
+
 /// The Lambda entry point: the event as it arrived (so an unknown field is our `InvalidEvent`,
-/// not a runtime deserialization failure), planned by [`Planner::handle`].
+/// not a runtime deserialization failure), planned by [`Planner::handle_by`] to the
+/// invocation's deadline less [`DEADLINE_RESERVE`].
 #[instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn lambda_handler(
     planner: &Planner,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<PlanningResult, PlanningError> {
+    let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
     let event = if event.payload.is_null() {
         PlanningEvent::default()
     } else {
         PlanningEvent::from_json(&event.payload.to_string())?
     };
-    planner.handle(event).await
+    planner.handle_by(event, deadline).await
+}
+
+/// When the work of an invocation must be done: its deadline (epoch milliseconds, as the
+/// runtime gives it; 0 when there is none, as under a test's default context) less the reserve.
+pub fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> Option<Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(Instant::now() + left.saturating_sub(DEADLINE_RESERVE))
 }
 
 /// The planning run with its adapters.
@@ -87,21 +113,34 @@ pub struct Planner {
 }
 
 impl Planner {
-    /// Runs one planning pass for an event.
-    #[instrument(skip_all, fields(lookback = event.lookback(), dry_run = event.dry_run.unwrap_or(false)), err)]
+    /// Runs one planning pass for an event, with no deadline.
     pub async fn handle(&self, event: PlanningEvent) -> Result<PlanningResult, PlanningError> {
+        self.handle_by(event, None).await
+    }
+
+    /// Runs one planning pass whose query must be done by `deadline`.
+    #[instrument(skip_all, fields(lookback = event.lookback(), dry_run = event.dry_run.unwrap_or(false)), err)]
+    pub async fn handle_by(
+        &self,
+        event: PlanningEvent,
+        deadline: Option<Instant>,
+    ) -> Result<PlanningResult, PlanningError> {
         event.validate()?;
         let now = (self.clock)();
         let request = InventoryRequest::new(
             now,
             event.lookback(),
             event.store_ids.clone().unwrap_or_default(),
-        );
+        )
+        .with_deadline(deadline);
         let snapshot = self
             .query
             .latest_readings(&request)
             .await
-            .map_err(PlanningError::Query)?;
+            .map_err(|e| match e.kind {
+                ErrorKind::OutOfTime => PlanningError::OutOfTime(e),
+                _ => PlanningError::Query(e),
+            })?;
         let since = now
             - self
                 .policy
@@ -164,5 +203,46 @@ impl Planner {
             suppressed: decision.suppressed,
             silent_stores: decision.silent_stores,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_work_ends_before_the_invocation_does() {
+        let now = SystemTime::now();
+        let now_ms = now.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        assert_eq!(
+            invocation_deadline(0, now),
+            None,
+            "no deadline, none imposed"
+        );
+        let deadline = invocation_deadline(now_ms + 60_000, now).unwrap();
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(50) && left > Duration::from_secs(45),
+            "{left:?}"
+        );
+        // Already past the reserve: the work must stop at once.
+        let late = invocation_deadline(now_ms + 1_000, now).unwrap();
+        assert!(late <= Instant::now());
+    }
+
+    #[test]
+    fn a_run_cut_short_is_its_own_error_type() {
+        let e = PlanningError::OutOfTime(PortError::new(
+            ErrorKind::OutOfTime,
+            "planning query",
+            "query q was still running at the caller's deadline; it was stopped",
+        ));
+        let d = Diagnostic::from(e);
+        assert_eq!(d.error_type, "DeadlineExceeded");
+        assert!(
+            d.error_message.contains("nothing sent"),
+            "{}",
+            d.error_message
+        );
     }
 }

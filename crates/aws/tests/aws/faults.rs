@@ -632,3 +632,70 @@ async fn a_failed_compaction_fails_the_run_and_commits_nothing() {
     );
     assert_eq!(put.num_calls(), 0, "no commit without the compacted data");
 }
+
+#[tokio::test]
+async fn an_unload_still_running_at_the_callers_deadline_is_stopped_and_its_data_removed() {
+    let start = mock!(aws_sdk_athena::Client::start_query_execution).then_output(|| {
+        StartQueryExecutionOutput::builder()
+            .query_execution_id("q-unload")
+            .build()
+    });
+    let poll = mock!(aws_sdk_athena::Client::get_query_execution)
+        .then_output(|| execution(QueryExecutionState::Running, None));
+    let stop = mock!(aws_sdk_athena::Client::stop_query_execution)
+        .match_requests(|r| r.query_execution_id() == Some("q-unload"))
+        .then_output(|| StopQueryExecutionOutput::builder().build());
+    let athena = mock_client!(aws_sdk_athena, RuleMode::MatchAny, [&start, &poll, &stop]);
+    // The stopped UNLOAD left one part in its run prefix.
+    let run_listing = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .match_requests(|r| r.prefix().is_some_and(|p| p.contains("run=")))
+        .then_output(|| {
+            ListObjectsV2Output::builder()
+                .contents(
+                    aws_sdk_s3::types::Object::builder()
+                        .key("snapshots/latest/run=000000000001-x/part-0.parquet")
+                        .size(4)
+                        .build(),
+                )
+                .build()
+        });
+    let list = mock!(aws_sdk_s3::Client::list_objects_v2)
+        .then_output(|| ListObjectsV2Output::builder().build());
+    let delete = mock!(aws_sdk_s3::Client::delete_objects)
+        .match_requests(|r| {
+            r.delete().is_some_and(|d| {
+                d.objects().len() == 1 && d.objects()[0].key().ends_with("part-0.parquet")
+            })
+        })
+        .then_output(|| {
+            aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput::builder().build()
+        });
+    let put =
+        mock!(aws_sdk_s3::Client::put_object).then_output(|| PutObjectOutput::builder().build());
+    let s3 = mock_client!(
+        aws_sdk_s3,
+        RuleMode::MatchAny,
+        [&run_listing, &list, &delete, &put]
+    );
+    let deadline = std::time::Instant::now() + Duration::from_millis(50);
+    let e = AthenaInventoryQuery::new(athena, athena_config())
+        .with_snapshots(S3Snapshots::new(
+            S3Objects::new(s3, "lake"),
+            "latest_snapshot",
+        ))
+        .latest_readings(
+            &InventoryRequest::new(1_764_000_000, 24, vec![]).with_deadline(Some(deadline)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, store_model::ports::ErrorKind::OutOfTime, "{e}");
+    assert!(e.to_string().contains("deadline"), "{e}");
+    assert_eq!(
+        stop.num_calls(),
+        1,
+        "the UNLOAD is stopped, not left running"
+    );
+    assert_eq!(delete.num_calls(), 1, "what it wrote is removed");
+    assert_eq!(put.num_calls(), 0, "nothing is committed");
+    assert_eq!(start.num_calls(), 1, "no plan after the cut");
+}
