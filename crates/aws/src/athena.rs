@@ -23,12 +23,12 @@ use aws_sdk_athena::types::{
     QueryExecutionState, ResultConfiguration, Row,
 };
 use store_model::lake::{
-    Fold, SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run,
+    Fold, LateCheck, SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run,
     snapshot_run_prefix, snapshot_step,
 };
 use store_model::planning::{
-    InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
-    rejected_rows_sql,
+    InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
+    incremental_planning_sql, rejected_rows_sql,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument, warn};
@@ -261,19 +261,35 @@ impl AthenaInventoryQuery {
     ) -> Result<(Option<SnapshotCommit>, Folded), PortError> {
         let now = request.window_end;
         let current = snapshots.current().await?;
+        // Listed before anything is read: every object listed here is folded by this run, and
+        // one that is not (a late Firehose delivery into a folded hour) is found by the next.
+        let listing = snapshots
+            .raw_objects_since(&LateCheck::list_from(current.as_ref(), now, window_dt))
+            .await?;
+        let late = current
+            .as_ref()
+            .map(|c| LateCheck::partitions(c, &listing))
+            .unwrap_or_default();
+        if !late.is_empty() {
+            info!(
+                ?late,
+                "objects arrived in folded hours; folding those hours again"
+            );
+        }
         let Fold {
             generation,
             from,
             watermark,
             covers_from,
-        } = match snapshot_step(current.as_ref(), now, window_dt) {
+            late,
+        } = match snapshot_step(current.as_ref(), now, window_dt, late) {
             SnapshotStep::Current(c) => return Ok((Some(c), Folded::default())),
             SnapshotStep::Scan => return Ok((None, Folded::default())),
             SnapshotStep::Fold(fold) => fold,
         };
         let run = snapshot_run(generation, Uuid::new_v4());
         let previous = current.as_ref().map(|_| snapshots.source());
-        let select = compaction_sql(&self.readings_table(), previous.as_deref());
+        let select = compaction_sql(&self.readings_table(), previous.as_deref(), late.len());
         // The target is built here from the bucket name and a generated run id, never from
         // user input; UNLOAD takes no parameter for it, and refuses a location holding data.
         let sql = format!(
@@ -285,7 +301,7 @@ impl AthenaInventoryQuery {
             .iter()
             .map(|c| SqlParam::Text(c.run.clone()))
             .collect();
-        let hours = [SqlParam::Text(from), SqlParam::Text(watermark.clone())];
+        let hours = folded_partition_params(&from, &watermark, &late);
         params.extend(hours.iter().cloned());
         let (id, execution) = match self.execute(sql, &params, request.deadline).await {
             Ok(done) => done,
@@ -304,7 +320,7 @@ impl AthenaInventoryQuery {
         // What the fold left out is reported, not needed: a failed count is a warning.
         match self
             .execute(
-                rejected_rows_sql(&self.readings_table()),
+                rejected_rows_sql(&self.readings_table(), late.len()),
                 &hours,
                 request.deadline,
             )
@@ -325,6 +341,7 @@ impl AthenaInventoryQuery {
             }
         }
         info!(query_id = %id, generation, bytes_scanned = folded.bytes_scanned, data_bytes, "snapshot compacted");
+        let seen = LateCheck::seen(&listing, &watermark);
         let commit = snapshots
             .commit(SnapshotCommit {
                 generation,
@@ -336,6 +353,7 @@ impl AthenaInventoryQuery {
                 rows: None,
                 folded_readings: None,
                 created_at: now,
+                seen: Some(seen),
             })
             .await?;
         Ok((Some(commit), folded))

@@ -86,6 +86,34 @@ impl S3Objects {
         Ok(out)
     }
 
+    /// Objects under `prefix` whose keys sort after `start_after`, with when S3 last wrote each
+    /// (epoch seconds, S3's clock).
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<store_model::lake::ListedObject>, PortError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .start_after(start_after)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| s3_error("list objects", e))?;
+            out.extend(page.contents().iter().filter_map(|o| {
+                Some(store_model::lake::ListedObject {
+                    key: o.key()?.to_owned(),
+                    modified: o.last_modified().map_or(0, |t| t.secs()),
+                })
+            }));
+        }
+        Ok(out)
+    }
+
     /// Deletes `keys`, up to 1,000 per call (S3's limit). Keys S3 reports it could not delete
     /// are an error naming the first of them.
     pub async fn delete(&self, keys: &[String]) -> Result<(), PortError> {

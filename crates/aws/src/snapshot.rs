@@ -8,8 +8,9 @@
 //! snapshot table's injected `run` partition, so uncommitted or superseded data is never read.
 
 use store_model::lake::{
-    SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_PARTITION_COLUMN, SNAPSHOTS_PREFIX, SnapshotCommit,
-    snapshot_commit_key, snapshot_generation_of, snapshot_run_prefix,
+    PARTITION_COLUMN, READINGS_PREFIX, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_PARTITION_COLUMN,
+    SNAPSHOTS_PREFIX, SnapshotCommit, partition_of, snapshot_commit_key, snapshot_generation_of,
+    snapshot_run_prefix,
 };
 use store_model::ledger::LedgerStore;
 use store_model::ports::PortError;
@@ -103,6 +104,21 @@ impl S3Snapshots {
                 Ok(winner)
             }
         }
+    }
+
+    /// The raw reading objects in partitions from `from_dt` on, with their write times.
+    pub async fn raw_objects_since(
+        &self,
+        from_dt: &str,
+    ) -> Result<Vec<store_model::lake::ListedObject>, PortError> {
+        // Keys sort like partitions: start just before the first key of `dt=<from_dt>`.
+        let start_after = format!("{READINGS_PREFIX}{PARTITION_COLUMN}={from_dt}");
+        let mut objects = self
+            .objects
+            .list_after(READINGS_PREFIX, &start_after)
+            .await?;
+        objects.retain(|o| partition_of(&o.key).is_some_and(|dt| dt >= from_dt));
+        Ok(objects)
     }
 
     /// Deletes the data of an uncommitted run (lost a race, stopped or failed part-way). A

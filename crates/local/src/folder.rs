@@ -20,6 +20,8 @@ pub struct ObjectInfo {
     pub key: String,
     /// Size in bytes.
     pub size: u64,
+    /// When it was last written, epoch seconds (0 when the file system does not say).
+    pub modified: i64,
 }
 
 /// A bucket in a folder.
@@ -158,9 +160,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
+            let metadata = entry.metadata()?;
+            let modified = metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
             out.push(ObjectInfo {
                 key,
-                size: entry.metadata()?.len(),
+                size: metadata.len(),
+                modified,
             });
         }
     }

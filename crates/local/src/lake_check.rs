@@ -175,8 +175,14 @@ impl LakeCheck {
         } else {
             let valid_key = format!("{}{VALID_SUFFIX}.json", key.trim_end_matches(".json"));
             self.lake.put_if_absent(&valid_key, good.as_bytes())?;
+            let modified = std::fs::metadata(self.lake.path(&valid_key))?
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
             Some(ObjectInfo {
                 size: good.len() as u64,
+                modified,
                 key: valid_key,
             })
         };

@@ -25,11 +25,12 @@ use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
 use store_model::lake::{
-    Fold, READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition, partition_of,
-    snapshot_covers, snapshot_step,
+    Fold, LateCheck, ListedObject, READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition,
+    partition_of, snapshot_covers, snapshot_step,
 };
 use store_model::planning::{
-    InventoryRequest, LatestReading, SqlParam, compaction_sql, incremental_planning_sql,
+    InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
+    incremental_planning_sql,
 };
 use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument};
@@ -40,7 +41,7 @@ use crate::fuse::FuseMaxBy;
 use crate::lake_check::LakeCheck;
 use crate::max_by::{max_by_udaf, min_by_udaf};
 use crate::schema::reading_schema;
-use crate::snapshot::Snapshots;
+use crate::snapshot::{NewGeneration, Snapshots};
 
 /// Rows per batch in planning queries.
 const PLANNING_BATCH_ROWS: usize = 128 * 1024;
@@ -222,12 +223,36 @@ impl DataFusionInventoryQuery {
     ) -> Result<Option<(SnapshotCommit, u64)>, DataFusionError> {
         let snapshots = Snapshots::new(lake.clone());
         let current = snapshots.current()?;
+        // Listed before anything is read: every object listed here is folded by this run, and
+        // one that is not (a late delivery into a folded hour) is found by the next.
+        let listing: Vec<ListedObject> = lake
+            .list_partitions_since(
+                READINGS_PREFIX,
+                &LateCheck::list_from(current.as_ref(), now, window_dt),
+            )?
+            .into_iter()
+            .map(|o| ListedObject {
+                key: o.key,
+                modified: o.modified,
+            })
+            .collect();
+        let late = current
+            .as_ref()
+            .map(|c| LateCheck::partitions(c, &listing))
+            .unwrap_or_default();
+        if !late.is_empty() {
+            info!(
+                ?late,
+                "objects arrived in folded hours; folding those hours again"
+            );
+        }
         let Fold {
             generation,
             from,
             watermark,
             covers_from,
-        } = match snapshot_step(current.as_ref(), now, window_dt) {
+            late,
+        } = match snapshot_step(current.as_ref(), now, window_dt, late) {
             SnapshotStep::Current(c) => return Ok(Some((c, 0))),
             SnapshotStep::Scan => return Ok(None),
             SnapshotStep::Fold(fold) => fold,
@@ -243,12 +268,13 @@ impl DataFusionInventoryQuery {
         }
         let sql = format!(
             "{cte}\n{}",
-            compaction_sql("readings", current.as_ref().map(|_| "snapshot_prev"))
+            compaction_sql(
+                "readings",
+                current.as_ref().map(|_| "snapshot_prev"),
+                late.len()
+            )
         );
-        let params = vec![
-            SqlParam::Text(from.clone()),
-            SqlParam::Text(watermark.clone()),
-        ];
+        let params = folded_partition_params(&from, &watermark, &late);
         let df = query(&ctx, &sql, params).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
@@ -260,19 +286,26 @@ impl DataFusionInventoryQuery {
             }
         }
         let folded_bytes: u64 = lake
-            .list_partitions_since(READINGS_PREFIX, &from)?
+            .list_partitions_since(READINGS_PREFIX, late.first().unwrap_or(&from))?
             .iter()
-            .filter(|o| partition_of(&o.key).is_some_and(|dt| dt < watermark.as_str()))
+            .filter(|o| {
+                partition_of(&o.key).is_some_and(|dt| {
+                    (dt >= from.as_str() && dt < watermark.as_str()) || late.iter().any(|l| l == dt)
+                })
+            })
             .map(|o| o.size)
             .sum();
         let (commit, how) = snapshots.commit(
-            generation,
-            &watermark,
-            &covers_from,
+            NewGeneration {
+                generation,
+                watermark: &watermark,
+                covers_from: &covers_from,
+                folded_readings: folded,
+                seen: LateCheck::seen(&listing, &watermark),
+                now,
+            },
             schema,
             &batches,
-            folded,
-            now,
         )?;
         info!(generation = commit.generation, watermark = %commit.watermark, rows = ?commit.rows, folded, ?how, "snapshot refreshed");
         Ok(Some((commit, folded_bytes)))

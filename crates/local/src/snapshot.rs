@@ -17,7 +17,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use store_model::lake::{
-    SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SnapshotCommit, snapshot_commit_key,
+    SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SeenObjects, SnapshotCommit, snapshot_commit_key,
     snapshot_data_key, snapshot_generation_of, snapshot_run, snapshot_run_prefix,
 };
 use uuid::Uuid;
@@ -28,6 +28,22 @@ use crate::folder::LakeFolder;
 #[derive(Clone)]
 pub struct Snapshots {
     lake: LakeFolder,
+}
+
+/// A generation about to be committed.
+pub struct NewGeneration<'a> {
+    /// Its number.
+    pub generation: u64,
+    /// Partitions before this one are folded in.
+    pub watermark: &'a str,
+    /// ... from this one on.
+    pub covers_from: &'a str,
+    /// Raw readings this fold read.
+    pub folded_readings: u64,
+    /// The raw objects the fold listed before it read ([`store_model::lake::LateCheck::seen`]).
+    pub seen: SeenObjects,
+    /// Epoch seconds now.
+    pub now: i64,
 }
 
 /// What a refresh did.
@@ -66,17 +82,20 @@ impl Snapshots {
 
     /// Writes a generation's rows and commits it unless another run committed the same
     /// generation first (then its data is removed and the winner's commit returned).
-    #[allow(clippy::too_many_arguments)]
     pub fn commit(
         &self,
-        generation: u64,
-        watermark: &str,
-        covers_from: &str,
+        new: NewGeneration<'_>,
         schema: SchemaRef,
         batches: &[RecordBatch],
-        folded_readings: u64,
-        now: i64,
     ) -> io::Result<(SnapshotCommit, Refresh)> {
+        let NewGeneration {
+            generation,
+            watermark,
+            covers_from,
+            folded_readings,
+            seen,
+            now,
+        } = new;
         let run = snapshot_run(generation, Uuid::new_v4());
         let data_key = snapshot_data_key(&run);
         let bytes = encode(schema, batches)?;
@@ -91,6 +110,7 @@ impl Snapshots {
             rows: Some(batches.iter().map(|b| b.num_rows() as u64).sum()),
             folded_readings: Some(folded_readings),
             created_at: now,
+            seen: Some(seen),
         };
         let record = serde_json::to_vec(&commit)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;

@@ -257,3 +257,56 @@ async fn a_foreign_row_without_a_check_time_is_left_out_and_counted() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
+    for format in [ObjectFormat::Parquet, ObjectFormat::Json] {
+        let lake = lake(format);
+        let mut rng = SplitMix64::new(13);
+        lake.arrive(&mut rng, 200, T - 6 * 3600, 6).await;
+        let (full, inc) = (lake.query(false), lake.query(true));
+        let now = T + 1800;
+        latest(&inc, now, 24).await;
+        let snapshots = Snapshots::new(lake.folder());
+        let first = snapshots.current().unwrap().unwrap();
+        // A delivery retried by Firehose lands in hour 15, already folded: the newest reading of
+        // a shelf, and low.
+        let late = Reading {
+            store_id: "STORE_2".into(),
+            product_id: "PRD_3".into(),
+            product_name: "Bánh 3".into(),
+            current_stock: 1,
+            threshold_level: 10,
+            is_stock_low: true,
+            check_timestamp: T - 60,
+            notification_sent: false,
+            restock_status: "LOW".into(),
+            event_id: Some("ffffffff-0000-4000-8000-00000000000a".into()),
+            max_stock: Some(30),
+        };
+        let line = format!("{}\n", serde_json::to_string(&late).unwrap());
+        lake.folder()
+            .put(
+                "readings/dt=2025-11-24-15/late-retry-1.json",
+                line.as_bytes(),
+            )
+            .unwrap();
+        let after = latest(&inc, now + 60, 24).await;
+        assert_eq!(after, latest(&full, now + 60, 24).await, "{format:?}");
+        assert!(
+            after
+                .iter()
+                .any(|l| (l.0.as_str(), l.1.as_str(), l.2, l.3) == ("STORE_2", "PRD_3", 1, T - 60)),
+            "the late reading is the shelf's latest"
+        );
+        let second = snapshots.current().unwrap().unwrap();
+        assert_eq!(
+            (second.generation, &second.watermark),
+            (first.generation + 1, &first.watermark),
+            "a generation of its own, same watermark"
+        );
+        // Folded now: the next run in the same hour plans over it without folding again.
+        latest(&inc, now + 120, 24).await;
+        assert_eq!(snapshots.current().unwrap().unwrap(), second);
+    }
+}

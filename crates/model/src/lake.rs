@@ -223,6 +223,86 @@ pub struct SnapshotCommit {
     pub folded_readings: Option<u64>,
     /// When it was written, epoch seconds.
     pub created_at: i64,
+    /// What the fold had seen of the raw objects it is answerable for (see [`LateCheck`]); absent
+    /// in generations written before late objects were looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<SeenObjects>,
+}
+
+/// A raw object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Its key.
+    pub key: String,
+    /// When the store last wrote it, epoch seconds on the store's own clock.
+    pub modified: i64,
+}
+
+/// The newest raw objects a fold listed before it read the lake, in the partitions it answers
+/// for: everything it listed was folded, so an object in those partitions that is newer than
+/// `through` (less [`LATE_SLACK_SECONDS`]) and not among `recent` arrived after the fold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeenObjects {
+    /// The latest modification time listed, epoch seconds on the store's clock.
+    pub through: i64,
+    /// The keys listed with a modification time within the slack before `through`.
+    pub recent: Vec<String>,
+}
+
+/// Objects modified this close before the newest one listed may still become visible after it
+/// (a write's time is when it started): they are told apart by key, not by time.
+pub const LATE_SLACK_SECONDS: i64 = 300;
+
+/// How far back late objects are looked for: Firehose retries delivery to S3 for up to 24 hours
+/// and names the object after its arrival hour, so an object can land in an hour folded a day ago.
+pub const LATE_HORIZON_SECONDS: i64 = 25 * 3600;
+
+/// Late objects: raw objects that landed in partitions a generation had already folded.
+pub struct LateCheck;
+
+impl LateCheck {
+    /// The first partition a run at `now` lists before it folds: the partitions a generation
+    /// answers for (from `current`'s `covers_from`, or the window's start for a first fold)
+    /// within [`LATE_HORIZON_SECONDS`].
+    pub fn list_from(current: Option<&SnapshotCommit>, now: i64, window_dt: &str) -> String {
+        let covers_from = current.map_or(window_dt, |c| c.covers_from.as_str());
+        dt_partition(now - LATE_HORIZON_SECONDS).max(covers_from.to_owned())
+    }
+
+    /// The partitions below `current`'s watermark holding objects it has not folded, sorted.
+    pub fn partitions(current: &SnapshotCommit, listing: &[ListedObject]) -> Vec<String> {
+        let Some(seen) = &current.seen else {
+            return Vec::new();
+        };
+        let mut late: Vec<String> = listing
+            .iter()
+            .filter(|o| o.modified > seen.through - LATE_SLACK_SECONDS)
+            .filter(|o| !seen.recent.contains(&o.key))
+            .filter_map(|o| partition_of(&o.key))
+            .filter(|dt| *dt >= current.covers_from.as_str() && *dt < current.watermark.as_str())
+            .map(str::to_owned)
+            .collect();
+        late.sort();
+        late.dedup();
+        late
+    }
+
+    /// What a fold to `watermark` has seen, from the listing it took before reading.
+    pub fn seen(listing: &[ListedObject], watermark: &str) -> SeenObjects {
+        let folded: Vec<&ListedObject> = listing
+            .iter()
+            .filter(|o| partition_of(&o.key).is_some_and(|dt| dt < watermark))
+            .collect();
+        let through = folded.iter().map(|o| o.modified).max().unwrap_or(0);
+        SeenObjects {
+            through,
+            recent: folded
+                .iter()
+                .filter(|o| o.modified > through - LATE_SLACK_SECONDS)
+                .map(|o| o.key.clone())
+                .collect(),
+        }
+    }
 }
 
 /// A new generation to write: the raw partitions `[from, watermark)` and the current generation,
@@ -237,6 +317,9 @@ pub struct Fold {
     pub watermark: String,
     /// The first partition the new generation covers.
     pub covers_from: String,
+    /// Partitions below `from` that the current generation folded but that received objects
+    /// since: folded again (folding a reading twice changes nothing).
+    pub late: Vec<String>,
 }
 
 /// What a planning run does about the snapshot before it plans.
@@ -251,15 +334,29 @@ pub enum SnapshotStep {
 }
 
 /// The step for a run at `now` whose window starts in partition `window_dt`, given the latest
-/// committed generation. One rule for the lake folder and the bucket.
-pub fn snapshot_step(current: Option<&SnapshotCommit>, now: i64, window_dt: &str) -> SnapshotStep {
+/// committed generation and the partitions it folded that have received objects since
+/// ([`LateCheck::partitions`]). One rule for the lake folder and the bucket.
+pub fn snapshot_step(
+    current: Option<&SnapshotCommit>,
+    now: i64,
+    window_dt: &str,
+    late: Vec<String>,
+) -> SnapshotStep {
     let watermark = snapshot_watermark(now);
-    if let Some(c) = current
-        && c.watermark >= watermark
-    {
-        return SnapshotStep::Current(c.clone());
-    }
     let (from, covers_from, generation) = match current {
+        Some(c) if c.watermark >= watermark => {
+            if late.is_empty() {
+                return SnapshotStep::Current(c.clone());
+            }
+            // Only late objects to fold: the watermark stays where it is.
+            return SnapshotStep::Fold(Fold {
+                generation: c.generation + 1,
+                from: c.watermark.clone(),
+                watermark: c.watermark.clone(),
+                covers_from: c.covers_from.clone(),
+                late,
+            });
+        }
         Some(c) => (c.watermark.clone(), c.covers_from.clone(), c.generation + 1),
         None => (window_dt.to_owned(), window_dt.to_owned(), 1),
     };
@@ -271,6 +368,7 @@ pub fn snapshot_step(current: Option<&SnapshotCommit>, now: i64, window_dt: &str
         from,
         watermark,
         covers_from,
+        late,
     })
 }
 
@@ -345,7 +443,8 @@ mod tests {
             from,
             watermark,
             covers_from,
-        }) = snapshot_step(None, now, &window)
+            ..
+        }) = snapshot_step(None, now, &window, vec![])
         else {
             panic!("a first run folds");
         };
@@ -361,12 +460,13 @@ mod tests {
             rows: None,
             folded_readings: None,
             created_at: now,
+            seen: None,
         };
         assert_eq!(
-            snapshot_step(Some(&commit), now + 60, &window),
+            snapshot_step(Some(&commit), now + 60, &window, vec![]),
             SnapshotStep::Current(commit.clone())
         );
-        let later = snapshot_step(Some(&commit), now + 3600, &window);
+        let later = snapshot_step(Some(&commit), now + 3600, &window, vec![]);
         assert!(
             matches!(&later, SnapshotStep::Fold(f) if f.generation == 2 && f.from == watermark),
             "{later:?}"
@@ -375,7 +475,73 @@ mod tests {
         assert!(!snapshot_covers(&commit, &dt_partition(now - 48 * 3600)));
         // Within the first 20 minutes of the window's own hour nothing is closed yet.
         let fresh = dt_partition(now);
-        assert_eq!(snapshot_step(None, now, &fresh), SnapshotStep::Scan);
+        assert_eq!(snapshot_step(None, now, &fresh, vec![]), SnapshotStep::Scan);
+        // Late objects in a folded hour make a generation of their own, same watermark.
+        let late = vec![window.clone()];
+        assert_eq!(
+            snapshot_step(Some(&commit), now + 60, &window, late.clone()),
+            SnapshotStep::Fold(Fold {
+                generation: 2,
+                from: watermark.clone(),
+                watermark: watermark.clone(),
+                covers_from: window.clone(),
+                late,
+            })
+        );
+    }
+
+    #[test]
+    fn late_objects_are_those_a_fold_did_not_list() {
+        let object = |dt: &str, name: &str, modified: i64| ListedObject {
+            key: format!("readings/dt={dt}/{name}.json"),
+            modified,
+        };
+        let t = 1_764_000_000;
+        let listing = vec![
+            object("2025-11-24-14", "a", t - 3600),
+            object("2025-11-24-15", "b", t - 100),
+            object("2025-11-24-15", "c", t),
+            object("2025-11-24-16", "open", t + 10),
+        ];
+        let seen = LateCheck::seen(&listing, "2025-11-24-16");
+        assert_eq!(seen.through, t, "the open hour is not the fold's");
+        assert_eq!(seen.recent.len(), 2, "b and c lie within the slack");
+        let commit = SnapshotCommit {
+            generation: 3,
+            watermark: "2025-11-24-16".into(),
+            covers_from: "2025-11-24-10".into(),
+            run: snapshot_run(3, Uuid::nil()),
+            data_key: String::new(),
+            data_bytes: 0,
+            rows: None,
+            folded_readings: None,
+            created_at: t,
+            seen: Some(seen),
+        };
+        let mut later = listing.clone();
+        // Firehose delivers a retried object into hour 14, and one lands whose time is before
+        // the newest listed (its write began earlier) but that the fold did not list.
+        later.push(object("2025-11-24-14", "retried", t + 900));
+        later.push(object("2025-11-24-15", "slow", t - 5));
+        later.push(object("2025-11-24-17", "newer-open", t + 950));
+        assert_eq!(
+            LateCheck::partitions(&commit, &later),
+            ["2025-11-24-14", "2025-11-24-15"]
+        );
+        assert!(LateCheck::partitions(&commit, &listing).is_empty());
+        let unknown = SnapshotCommit {
+            seen: None,
+            ..commit
+        };
+        assert!(LateCheck::partitions(&unknown, &later).is_empty());
+        assert_eq!(
+            LateCheck::list_from(Some(&unknown), t, "x"),
+            "2025-11-24-10"
+        );
+        assert_eq!(
+            LateCheck::list_from(None, t, "2025-11-01-00"),
+            "2025-11-23-15"
+        );
     }
 
     #[test]

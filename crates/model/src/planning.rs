@@ -591,10 +591,10 @@ fn store_filter(n: usize) -> String {
     }
 }
 
-/// The compaction SQL: folds the raw partitions `[?, ?)` (and the previous snapshot, when there
-/// is one) into one row per store and product holding its latest reading, the same `max_by`
-/// order as the planning SQL.
-pub fn compaction_sql(table: &str, previous: Option<&str>) -> String {
+/// The compaction SQL: folds the raw partitions `[?, ?)` and `late` more named ones (and the
+/// previous snapshot, when there is one) into one row per store and product holding its latest
+/// reading, the same `max_by` order as the planning SQL.
+pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize) -> String {
     let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
                 check_timestamp, event_id, row(check_timestamp, coalesce(event_id, '')) AS ord";
     let previous = previous.map_or_else(String::new, |p| {
@@ -602,25 +602,50 @@ pub fn compaction_sql(table: &str, previous: Option<&str>) -> String {
             "  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
         )
     });
+    let hours = folded_partitions(late);
     format!(
         "SELECT store_id, product_id,
 {LATEST_AGGREGATES},
        sum(folded) AS folded
 FROM (
 {previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
-  WHERE dt >= ? AND dt < ? AND {VALID_ROWS}
+  WHERE {hours} AND {VALID_ROWS}
 ) folded
 GROUP BY store_id, product_id"
     )
 }
 
-/// Counts the raw rows of partitions `[?, ?)` that [`compaction_sql`] leaves out as breaking the
-/// contract (a null check time or key, a negative stock), so a fold reports what it skipped. A
-/// comparison with a null is unknown, not false: `coalesce` makes such a row count as rejected.
-pub fn rejected_rows_sql(table: &str) -> String {
+/// The raw partitions a fold reads: `[?, ?)`, and `late` partitions below it named one by one.
+fn folded_partitions(late: usize) -> String {
+    if late == 0 {
+        "dt >= ? AND dt < ?".to_owned()
+    } else {
+        format!(
+            "(dt >= ? AND dt < ? OR dt IN ({}))",
+            vec!["?"; late].join(", ")
+        )
+    }
+}
+
+/// The bound values of [`compaction_sql`]'s raw partitions (after the previous run's, if any).
+pub fn folded_partition_params(from: &str, watermark: &str, late: &[String]) -> Vec<SqlParam> {
+    [from, watermark]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(late.iter().cloned())
+        .map(SqlParam::Text)
+        .collect()
+}
+
+/// Counts the raw rows of the partitions [`compaction_sql`] folds that it leaves out as breaking
+/// the contract (a null check time or key, a negative stock), so a fold reports what it
+/// skipped. A comparison with a null is unknown, not false: `coalesce` makes such a row count as
+/// rejected.
+pub fn rejected_rows_sql(table: &str, late: usize) -> String {
     format!(
         "SELECT count(*) AS rejected FROM {table}
-WHERE dt >= ? AND dt < ? AND NOT coalesce({VALID_ROWS}, false)"
+WHERE {} AND NOT coalesce({VALID_ROWS}, false)",
+        folded_partitions(late)
     )
 }
 

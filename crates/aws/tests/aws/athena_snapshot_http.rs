@@ -184,6 +184,7 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
         rows: None,
         folded_readings: None,
         created_at: later,
+        seen: None,
     };
     let (winner, loser) = (
         generation_3("000000000003-the-other-planner"),
@@ -267,5 +268,70 @@ async fn a_window_reaching_before_the_snapshot_scans_the_raw_readings() {
             .iter()
             .map(store_aws::athena::parameter_literal)
             .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn an_object_landing_in_a_folded_hour_is_folded_by_the_next_run() {
+    let c = AwsClients::new(&moto::sdk_in(REGION).await);
+    let bucket = moto::bucket_in(&c, REGION, "lake").await;
+    let workgroup = moto::workgroup(&c).await;
+    let query = planner(&c, &bucket, &workgroup);
+    let mut seen = Vec::new();
+    let now = 1_764_000_000;
+    let request = |now: i64| InventoryRequest::new(now, 6, vec![]);
+    let put = |key: String| {
+        let c = c.clone();
+        let bucket = bucket.clone();
+        async move {
+            c.s3.put_object()
+                .bucket(&bucket)
+                .key(key)
+                .body(ByteStream::from_static(b"{}\n"))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    let folded_hour = dt_partition(now - 2 * 3600);
+    put(format!("readings/dt={folded_hour}/on-time.json")).await;
+    query.latest_readings(&request(now)).await.unwrap();
+    let first = commit(&c, &bucket, 1).await;
+    let _ = executions(&c, &workgroup, &mut seen).await;
+
+    // Nothing new: the next run in the hour only plans.
+    query.latest_readings(&request(now + 30)).await.unwrap();
+    assert_eq!(executions(&c, &workgroup, &mut seen).await.len(), 1);
+
+    // Firehose delivers a retried object into the folded hour.
+    put(format!("readings/dt={folded_hour}/late-retry.json")).await;
+    query.latest_readings(&request(now + 60)).await.unwrap();
+    let asked = executions(&c, &workgroup, &mut seen).await;
+    let second = commit(&c, &bucket, 2).await;
+    assert_eq!(second.watermark, first.watermark, "same watermark");
+    let (unload, params) = &asked[0];
+    assert!(
+        unload.starts_with("UNLOAD") && unload.contains("dt < ? OR dt IN (?)"),
+        "{unload}"
+    );
+    assert_eq!(
+        params[1..],
+        [
+            quoted(&first.watermark),
+            quoted(&first.watermark),
+            quoted(&folded_hour)
+        ],
+        "no new hours, the late one again"
+    );
+    assert_eq!(
+        asked.last().unwrap().1[0],
+        quoted(&second.run),
+        "plans over it"
+    );
+    query.latest_readings(&request(now + 90)).await.unwrap();
+    assert_eq!(
+        executions(&c, &workgroup, &mut seen).await.len(),
+        1,
+        "folded once"
     );
 }
