@@ -195,9 +195,24 @@ pub fn planner_statements() -> Vec<Statement> {
             &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
             glue_arns(&[READINGS_TABLE, SNAPSHOT_TABLE]),
         ),
+        // Athena may look up the catalog's `default` database whatever the query's database is.
+        Statement::allow(
+            "ReadTheDefaultDatabase",
+            &["glue:GetDatabase"],
+            vec![
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
+                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default"),
+            ],
+        ),
+        // Athena lists the lake, the result location and an UNLOAD's (empty) target with the
+        // caller's permissions, multipart uploads included.
         Statement::allow(
             "ListTheLake",
-            &["s3:GetBucketLocation", "s3:ListBucket"],
+            &[
+                "s3:GetBucketLocation",
+                "s3:ListBucket",
+                "s3:ListBucketMultipartUploads",
+            ],
             vec![bucket_arn()],
         ),
         Statement::allow(
@@ -774,6 +789,128 @@ mod tests {
         }
         let other = format!("{LOGS}/aws/lambda/other:log-stream:x");
         assert!(!r.allows(PLANNER_ROLE, "logs:PutLogEvents", &other));
+    }
+
+    /// Each action a role needs on a resource, from the AWS documentation of the service that
+    /// acts (the README's permissions table lists the same, with the documents).
+    #[test]
+    fn every_role_may_do_what_its_services_need() {
+        let r = resolved(&[]);
+        let lake = "arn:aws:s3:::store-inventory-lake-123456789012-ap-southeast-1";
+        let glue = "arn:aws:glue:ap-southeast-1:123456789012:";
+        let planner_needs: Vec<(&str, String)> = vec![
+            // Athena's query-result location.
+            ("s3:GetBucketLocation", lake.into()),
+            ("s3:ListBucket", lake.into()),
+            ("s3:ListBucketMultipartUploads", lake.into()),
+            ("s3:GetObject", format!("{lake}/athena-results/q.csv")),
+            ("s3:PutObject", format!("{lake}/athena-results/q.csv")),
+            (
+                "s3:AbortMultipartUpload",
+                format!("{lake}/athena-results/q.csv"),
+            ),
+            (
+                "s3:ListMultipartUploadParts",
+                format!("{lake}/athena-results/q.csv"),
+            ),
+            // What the query reads, and what UNLOAD writes.
+            (
+                "s3:GetObject",
+                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
+            ),
+            (
+                "s3:PutObject",
+                format!("{lake}/snapshots/latest/run=000000000001-x/part-0"),
+            ),
+            (
+                "s3:DeleteObject",
+                format!("{lake}/snapshots/latest/run=000000000001-x/part-0"),
+            ),
+            (
+                "s3:PutObject",
+                format!("{lake}/snapshots/latest/_commits/000000000001.json"),
+            ),
+            (
+                "s3:PutObject",
+                format!("{lake}/ledger/alerts/dt=2026-11-28-10/a.json"),
+            ),
+            // The catalog, and the `default` database Athena may ask for.
+            ("glue:GetDatabase", format!("{glue}database/default")),
+            (
+                "glue:GetDatabase",
+                format!("{glue}database/store_inventory"),
+            ),
+            (
+                "glue:GetTable",
+                format!("{glue}table/store_inventory/readings"),
+            ),
+            (
+                "glue:GetTable",
+                format!("{glue}table/store_inventory/latest_snapshot"),
+            ),
+            (
+                "athena:StopQueryExecution",
+                "arn:aws:athena:ap-southeast-1:123456789012:workgroup/store-inventory-planning"
+                    .into(),
+            ),
+            (
+                "sqs:SendMessage",
+                "arn:aws:sqs:ap-southeast-1:123456789012:store-inventory-alerts".into(),
+            ),
+        ];
+        for (action, arn) in &planner_needs {
+            assert!(
+                r.allows(PLANNER_ROLE, action, arn),
+                "planner: {action} on {arn}"
+            );
+        }
+        let firehose_needs: Vec<(&str, String)> = vec![
+            (
+                "s3:PutObject",
+                format!("{lake}/readings/dt=2026-11-28-10/a"),
+            ),
+            (
+                "s3:PutObject",
+                format!("{lake}/errors/format-conversion-failed/dt=2026-11-28-10/a"),
+            ),
+            ("s3:ListBucketMultipartUploads", lake.into()),
+            (
+                "glue:GetTableVersions",
+                format!("{glue}table/store_inventory/readings"),
+            ),
+        ];
+        for (action, arn) in &firehose_needs {
+            assert!(
+                r.allows(FIREHOSE_ROLE, action, arn),
+                "firehose: {action} on {arn}"
+            );
+        }
+        // And nothing beyond: the planner deletes no reading, writes no reading, sends to no
+        // other queue; Firehose writes nothing outside its prefixes.
+        for (action, arn) in [
+            (
+                "s3:DeleteObject",
+                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
+            ),
+            (
+                "s3:PutObject",
+                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
+            ),
+            (
+                "s3:DeleteObject",
+                format!("{lake}/snapshots/latest/_commits/000000000001.json"),
+            ),
+            (
+                "sqs:SendMessage",
+                "arn:aws:sqs:ap-southeast-1:123456789012:other".into(),
+            ),
+        ] {
+            assert!(
+                !r.allows(PLANNER_ROLE, action, &arn),
+                "planner must not: {action} on {arn}"
+            );
+        }
+        assert!(!r.allows(FIREHOSE_ROLE, "s3:PutObject", &format!("{lake}/ledger/x")));
     }
 
     #[test]
