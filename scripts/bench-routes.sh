@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${ORTOOLS_SECONDS:-10}
 seeds=${SEEDS:-"1 2 3"}
-python3 -m pip install --quiet --disable-pip-version-check ortools
+source scripts/tools.sh
+tools_use_venv
 cargo build --release --locked -p store-model --example route_bench
 bin="${CARGO_TARGET_DIR:-target}/release/examples/route_bench"
 mkdir -p bench/results

@@ -5,13 +5,14 @@
 #   scripts/bench.sh            # release build; prints the table and saves bench/results/latest.md
 #   scripts/bench.sh --quick    # small sizes on the debug build, as scripts/test.sh runs it
 #
-# Generated data is deterministic (seeded). DuckDB and moto are installed with pip for this only.
+# Generated data is deterministic (seeded). DuckDB and moto come from the project's tools venv (scripts/tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
-python3 -m pip install --quiet --disable-pip-version-check "duckdb>=1.1" "moto[server]>=5.1"
+source scripts/tools.sh
+tools_use_venv
 if $quick; then
   profile=dev; bin="${CARGO_TARGET_DIR:-target}/debug"; out=target/bench-quick.md
 else

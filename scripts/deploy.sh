@@ -21,7 +21,8 @@ export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 step() { printf '\n== %s\n' "$*"; }
 
 step "the planner's Lambda zip (arm64, without the embedded engine)"
-python3 -m pip install --quiet --disable-pip-version-check "cargo-lambda>=1.8"
+source scripts/tools.sh
+tools_use_venv
 cargo lambda build -p store-planning-app --release --arm64 --no-default-features --output-format zip
 zip=target/lambda/store-planning-app/bootstrap.zip
 ls -l "$zip"
