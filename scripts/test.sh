@@ -16,10 +16,11 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
-# moto: the local AWS API server; cargo-lambda: `cargo lambda watch` / `invoke` for the planner;
-# cfn-lint and checkov: the synthesized CloudFormation template's linters.
-python3 -m pip install --quiet --disable-pip-version-check \
-  "moto[server]>=5.1" "cargo-lambda>=1.8" "cfn-lint>=1.20" "checkov>=3.2"
+# The Python tools, pinned in scripts/tools-requirements.txt, in a project-local virtual
+# environment (never the system Python): moto (the local AWS API server), cargo-lambda, cfn-lint,
+# checkov, parliament, sqlglot, DuckDB.
+source scripts/tools.sh
+tools_use_venv
 
 # Chromium (Debian's package): the end-to-end test opens the HTML dispatch report headless and
 # checks that the map is drawn.
@@ -49,6 +50,15 @@ echo "cfn-lint: no errors or warnings"
 # Every skipped check is in the template's metadata, with its reason.
 checkov --file "$template" --framework cloudformation --quiet --compact --skip-download
 
+step "AWS rules the local server does not check"
+# IAM: every role's policies, evaluated for one account and region, through parliament.
+target/debug/store-infra policies target/store-inventory.policies.json
+python3 scripts/check_iam.py target/store-inventory.policies.json
+# Athena: every SQL text the planner sends, parameters bound, parsed as Trino.
+rm -rf target/athena-sql
+target/debug/store-infra athena-sql target/athena-sql
+python3 scripts/check_athena_sql.py target/athena-sql
+
 step "local AWS API server"
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 moto_log=$(mktemp -t moto.XXXXXX.log)
@@ -73,6 +83,9 @@ export AWS_EC2_METADATA_DISABLED=true
 
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "first-deployment smoke test, against the local AWS API server"
+scripts/smoke-aws.sh --local-server "$STORE_TEST_AWS_ENDPOINT"
 
 step "benchmarks (quick)"
 # Small sizes on the debug build, so the benchmark code cannot rot; scripts/bench.sh without

@@ -34,6 +34,18 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Write every SQL text the Athena planner sends, parameters bound, one `.sql` file each,
+    /// into a folder (for the Trino-dialect check in `scripts/test.sh`).
+    AthenaSql {
+        /// The folder.
+        output: PathBuf,
+    },
+    /// Write every role's policies as the stack would have them in one account and region, as
+    /// JSON (for `parliament` in `scripts/test.sh`).
+    Policies {
+        /// The file.
+        output: PathBuf,
+    },
     /// Turn `aws cloudformation describe-stacks --query Stacks[0].Outputs` JSON (a file, or `-`
     /// for stdin) into the env file the apps read with `--env-file`.
     EnvFile {
@@ -91,6 +103,31 @@ async fn main() -> Result<()> {
                 .check_limits(&account, &region)
                 .map_err(anyhow::Error::msg)?;
             println!("{}", names.code_bucket(&account, &region));
+        }
+        Command::AthenaSql { output } => {
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("creating {}", output.display()))?;
+            for (name, sql) in store_aws::athena::statements_for_review() {
+                let path = output.join(format!("{name}.sql"));
+                std::fs::write(&path, sql)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Command::Policies { output } => {
+            let template = serde_json::from_str(&store_infra::synth::template().to_json())?;
+            let resolved = store_infra::resolve::Resolved::new(
+                template,
+                store_infra::resolve::Deployment::sample(&names.stack, &[]),
+            );
+            let policies: Vec<serde_json::Value> = resolved
+                .role_policies()
+                .into_iter()
+                .map(|(role, name, document)| {
+                    serde_json::json!({"role": role, "policy": name, "document": document})
+                })
+                .collect();
+            std::fs::write(&output, serde_json::to_string_pretty(&policies)?)
+                .with_context(|| format!("writing {}", output.display()))?;
         }
         Command::EnvFile { outputs } => {
             let text = if outputs.as_os_str() == "-" {

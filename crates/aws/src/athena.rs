@@ -290,13 +290,7 @@ impl AthenaInventoryQuery {
         let run = snapshot_run(generation, Uuid::new_v4());
         let previous = current.as_ref().map(|_| snapshots.source());
         let select = compaction_sql(&self.readings_table(), previous.as_deref(), late.len());
-        // The target is built here from the bucket name and a generated run id, never from
-        // user input; UNLOAD takes no parameter for it, and refuses a location holding data.
-        let sql = format!(
-            "UNLOAD (\n{select}\n) TO 's3://{}/{}' WITH (format = 'PARQUET', compression = 'SNAPPY')",
-            snapshots.bucket(),
-            snapshot_run_prefix(&run)
-        );
+        let sql = unload_sql(&select, snapshots.bucket(), &run);
         let mut params: Vec<SqlParam> = current
             .iter()
             .map(|c| SqlParam::Text(c.run.clone()))
@@ -548,6 +542,91 @@ impl AthenaInventoryQuery {
     }
 }
 
+/// The `UNLOAD` of a compaction into a run's prefix. The target is built from the bucket name and
+/// a generated run id, never from user input: UNLOAD takes no parameter for it, and refuses a
+/// location holding data.
+fn unload_sql(select: &str, bucket: &str, run: &str) -> String {
+    format!(
+        "UNLOAD (\n{select}\n) TO 's3://{bucket}/{}' WITH (format = 'PARQUET', compression = 'SNAPPY')",
+        snapshot_run_prefix(run)
+    )
+}
+
+/// `sql` with every `?` outside quotes replaced by its parameter, as Athena substitutes
+/// execution parameters.
+pub fn bind(sql: &str, params: &[SqlParam]) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut params = params.iter();
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => match params.next() {
+                Some(p) => out.push_str(&parameter_literal(p)),
+                None => out.push(c),
+            },
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every statement text this adapter sends to Athena, each with sample parameters bound as
+/// Athena binds them: what `scripts/test.sh` parses as Trino SQL (`store-infra athena-sql`),
+/// since the local AWS server runs none of it.
+pub fn statements_for_review() -> Vec<(&'static str, String)> {
+    let table = "\"readings\"";
+    let snapshots = "(SELECT * FROM \"latest_snapshot\" WHERE run = ?) snapshot";
+    let now = 1_764_000_000;
+    let run = SqlParam::Text(snapshot_run(4, Uuid::nil()));
+    let request = InventoryRequest::new(now, 24, Vec::new());
+    let stores = InventoryRequest::new(now, 24, vec!["STORE_1".into(), "O'Brien's".into()]);
+    let hours = |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late);
+    let late = ["2025-11-24-03".to_owned(), "2025-11-24-07".to_owned()];
+    let compaction = |previous: bool, late: &[String]| {
+        let select = compaction_sql(table, previous.then_some(snapshots), late.len());
+        let mut params: Vec<SqlParam> = previous.then(|| run.clone()).into_iter().collect();
+        params.extend(hours(late));
+        (select, params)
+    };
+    let mut out = vec![
+        ("planning", bind(&request.sql(table), &request.params())),
+        (
+            "planning-stores",
+            bind(&stores.sql(table), &stores.params()),
+        ),
+    ];
+    for (name, r) in [("incremental", &request), ("incremental-stores", &stores)] {
+        let mut params = vec![run.clone()];
+        params.extend(r.incremental_params("2025-11-24-15"));
+        let sql = incremental_planning_sql(table, snapshots, r.store_ids.len());
+        out.push((name, bind(&sql, &params)));
+    }
+    for (name, previous, late) in [
+        ("compaction-first", false, &[][..]),
+        ("compaction", true, &[][..]),
+        ("compaction-late", true, &late[..]),
+    ] {
+        let (select, params) = compaction(previous, late);
+        out.push((
+            name,
+            bind(
+                &unload_sql(&select, "lake-bucket", &snapshot_run(5, Uuid::nil())),
+                &params,
+            ),
+        ));
+    }
+    out.push(("rejected", bind(&rejected_rows_sql(table, 0), &hours(&[]))));
+    out.push((
+        "rejected-late",
+        bind(&rejected_rows_sql(table, late.len()), &hours(&late)),
+    ));
+    out
+}
+
 /// What a fold scanned and left out.
 #[derive(Debug, Default, Clone, Copy)]
 struct Folded {
@@ -627,6 +706,28 @@ mod tests {
             parameter_literal(&SqlParam::Text("O'Brien's store".into())),
             "'O''Brien''s store'"
         );
+    }
+
+    #[test]
+    fn binding_fills_placeholders_outside_quotes_in_order() {
+        let sql = "SELECT '?' FROM t WHERE a = ? AND b IN (?, ?)";
+        let params = [
+            SqlParam::Int(3),
+            SqlParam::Text("x'y".into()),
+            SqlParam::Text("z".into()),
+        ];
+        assert_eq!(
+            bind(sql, &params),
+            "SELECT '?' FROM t WHERE a = 3 AND b IN ('x''y', 'z')"
+        );
+    }
+
+    #[test]
+    fn every_reviewed_statement_has_all_its_parameters_bound() {
+        for (name, sql) in statements_for_review() {
+            let unquoted: String = sql.split('\'').step_by(2).collect();
+            assert!(!unquoted.contains('?'), "{name}: {sql}");
+        }
     }
 
     #[test]
