@@ -266,10 +266,7 @@ impl AthenaInventoryQuery {
         let listing = snapshots
             .raw_objects_since(&LateCheck::list_from(current.as_ref(), now, window_dt))
             .await?;
-        let late = current
-            .as_ref()
-            .map(|c| LateCheck::partitions(c, &listing))
-            .unwrap_or_default();
+        let late = LateCheck::partitions(current.as_ref(), &listing);
         if !late.is_empty() {
             info!(
                 ?late,

@@ -68,22 +68,11 @@ impl S3Objects {
     }
     /// Every object under `prefix`, with its size, in key order (every page).
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, PortError> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| s3_error("list objects", e))?;
-            out.extend(page.contents().iter().filter_map(|o| {
-                o.key()
-                    .map(|k| (k.to_owned(), o.size().unwrap_or(0).max(0) as u64))
-            }));
-        }
-        Ok(out)
+        let objects = self.objects(prefix, None).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| Some((o.key()?.to_owned(), o.size().unwrap_or(0).max(0) as u64)))
+            .collect())
     }
 
     /// Objects under `prefix` whose keys sort after `start_after`, with when S3 last wrote each
@@ -93,23 +82,36 @@ impl S3Objects {
         prefix: &str,
         start_after: &str,
     ) -> Result<Vec<store_model::lake::ListedObject>, PortError> {
+        let objects = self.objects(prefix, Some(start_after)).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| {
+                Some(store_model::lake::ListedObject {
+                    key: o.key()?.to_owned(),
+                    modified: o.last_modified().map_or(0, |t| t.secs()),
+                })
+            })
+            .collect())
+    }
+
+    /// Every page of a listing under `prefix`, from after `start_after` when given.
+    async fn objects(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+    ) -> Result<Vec<aws_sdk_s3::types::Object>, PortError> {
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
             .prefix(prefix)
-            .start_after(start_after)
+            .set_start_after(start_after.map(str::to_owned))
             .into_paginator()
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| s3_error("list objects", e))?;
-            out.extend(page.contents().iter().filter_map(|o| {
-                Some(store_model::lake::ListedObject {
-                    key: o.key()?.to_owned(),
-                    modified: o.last_modified().map_or(0, |t| t.secs()),
-                })
-            }));
+            out.extend(page.contents().iter().cloned());
         }
         Ok(out)
     }

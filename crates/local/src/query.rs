@@ -236,10 +236,7 @@ impl DataFusionInventoryQuery {
                 modified: o.modified,
             })
             .collect();
-        let late = current
-            .as_ref()
-            .map(|c| LateCheck::partitions(c, &listing))
-            .unwrap_or_default();
+        let late = LateCheck::partitions(current.as_ref(), &listing);
         if !late.is_empty() {
             info!(
                 ?late,

@@ -269,9 +269,10 @@ impl LateCheck {
         dt_partition(now - LATE_HORIZON_SECONDS).max(covers_from.to_owned())
     }
 
-    /// The partitions below `current`'s watermark holding objects it has not folded, sorted.
-    pub fn partitions(current: &SnapshotCommit, listing: &[ListedObject]) -> Vec<String> {
-        let Some(seen) = &current.seen else {
+    /// The partitions below `current`'s watermark holding objects it has not folded, sorted
+    /// (none without a generation, or for one that did not record what it saw).
+    pub fn partitions(current: Option<&SnapshotCommit>, listing: &[ListedObject]) -> Vec<String> {
+        let Some((current, seen)) = current.and_then(|c| Some((c, c.seen.as_ref()?))) else {
             return Vec::new();
         };
         let mut late: Vec<String> = listing
@@ -525,15 +526,15 @@ mod tests {
         later.push(object("2025-11-24-15", "slow", t - 5));
         later.push(object("2025-11-24-17", "newer-open", t + 950));
         assert_eq!(
-            LateCheck::partitions(&commit, &later),
+            LateCheck::partitions(Some(&commit), &later),
             ["2025-11-24-14", "2025-11-24-15"]
         );
-        assert!(LateCheck::partitions(&commit, &listing).is_empty());
+        assert!(LateCheck::partitions(Some(&commit), &listing).is_empty());
         let unknown = SnapshotCommit {
             seen: None,
             ..commit
         };
-        assert!(LateCheck::partitions(&unknown, &later).is_empty());
+        assert!(LateCheck::partitions(Some(&unknown), &later).is_empty());
         assert_eq!(
             LateCheck::list_from(Some(&unknown), t, "x"),
             "2025-11-24-10"
