@@ -387,7 +387,18 @@ pub struct EventError {
 impl PlanningEvent {
     /// Parses an event from JSON, naming the offending field on error.
     pub fn from_json(json: &str) -> Result<Self, EventError> {
-        let event: Self = serde_json::from_str(json).map_err(|e| EventError {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| EventError {
+            field: "event",
+            reason: e.to_string(),
+        })?;
+        // serde would also take a struct from a JSON array (`[]` is an empty event to it).
+        if !value.is_object() {
+            return Err(EventError {
+                field: "event",
+                reason: "must be a JSON object, e.g. {} or {\"lookback_hours\": 6}".into(),
+            });
+        }
+        let event: Self = serde_json::from_value(value).map_err(|e| EventError {
             field: "event",
             reason: e.to_string(),
         })?;
@@ -897,6 +908,17 @@ mod tests {
         );
         let err = PlanningEvent::from_json(r#"{"lookback_hour": 3}"#).unwrap_err();
         assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn an_event_must_be_an_object() {
+        for not_an_object in ["[]", "[24, true]", "null", "3", "\"{}\""] {
+            let err = PlanningEvent::from_json(not_an_object).unwrap_err();
+            assert!(
+                err.reason.contains("must be a JSON object"),
+                "{not_an_object}: {err}"
+            );
+        }
     }
 
     #[test]
