@@ -146,9 +146,28 @@ impl Alert {
     pub fn human_line(&self) -> String {
         format!(
             "⚠️ Store {} is low on '{}'. Alerting delivery team.",
-            self.store_id, self.product_name
+            printable(&self.store_id),
+            printable(&self.product_name)
         )
     }
+}
+
+/// `text` safe to print to a terminal: control characters (which a foreign record in the lake may
+/// still carry past the checks at the door) are written as escapes, never sent raw.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// The deterministic id of the alert answering one reading.
@@ -908,6 +927,21 @@ mod tests {
         );
         let err = PlanningEvent::from_json(r#"{"lookback_hour": 3}"#).unwrap_err();
         assert!(err.reason.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn human_lines_never_carry_terminal_escapes() {
+        let policy = ReorderPolicy::plain(2, 24);
+        let mut a =
+            plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200)).alerts[0].clone();
+        a.store_id = "S\u{1b}[2J".into();
+        a.product_name = "B\u{e1}nh\u{1b}]0;pwned\u{7}".into();
+        let line = a.human_line();
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert_eq!(
+            line,
+            "⚠️ Store S\\u{1b}[2J is low on 'Bánh\\u{1b}]0;pwned\\u{7}'. Alerting delivery team."
+        );
     }
 
     #[test]

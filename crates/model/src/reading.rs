@@ -64,18 +64,64 @@ impl ValidationError {
     }
 }
 
+/// The most bytes one record may hold: Firehose's limit on a record (1,000 KiB).
+pub const MAX_RECORD_BYTES: usize = 1000 * 1024;
+/// The most characters of a store or product id.
+pub const MAX_ID_CHARS: usize = 128;
+/// The most characters of a product name.
+pub const MAX_NAME_CHARS: usize = 256;
+/// The most characters of a restock status.
+pub const MAX_STATUS_CHARS: usize = 64;
+
 impl Reading {
-    /// Parses and validates one JSON record (one line of NDJSON).
+    /// Parses and validates one JSON record (one line of NDJSON; a UTF-8 byte-order mark before
+    /// it, as some exports write at the start of a file, is not part of the record).
     pub fn from_json_str(line: &str) -> Result<Self, ValidationError> {
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        if line.len() > MAX_RECORD_BYTES {
+            return Err(ValidationError::new(
+                "record",
+                format!(
+                    "is {} bytes; a record holds at most {MAX_RECORD_BYTES} (Firehose's limit)",
+                    line.len()
+                ),
+            ));
+        }
         // Fast path: a record whose fields all have the expected JSON types decodes straight
         // into a typed view (no intermediate map) and goes through the same checks. Anything
         // else takes the general path, which names the field and the rule.
         if let Ok(fast) = serde_json::from_str::<TypedRecord<'_>>(line) {
-            return fast.validate();
+            return fast.validate()?.within_limits();
         }
         let value: Value = serde_json::from_str(line)
             .map_err(|e| ValidationError::new("record", format!("not valid JSON: {e}")))?;
         Self::from_json_value(&value)
+    }
+
+    /// The limits of every text field: a length in characters, and no control characters (they
+    /// would reach terminals and logs as escape sequences).
+    fn within_limits(self) -> Result<Self, ValidationError> {
+        for (field, value, max) in [
+            ("store_id", &self.store_id, MAX_ID_CHARS),
+            ("product_id", &self.product_id, MAX_ID_CHARS),
+            ("product_name", &self.product_name, MAX_NAME_CHARS),
+            ("restock_status", &self.restock_status, MAX_STATUS_CHARS),
+        ] {
+            let chars = value.chars().count();
+            if chars > max {
+                return Err(ValidationError::new(
+                    field,
+                    format!("has {chars} characters; at most {max} are allowed"),
+                ));
+            }
+            if let Some(c) = value.chars().find(|c| c.is_control()) {
+                return Err(ValidationError::new(
+                    field,
+                    format!("must not contain control characters (found {:?})", c),
+                ));
+            }
+        }
+        Ok(self)
     }
 
     /// Validates a decoded JSON value against every rule of the reading contract.
@@ -105,7 +151,7 @@ impl Reading {
             None | Some(Value::Null) => None,
             Some(_) => Some(required_count(map, "max_stock")?),
         };
-        Ok(Self {
+        Self {
             is_stock_low: current_stock < threshold_level,
             store_id,
             product_id,
@@ -117,7 +163,8 @@ impl Reading {
             restock_status,
             event_id,
             max_stock,
-        })
+        }
+        .within_limits()
     }
 
     /// Gives the reading an `event_id` if it has none, derived from its content so that the
@@ -385,6 +432,54 @@ mod tests {
                 .and_then(|v| Reading::from_json_value(&v));
             assert_eq!(Reading::from_json_str(line), general, "{line}");
         }
+    }
+
+    #[test]
+    fn text_fields_have_limits_and_no_control_characters() {
+        let err = rejected(seed_record(), "product_name", json!("x".repeat(300_000)));
+        assert_eq!(err.field, "product_name");
+        assert!(err.reason.contains("at most 256"), "{err}");
+        let err = rejected(seed_record(), "store_id", json!("S".repeat(129)));
+        assert_eq!(err.field, "store_id");
+        for hostile in [
+            "\u{1b}[2J",
+            "a\u{1b}]0;title\u{7}",
+            "line\nbreak",
+            "\u{9b}31m",
+        ] {
+            for field in ["store_id", "product_id", "product_name"] {
+                let err = rejected(seed_record(), field, json!(hostile));
+                assert_eq!(err.field, field, "{hostile:?}");
+                assert!(err.reason.contains("control characters"), "{err}");
+                // The typed fast path refuses it the same way.
+                let mut record = seed_record();
+                record[field] = json!(hostile);
+                let fast = Reading::from_json_str(&record.to_string()).unwrap_err();
+                assert_eq!(fast, err);
+            }
+        }
+        // Vietnamese names up to the limit pass.
+        let mut record = seed_record();
+        record["product_name"] = json!("Bánh mì ".repeat(32).trim_end());
+        assert!(Reading::from_json_str(&record.to_string()).is_ok());
+    }
+
+    #[test]
+    fn a_record_over_firehose_s_limit_is_refused_before_it_is_parsed() {
+        let mut record = seed_record();
+        record["restock_status"] = json!("x".repeat(MAX_RECORD_BYTES));
+        let err = Reading::from_json_str(&record.to_string()).unwrap_err();
+        assert_eq!(err.field, "record");
+        assert!(err.reason.contains("at most 1024000"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_a_record_is_not_part_of_it() {
+        let line = format!("\u{feff}{}", seed_record());
+        assert_eq!(
+            Reading::from_json_str(&line).unwrap(),
+            Reading::from_json_value(&seed_record()).unwrap()
+        );
     }
 
     #[test]
