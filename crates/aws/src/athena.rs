@@ -28,7 +28,7 @@ use store_model::lake::{
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
-    incremental_planning_sql, rejected_rows_sql,
+    incremental_planning_sql, rejected_rows_sql, replace_placeholders,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument, warn};
@@ -552,23 +552,7 @@ fn unload_sql(select: &str, bucket: &str, run: &str) -> String {
 /// `sql` with every `?` outside quotes replaced by its parameter, as Athena substitutes
 /// execution parameters.
 pub fn bind(sql: &str, params: &[SqlParam]) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut params = params.iter();
-    let mut quoted = false;
-    for c in sql.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '?' if !quoted => match params.next() {
-                Some(p) => out.push_str(&parameter_literal(p)),
-                None => out.push(c),
-            },
-            _ => out.push(c),
-        }
-    }
-    out
+    replace_placeholders(sql, |n| params.get(n).map(parameter_literal))
 }
 
 /// Every statement text this adapter sends to Athena, each with sample parameters bound as

@@ -30,7 +30,7 @@ use store_model::lake::{
 };
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
-    incremental_planning_sql,
+    incremental_planning_sql, replace_placeholders,
 };
 use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
 use tracing::{info, instrument};
@@ -79,23 +79,7 @@ fn query_error(e: DataFusionError) -> PortError {
 
 /// Rewrites `?` placeholders (Athena's form) as `$1, $2, …` (DataFusion's), outside quotes.
 pub fn numbered_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 8);
-    let mut n = 0;
-    let mut quoted = false;
-    for c in sql.chars() {
-        match c {
-            '\'' => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            '?' if !quoted => {
-                n += 1;
-                out.push_str(&format!("${n}"));
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    replace_placeholders(sql, |n| Some(format!("${}", n + 1)))
 }
 
 impl DataFusionInventoryQuery {

@@ -552,6 +552,30 @@ impl InventoryRequest {
     }
 }
 
+/// `sql` with each `?` placeholder outside quotes replaced by `replace(n)` (`n` counting from 0);
+/// a `None` keeps the `?`. Each engine's binding is one closure over this.
+pub fn replace_placeholders(sql: &str, mut replace: impl FnMut(usize) -> Option<String>) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let (mut n, mut quoted) = (0, false);
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                match replace(n) {
+                    Some(value) => out.push_str(&value),
+                    None => out.push(c),
+                }
+                n += 1;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// The one planning SQL, in the common subset of Athena (Trino) and DataFusion.
 ///
 /// `?` placeholders carry every user-supplied value (window and store ids); nothing is spliced
