@@ -259,6 +259,15 @@ impl LedgerStore for S3Objects {
         Ok(keys)
     }
 
+    async fn keys_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, PortError> {
+        let after = (!start_after.is_empty()).then_some(start_after);
+        let objects = self.objects(prefix, after).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
+    }
+
     async fn get_all(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, PortError> {
         let found: Vec<Option<(String, Vec<u8>)>> = futures::stream::iter(keys)
             .map(|key| async move { Ok(self.get(&key).await?.map(|b| (key, b))) })

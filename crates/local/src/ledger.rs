@@ -56,6 +56,19 @@ impl LedgerStore for LakeFolder {
         .await
     }
 
+    async fn keys_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, PortError> {
+        let (prefix, start_after) = (prefix.to_owned(), start_after.to_owned());
+        blocking(self, "list ledger", move |lake| {
+            Ok(lake
+                .list(&prefix)?
+                .into_iter()
+                .map(|o| o.key)
+                .filter(|k| *k > start_after)
+                .collect())
+        })
+        .await
+    }
+
     async fn get_all(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, PortError> {
         blocking(self, "read ledger", move |lake| {
             let mut out = Vec::with_capacity(keys.len());

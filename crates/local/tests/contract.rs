@@ -171,6 +171,16 @@ async fn folder_ledger_records_alerts_dispatches_and_deliveries_once() {
         .await;
 }
 
+#[tokio::test]
+async fn folder_ledger_keeps_orders_and_claims_each_trip_once() {
+    let dir = TempDir::new().unwrap();
+    contract::ledger_keeps_orders_and_claims_each_trip_once(
+        &FolderLedger::new(lake(&dir)),
+        &FolderLedger::new(lake(&dir)),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_of_one_queue_database_never_get_the_same_message() {
     use store_model::ports::AlertQueue;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::dispatch::Dispatch;
+use crate::dispatch::{Dispatch, Trip};
 use crate::planning::{ALERT_TEXT, Alert, InventoryRequest};
 use crate::ports::{AlertQueue, InventoryQuery, Ledger, ReadingSink, Recorded};
 use crate::reading::Reading;
@@ -442,6 +442,90 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         deliveries.to_vec(),
         "deliveries are listed oldest first"
     );
+}
+
+/// Ledger: an alert is accepted as an open order once; a truck's trip number is claimed once,
+/// and the latest trip is what the ledger says, not what one copy of it remembers.
+pub async fn ledger_keeps_orders_and_claims_each_trip_once(
+    ledger: &dyn Ledger,
+    another_copy: &dyn Ledger,
+) {
+    let planned = 1_764_000_000;
+    let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned + n as i64)).collect();
+    for a in &alerts {
+        assert_eq!(
+            ledger.record_order(a).await.expect("order"),
+            Recorded::Created
+        );
+    }
+    let mut changed = alerts[0].clone();
+    changed.restock_qty += 5;
+    assert_eq!(
+        another_copy.record_order(&changed).await.expect("order"),
+        Recorded::AlreadyRecorded(alerts[0].clone()),
+        "an order is accepted once, as first recorded"
+    );
+    let old = alert(7, planned - 72 * 3600);
+    ledger.record_order(&old).await.expect("order");
+    assert_eq!(
+        ledger.orders_since(planned - 3600).await.expect("orders"),
+        alerts,
+        "orders in the window, oldest first"
+    );
+
+    assert_eq!(ledger.latest_trip("TRUCK_1").await.expect("trip"), None);
+    let trip = |n: u64, truck: &str, at: i64| Trip {
+        truck_id: truck.into(),
+        trip: n,
+        route_id: crate::dispatch::route_id(truck, at),
+        departed: at,
+        back_at: at + 1800,
+        dispatches: vec![dispatch(&alerts[n as usize % 3], at)],
+    };
+    let first = trip(1, "TRUCK_1", planned + 10);
+    assert_eq!(
+        ledger.claim_trip(&first).await.expect("claim"),
+        Recorded::Created
+    );
+    // Another dispatcher, which has not seen it, claims the same trip number: it loses.
+    let rival = trip(1, "TRUCK_1", planned + 20);
+    assert_eq!(
+        another_copy.claim_trip(&rival).await.expect("claim"),
+        Recorded::AlreadyRecorded(first.clone())
+    );
+    assert_eq!(
+        ledger
+            .claim_trip(&trip(1, "TRUCK_2", planned + 20))
+            .await
+            .expect("claim"),
+        Recorded::Created,
+        "trip numbers are per truck"
+    );
+    // Trip numbers past 9 sort after 9: the latest is the highest number.
+    for n in 2..=11 {
+        assert_eq!(
+            another_copy
+                .claim_trip(&trip(n, "TRUCK_1", planned + 100 * n as i64))
+                .await
+                .expect("claim"),
+            Recorded::Created
+        );
+    }
+    let latest = ledger.latest_trip("TRUCK_1").await.expect("trip");
+    assert_eq!(
+        latest.map(|t| t.trip),
+        Some(11),
+        "the other copy's trips are seen"
+    );
+    assert_eq!(
+        another_copy
+            .latest_trip("TRUCK_2")
+            .await
+            .expect("trip")
+            .map(|t| t.departed),
+        Some(planned + 20)
+    );
+    assert_eq!(ledger.latest_trip("TRUCK_9").await.expect("trip"), None);
 }
 
 fn dispatch(alert: &Alert, at: i64) -> Dispatch {

@@ -5,13 +5,18 @@
 //! semantics, so an alert delivered twice by the queue (or re-read after a crash between
 //! recording and deleting) can never produce a second truck. A delivery is recorded the same way
 //! when the truck reaches the stop.
+//!
+//! A truck's trip is claimed first: trip `n + 1` of a truck is created only if absent, so when two
+//! dispatchers pick the same free truck at once, one of them finds the other's trip and re-plans
+//! without that truck. The trip carries its dispatches, so a dispatcher that stops between the
+//! claim and the dispatch records leaves enough behind for the next one to finish recording them.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::lake::{DELIVERIES_PREFIX, DISPATCHES_PREFIX, ledger_object_key};
-use crate::planning::Alert;
+use crate::lake::{DELIVERIES_PREFIX, DISPATCHES_PREFIX, TRIPS_PREFIX, ledger_object_key};
+use crate::planning::{Alert, printable};
 use crate::routing::Route;
 
 /// One alert, or one piece of it, put on a truck.
@@ -102,9 +107,9 @@ impl Dispatch {
         format!(
             "🚚 {} dispatched to {} with {} x '{}' (stop {}, ETA {})",
             self.truck_id,
-            self.store_id,
+            printable(&self.store_id),
             self.quantity,
-            self.product_name,
+            printable(&self.product_name),
             self.stop,
             clock(self.eta)
         )
@@ -122,6 +127,55 @@ impl Dispatch {
             planned_at: self.planned_at,
             delivered_at,
         }
+    }
+}
+
+/// One trip of one truck: from its depot, along its stops, and back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trip {
+    /// The truck.
+    pub truck_id: String,
+    /// The truck's trip number, from 1: trip `n + 1` can only be claimed by one dispatcher.
+    pub trip: u64,
+    /// The route id its dispatches carry.
+    pub route_id: String,
+    /// When the truck left its depot, epoch seconds.
+    pub departed: i64,
+    /// When it is expected back, free for the next trip.
+    pub back_at: i64,
+    /// What it carries, one dispatch per piece, in stop order.
+    pub dispatches: Vec<Dispatch>,
+}
+
+impl Trip {
+    /// Trip number `trip` of a planned route leaving at `departed`.
+    pub fn for_route(
+        route: &Route,
+        trip: u64,
+        alerts: &HashMap<&str, &Alert>,
+        departed: i64,
+        time_scale: f64,
+    ) -> Self {
+        let dispatches = Dispatch::for_route(route, alerts, departed, time_scale);
+        let back_at = departed + (route.duration_s as f64 / time_scale).round() as i64;
+        Self {
+            truck_id: route.truck_id.clone(),
+            trip,
+            route_id: route_id(&route.truck_id, departed),
+            departed,
+            back_at,
+            dispatches,
+        }
+    }
+
+    /// The folder of a truck's trips in the ledger.
+    pub fn truck_prefix(truck_id: &str) -> String {
+        format!("{TRIPS_PREFIX}{truck_id}/")
+    }
+
+    /// The ledger key of a truck's trip: numbered so keys sort in trip order.
+    pub fn ledger_key(truck_id: &str, trip: u64) -> String {
+        format!("{}{trip:012}.json", Self::truck_prefix(truck_id))
     }
 }
 
@@ -167,7 +221,10 @@ impl Delivery {
     pub fn human_line(&self) -> String {
         format!(
             "📦 {} delivered {} x {} to {}",
-            self.truck_id, self.quantity, self.product_id, self.store_id
+            self.truck_id,
+            self.quantity,
+            printable(&self.product_id),
+            printable(&self.store_id)
         )
     }
 }
@@ -250,5 +307,16 @@ mod tests {
             d[0].human_line()
                 .starts_with("🚚 TRUCK_1 dispatched to STORE_1 with 19 x 'Rau cải' (stop 1")
         );
+        let trip = Trip::for_route(&route, 7, &alerts, 1000, 10.0);
+        assert_eq!(trip.dispatches, d);
+        assert_eq!(
+            (trip.back_at, trip.route_id.as_str()),
+            (1300, "TRUCK_1@1000")
+        );
+        assert_eq!(
+            Trip::ledger_key("TRUCK_1", 7),
+            "ledger/trips/TRUCK_1/000000000007.json"
+        );
+        assert!(Trip::ledger_key("T", 10) > Trip::ledger_key("T", 9));
     }
 }

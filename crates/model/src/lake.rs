@@ -20,6 +20,10 @@ pub const ALERTS_PREFIX: &str = "ledger/alerts/";
 pub const DISPATCHES_PREFIX: &str = "ledger/dispatches/";
 /// Prefix of recorded deliveries.
 pub const DELIVERIES_PREFIX: &str = "ledger/deliveries/";
+/// Prefix of open orders: alerts the truck app has accepted from the queue.
+pub const ORDERS_PREFIX: &str = "ledger/orders/";
+/// Prefix of truck trips, one folder per truck, numbered: the claim that puts a truck on the road.
+pub const TRIPS_PREFIX: &str = "ledger/trips/";
 
 /// How reading objects are encoded. One setting shared by infra, the Firehose and the planner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

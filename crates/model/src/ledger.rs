@@ -4,21 +4,29 @@
 //! - `ledger/dispatches/dt=…/<alert id>.json`: one dispatch per alert, created only if absent, so
 //!   a redelivered alert finds its dispatch instead of making a second one.
 //! - `ledger/deliveries/dt=…/<alert id>.json`: one delivery per alert, likewise.
+//! - `ledger/orders/dt=…/<alert id>.json`: an alert the truck app took off the queue, an open
+//!   order until every piece of it is dispatched; created only if absent.
+//! - `ledger/trips/<truck id>/<trip number>.json`: a truck's trips, numbered from 1; trip `n + 1`
+//!   is created only if absent, which is how a dispatcher claims a free truck.
 //!
-//! Dispatch and delivery keys are partitioned by the alert's planning hour, so they are found from
-//! the alert alone. An adapter only provides the five object operations of [`LedgerStore`];
-//! [`ObjectLedger`] holds everything else, so both backends keep the same ledger.
+//! Dispatch, delivery and order keys are partitioned by the alert's planning hour, so they are
+//! found from the alert alone. An adapter only provides the object operations of
+//! [`LedgerStore`]; [`ObjectLedger`] holds everything else, so both backends keep the same ledger.
+//! Objects written create-if-absent never change, so the ledger keeps those it has read and
+//! fetches only new ones.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use crate::dispatch::{Delivery, Dispatch};
+use crate::dispatch::{Delivery, Dispatch, Trip};
 use crate::lake::{
-    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, dt_partition, ledger_object_key,
+    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, ORDERS_PREFIX, dt_partition,
+    ledger_object_key,
 };
 use crate::planning::{Alert, AlertStatus, Delivered};
 use crate::ports::{Ledger, PortError, Recorded};
@@ -32,6 +40,8 @@ pub trait LedgerStore: Send + Sync {
     async fn create(&self, key: &str, bytes: Vec<u8>) -> Result<Option<Vec<u8>>, PortError>;
     /// Keys under `prefix` in partitions `dt=<min_dt>` and later.
     async fn keys_since(&self, prefix: &str, min_dt: &str) -> Result<Vec<String>, PortError>;
+    /// Keys under `prefix` that sort after `start_after` (every key under it when empty).
+    async fn keys_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, PortError>;
     /// The objects at `keys` (skipping any that vanished), in any order.
     async fn get_all(&self, keys: Vec<String>) -> Result<Vec<(String, Vec<u8>)>, PortError>;
 }
@@ -40,6 +50,21 @@ pub trait LedgerStore: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct ObjectLedger<S> {
     store: S,
+    known: Arc<Mutex<Known>>,
+}
+
+/// What the ledger has read of objects that never change.
+#[derive(Debug, Default)]
+struct Known {
+    /// Create-if-absent records by key, while they are inside the window being read.
+    objects: HashMap<String, Arc<[u8]>>,
+    /// The latest trip seen of each truck.
+    trips: HashMap<String, Trip>,
+}
+
+/// Whether the objects under `prefix` are written once and never changed.
+fn immutable(prefix: &str) -> bool {
+    prefix != ALERTS_PREFIX
 }
 
 /// A record that did not parse, skipped by a read.
@@ -90,7 +115,66 @@ fn encode_error(operation: &'static str, e: serde_json::Error) -> PortError {
 impl<S: LedgerStore> ObjectLedger<S> {
     /// A ledger in `store`.
     pub fn new(store: S) -> Self {
-        Self { store }
+        Self {
+            store,
+            known: Arc::default(),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Known> {
+        // Nothing panics while holding the lock; a poisoned one still holds whole entries.
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The objects at `keys`: those that never change from what was read before, the rest from
+    /// the store. Objects under `prefix` that left the listing are forgotten.
+    async fn objects(
+        &self,
+        prefix: &str,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Arc<[u8]>)>, PortError> {
+        if !immutable(prefix) {
+            let got = self.store.get_all(keys).await?;
+            return Ok(got.into_iter().map(|(k, b)| (k, b.into())).collect());
+        }
+        let (mut out, missing) = {
+            let mut known = self.known();
+            let listed: HashSet<&str> = keys.iter().map(String::as_str).collect();
+            known
+                .objects
+                .retain(|k, _| !k.starts_with(prefix) || listed.contains(k.as_str()));
+            let mut out = Vec::with_capacity(keys.len());
+            let mut missing = Vec::new();
+            for key in keys {
+                match known.objects.get(&key) {
+                    Some(bytes) => out.push((key, bytes.clone())),
+                    None => missing.push(key),
+                }
+            }
+            (out, missing)
+        };
+        let fetched = self.store.get_all(missing).await?;
+        let mut known = self.known();
+        for (key, bytes) in fetched {
+            let bytes: Arc<[u8]> = bytes.into();
+            known.objects.insert(key.clone(), bytes.clone());
+            out.push((key, bytes));
+        }
+        Ok(out)
+    }
+
+    /// Remembers `trip` as its truck's latest, unless a later one is known.
+    fn saw_trip(&self, trip: &Trip) {
+        let mut known = self.known();
+        let newer = known
+            .trips
+            .get(&trip.truck_id)
+            .is_none_or(|t| t.trip < trip.trip);
+        if newer {
+            known.trips.insert(trip.truck_id.clone(), trip.clone());
+        }
     }
 
     /// The store underneath.
@@ -108,7 +192,7 @@ impl<S: LedgerStore> ObjectLedger<S> {
     ) -> Result<Vec<T>, PortError> {
         let keys = self.store.keys_since(prefix, &dt_partition(since)).await?;
         let mut out = Vec::new();
-        for (key, bytes) in self.store.get_all(keys).await? {
+        for (key, bytes) in self.objects(prefix, keys).await? {
             let (records, bad) = decode_lines(&key, &bytes);
             out.extend(records);
             for b in bad {
@@ -207,6 +291,67 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
         all.retain(|d| d.planned_at >= since);
         all.sort_by(|a, b| (a.delivered_at, &a.dispatch_id).cmp(&(b.delivered_at, &b.dispatch_id)));
         Ok(all)
+    }
+
+    async fn record_order(&self, alert: &Alert) -> Result<Recorded<Alert>, PortError> {
+        let key = ledger_object_key(ORDERS_PREFIX, alert.planned_at, &alert.alert_id);
+        self.create("record order", key, alert).await
+    }
+
+    async fn orders_since(&self, since: i64) -> Result<Vec<Alert>, PortError> {
+        let mut all: Vec<Alert> = self.read_since(ORDERS_PREFIX, since).await?;
+        all.retain(|a| a.planned_at >= since);
+        all.sort_by(|a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)));
+        Ok(all)
+    }
+
+    async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError> {
+        let key = Trip::ledger_key(&trip.truck_id, trip.trip);
+        let recorded = self.create("claim trip", key, trip).await?;
+        match &recorded {
+            Recorded::Created => self.saw_trip(trip),
+            Recorded::AlreadyRecorded(theirs) => self.saw_trip(theirs),
+        }
+        Ok(recorded)
+    }
+
+    async fn latest_trip(&self, truck_id: &str) -> Result<Option<Trip>, PortError> {
+        let prefix = Trip::truck_prefix(truck_id);
+        let known = self.known().trips.get(truck_id).cloned();
+        let after = known
+            .as_ref()
+            .map(|t| Trip::ledger_key(truck_id, t.trip))
+            .unwrap_or_default();
+        let keys = self.store.keys_after(&prefix, &after).await?;
+        // The newest numbered trip; anything else in the folder is not the ledger's.
+        let Some(key) = keys
+            .into_iter()
+            .filter(|k| {
+                k.strip_prefix(&prefix)
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .is_some_and(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .max()
+        else {
+            return Ok(known);
+        };
+        let Some((key, bytes)) = self.store.get_all(vec![key]).await?.pop() else {
+            return Ok(known);
+        };
+        match decode_lines::<Trip>(&key, &bytes) {
+            (mut trips, _) if trips.len() == 1 => {
+                let trip = trips.remove(0);
+                self.saw_trip(&trip);
+                Ok(Some(trip))
+            }
+            _ => Err(PortError::permanent(
+                "read trips",
+                format!(
+                    "the trip {key} is unreadable; the truck cannot be planned until it is repaired"
+                ),
+                None,
+            )),
+        }
     }
 }
 

@@ -46,7 +46,7 @@ impl std::str::FromStr for Backend {
 }
 
 pub use config::{ConfigError, ConfigFile};
-pub use dispatch::{Delivery, Dispatch};
+pub use dispatch::{Delivery, Dispatch, Trip};
 pub use lake::ObjectFormat;
 pub use places::{Fleet, Stores, Truck};
 pub use planning::{

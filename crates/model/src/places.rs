@@ -65,6 +65,18 @@ impl Depot {
     }
 }
 
+/// Longest truck id.
+pub const MAX_TRUCK_ID_CHARS: usize = 64;
+
+/// Whether `id` can be a truck id: it is one segment of a ledger key.
+pub fn is_truck_id(id: &str) -> bool {
+    (1..=MAX_TRUCK_ID_CHARS).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 /// A truck of the fleet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,6 +141,11 @@ impl Fleet {
             let place = format!("truck `{}`", t.truck_id);
             if t.truck_id.trim().is_empty() || !trucks.insert(t.truck_id.as_str()) {
                 return Err(format!("{place}: empty or repeated id"));
+            }
+            if !is_truck_id(&t.truck_id) {
+                return Err(format!(
+                    "{place}: a truck id is 1 to {MAX_TRUCK_ID_CHARS} letters, digits, `_`, `-` or `.`, not starting with `.` (it names the truck's folder of trips in the ledger)"
+                ));
             }
             if t.capacity < 1 {
                 return Err(format!("{place}: `capacity` must be at least 1"));
@@ -361,6 +378,15 @@ mod tests {
         let mut f = Fleet::shipped();
         f.trucks[1].capacity = 0;
         assert!(f.validate().unwrap_err().contains("TRUCK_2"));
+        for bad in ["../x", "T 1", ".hidden", "T/1", &"T".repeat(65)] {
+            let mut f = Fleet::shipped();
+            f.trucks[0].truck_id = bad.to_owned();
+            assert!(
+                f.validate().unwrap_err().contains("a truck id is"),
+                "{bad:?}"
+            );
+        }
+        assert!(is_truck_id("TRUCK_1") && is_truck_id("van-2.b"));
         let mut s = Stores::shipped();
         s.stores[2].lat = 95.0;
         assert!(s.validate().unwrap_err().contains("STORE_3"));

@@ -142,6 +142,50 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// Checks an alert received from the queue, a message anyone with the queue's permission
+    /// could have written: its id names ledger objects, so it must be an alert id (a UUID in
+    /// its usual form), and its text fields keep the limits readings keep at the door.
+    pub fn check_received(&self) -> Result<(), String> {
+        let canonical = Uuid::parse_str(&self.alert_id)
+            .map(|u| u.hyphenated().to_string() == self.alert_id)
+            .unwrap_or(false);
+        if !canonical {
+            return Err(format!(
+                "`alert_id` {:?} is not an alert id (a UUID such as 6f1c…-…)",
+                printable(&self.alert_id.chars().take(64).collect::<String>())
+            ));
+        }
+        for (field, value, max) in [
+            ("store_id", &self.store_id, crate::reading::MAX_ID_CHARS),
+            ("product_id", &self.product_id, crate::reading::MAX_ID_CHARS),
+            (
+                "product_name",
+                &self.product_name,
+                crate::reading::MAX_NAME_CHARS,
+            ),
+        ] {
+            let chars = value.chars().count();
+            if value.is_empty() && field != "product_name" {
+                return Err(format!("`{field}` is empty"));
+            }
+            if chars > max {
+                return Err(format!(
+                    "`{field}` has {chars} characters; at most {max} are allowed"
+                ));
+            }
+            if value.chars().any(char::is_control) {
+                return Err(format!("`{field}` contains control characters"));
+            }
+        }
+        if self.restock_qty <= 0 {
+            return Err(format!(
+                "`restock_qty` must be at least 1, got {}",
+                self.restock_qty
+            ));
+        }
+        Ok(())
+    }
+
     /// The seed's human line for this alert.
     pub fn human_line(&self) -> String {
         format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::dispatch::{Delivery, Dispatch};
+use crate::dispatch::{Delivery, Dispatch, Trip};
 use crate::planning::{Alert, AlertStatus, InventoryRequest, LatestReading};
 use crate::reading::Reading;
 
@@ -198,7 +198,9 @@ pub enum Recorded<T> {
     AlreadyRecorded(T),
 }
 
-/// The ledger of alerts, dispatches and deliveries, in the lake (S3 objects, or files).
+/// The ledger of alerts, open orders, trips, dispatches and deliveries, in the lake (S3 objects,
+/// or files). Everything but a run's alerts is written create-if-absent and never changed, which
+/// is what makes several planners and dispatchers at once safe.
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Records the alerts of a planning run.
@@ -213,4 +215,13 @@ pub trait Ledger: Send + Sync {
     async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError>;
     /// Deliveries of alerts planned at or after `since`, oldest first.
     async fn deliveries_since(&self, since: i64) -> Result<Vec<Delivery>, PortError>;
+    /// Records an alert taken off the queue as an open order, unless it is one already.
+    async fn record_order(&self, alert: &Alert) -> Result<Recorded<Alert>, PortError>;
+    /// Orders of alerts planned at or after `since`, oldest first.
+    async fn orders_since(&self, since: i64) -> Result<Vec<Alert>, PortError>;
+    /// Claims a truck for a trip: creates trip number `trip.trip` of the truck unless another
+    /// dispatcher has created it, whose trip is then returned.
+    async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError>;
+    /// The truck's latest trip, if it ever made one.
+    async fn latest_trip(&self, truck_id: &str) -> Result<Option<Trip>, PortError>;
 }

@@ -305,7 +305,7 @@ fn a_killed_truck_app_dispatches_nothing_twice_after_restart() {
     let alerts = invoke(data, "{}")["alerts_sent"].as_u64().unwrap() as usize;
     assert!(alerts > 10);
 
-    // Kill -9 the moment the first dispatch is recorded: its batch is not deleted yet.
+    // Kill -9 the moment the first dispatch is recorded: the rest of its trip is not.
     let mut child = Command::new(bin("store-truck-app"))
         .args([
             "watch",
@@ -367,7 +367,7 @@ fn a_killed_truck_app_dispatches_nothing_twice_after_restart() {
         let summary = String::from_utf8_lossy(&out.stderr).to_string();
         duplicates += summary
             .split([';', ','])
-            .find_map(|p| p.trim().strip_suffix(" already dispatched"))
+            .find_map(|p| p.trim().strip_suffix(" accepted before"))
             .and_then(|n| n.parse::<usize>().ok())
             .unwrap_or(0);
     }
@@ -377,18 +377,14 @@ fn a_killed_truck_app_dispatches_nothing_twice_after_restart() {
         "each alert was dispatched once: {before} before the kill, {again} after"
     );
     assert_eq!(count_files(&ledger), alerts);
-    // Batches are ten alerts, deleted together once all ten are recorded, so the alerts recorded
-    // but not deleted at the kill are the partial batch (or a whole one, killed just before its
-    // delete); each came back and was recognised instead of dispatched again.
-    let in_window = before % 10;
-    assert!(
-        duplicates == in_window || (in_window == 0 && duplicates == 10),
-        "{before} recorded before the kill, {duplicates} recognised as already dispatched"
-    );
+    // A message is deleted as soon as its order is recorded, before any truck is planned, so
+    // the kill left none in flight to come back.
+    assert_eq!(duplicates, 0, "no message came back");
     let status = ok(run("store-truck-app", data, &["status"], None));
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
     assert!(
-        String::from_utf8_lossy(&status.stdout)
-            .starts_with("queue: 0 waiting, 0 in flight, 0 dead")
+        status.starts_with("queue: 0 waiting, 0 in flight, 0 dead; 0 open order(s)"),
+        "{status}"
     );
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use store_model::dispatch::clock;
 use store_model::places::{Fleet, Stores};
+use store_model::planning::printable;
 use store_model::routing::Route;
 use store_model::{Delivery, Dispatch};
 
@@ -124,8 +125,8 @@ pub fn render(
                 out,
                 "   {:>2}. {:<9} {:<24} {:>5.1} km {:>4} u  {status}",
                 i + 1,
-                first.store_id,
-                name,
+                printable(&first.store_id),
+                printable(name),
                 first.leg_km,
                 units,
             );

@@ -1,21 +1,25 @@
 //! StoreTruckApp: takes restock alerts off the queue, routes trucks, and records deliveries.
 //!
+//! The queue hands alerts over and the ledger keeps them: a received alert is accepted as an open
+//! order (create-if-absent) and only then deleted, and trucks are planned from the open orders.
+//! Waiting for a truck is therefore not a failed receive, and a queue's receive count (and its
+//! dead-letter queue) counts only alerts that could not be accepted.
+//!
 //! [`Dispatcher::try_execute_task`] is one step of the dispatcher; `watch` is a thin loop around
 //! it that stops on a shutdown signal, and `once` calls it one time. A step:
 //!
-//! 1. records the deliveries that are due: a dispatched stop whose arrival time has passed is
-//!    delivered, create-if-absent, so two dispatchers never record one twice;
-//! 2. finds the free trucks (those back at their depot); with none, it receives nothing and says
-//!    when the first one returns, so waiting alerts are not counted as failed receives;
-//! 3. gathers a batch of alerts for the batch window. A body that is not an alert, or an alert
-//!    for a store with no known location, goes to the dead-letter queue with the reason; an
-//!    alert already dispatched (SQS delivers at least once; a crash may come between recording
-//!    and deleting) is acknowledged without a new truck;
-//! 4. plans routes for the rest with [`store_model::routing`] and records every dispatch in the
-//!    ledger, create-if-absent under its dispatch id;
-//! 5. only then deletes the dispatched messages. Alerts no free truck could take stay queued,
-//!    hidden until the first truck is back, and a message whose dispatch could not be recorded
-//!    comes back after its visibility timeout.
+//! 1. **finishes** trips a stopped dispatcher claimed without recording all their dispatches, and
+//!    records the deliveries that are due (create-if-absent, so two dispatchers never record one
+//!    twice);
+//! 2. **accepts** what the queue holds, ten messages at a time for the batch window: a body that
+//!    is not an alert, or an alert for a store with no known location, goes to the dead-letter
+//!    queue with the reason; an alert becomes an open order, and its message is deleted once the
+//!    order is recorded (an alert accepted before, redelivered, is simply deleted);
+//! 3. **plans** routes for the open orders with the free trucks ([`store_model::routing`]);
+//! 4. **claims** each route's truck by creating its next trip in the ledger, create-if-absent: a
+//!    dispatcher that finds the trip taken by another re-plans without that truck; then records
+//!    every dispatch of the trip, create-if-absent under its dispatch id, so a piece is never
+//!    carried twice.
 
 pub mod board;
 pub mod report;
@@ -27,37 +31,45 @@ use std::time::Duration;
 use store_model::places::{Fleet, Stores, Truck};
 use store_model::ports::{AlertQueue, Ledger, PortError, QueueMessage, Recorded};
 use store_model::routing::{Demand, Route, RoutingOptions, Unassigned, plan_routes, split_demand};
-use store_model::{Alert, Delivery, Dispatch};
+use store_model::{Alert, Delivery, Dispatch, Trip};
 use tracing::{info, warn};
 
-/// How far back the dispatcher looks for dispatches still on the road.
+/// How far back the dispatcher looks for open orders and dispatches still on the road.
 pub const LOOKBACK_SECONDS: i64 = 2 * 24 * 3600;
 
-/// Most alerts routed together in one batch.
+/// Most open orders routed together in one step (the oldest first).
 pub const MAX_BATCH: usize = 500;
+
+/// Most messages accepted in one step.
+pub const MAX_ACCEPT: usize = 500;
 
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BatchReport {
-    /// Routes driven by this batch.
+    /// Alerts taken off the queue and recorded as open orders.
+    pub accepted: usize,
+    /// Routes driven by this step.
     pub routes: Vec<Route>,
-    /// Dispatches recorded by this batch, in route order.
+    /// Dispatches recorded by this step, in route order.
     pub dispatched: Vec<Dispatch>,
     /// Deliveries recorded by this step.
     pub delivered: Vec<Delivery>,
-    /// Alerts left queued, with the reason.
+    /// Open orders (or pieces of them) waiting for a truck, with the reason.
     pub unassigned: Vec<Unassigned>,
-    /// Alerts that had been dispatched already (redeliveries), acknowledged without a new truck.
+    /// Alerts accepted before (redeliveries), deleted from the queue without a second order.
     pub duplicates: usize,
     /// Messages moved to the dead-letter queue.
     pub dead_lettered: usize,
-    /// Messages left on the queue to be retried after an error.
+    /// Messages or trips left to be retried after an error.
     pub retried: usize,
+    /// Trips another dispatcher claimed first; their work was planned again.
+    pub lost_claims: usize,
 }
 
 impl BatchReport {
     /// Adds another step's report.
     pub fn absorb(&mut self, other: &BatchReport) {
+        self.accepted += other.accepted;
         self.routes.extend(other.routes.iter().cloned());
         self.dispatched.extend(other.dispatched.iter().cloned());
         self.delivered.extend(other.delivered.iter().cloned());
@@ -65,6 +77,7 @@ impl BatchReport {
         self.duplicates += other.duplicates;
         self.dead_lettered += other.dead_lettered;
         self.retried += other.retried;
+        self.lost_claims += other.lost_claims;
     }
 
     /// Whether anything happened.
@@ -76,24 +89,33 @@ impl BatchReport {
 /// Whether a step found work.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExecutionOutcome {
-    /// A batch was handled (or deliveries recorded).
+    /// Alerts were accepted, trucks dispatched or deliveries recorded.
     TaskCompleted(BatchReport),
-    /// The queue had nothing within the wait time.
+    /// The queue had nothing within the wait time and no order is open.
     EmptyQueue,
-    /// Every truck is on the road; the first is back at this epoch second.
+    /// Orders are open and every truck is on the road; the first is back at this epoch second.
     NoFreeTruck {
-        /// Deliveries recorded by this step.
-        delivered: Vec<Delivery>,
+        /// What the step did (alerts accepted, deliveries recorded).
+        report: BatchReport,
         /// When the first truck is back.
         until: i64,
     },
+}
+
+/// An open order: an accepted alert and the pieces of it already on a truck.
+#[derive(Debug, Clone)]
+pub struct OpenOrder {
+    /// The alert.
+    pub alert: Alert,
+    /// Its pieces already dispatched (or claimed on a trip).
+    pub dispatched_pieces: Vec<u32>,
 }
 
 /// The dispatcher and its adapters.
 pub struct Dispatcher {
     /// Where alerts come from.
     pub queue: Arc<dyn AlertQueue>,
-    /// Where dispatches and deliveries are recorded.
+    /// Where orders, trips, dispatches and deliveries are recorded.
     pub ledger: Arc<dyn Ledger>,
     /// Depots and trucks.
     pub fleet: Fleet,
@@ -111,177 +133,309 @@ pub struct Dispatcher {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
 }
 
+/// The state of the road at the start of a step.
+struct Road {
+    /// Dispatches of the lookback window.
+    dispatches: Vec<Dispatch>,
+    /// Each truck's latest trip.
+    trips: HashMap<String, Trip>,
+}
+
 impl Dispatcher {
-    /// One step: deliveries due, then one batch of alerts for the free trucks.
+    /// One step: finish and deliver, accept what is queued, then dispatch open orders.
     pub async fn try_execute_task(&self) -> Result<ExecutionOutcome, PortError> {
         let now = (self.clock)();
-        let dispatches = self.ledger.dispatches_since(now - LOOKBACK_SECONDS).await?;
-        let delivered = self.deliver_due(&dispatches, now).await?;
-        let free = free_trucks(&self.fleet, &dispatches, now);
-        if free.is_empty() {
-            let until = dispatches
-                .iter()
-                .map(|d| d.truck_back_at)
-                .filter(|&t| t > now)
-                .min()
-                .unwrap_or(now + 1);
-            return Ok(ExecutionOutcome::NoFreeTruck { delivered, until });
-        }
-        let messages = self.gather().await?;
-        if messages.is_empty() {
-            return Ok(if delivered.is_empty() {
+        let mut report = BatchReport::default();
+        let mut road = self.road(now).await?;
+        self.finish_trips(&mut road, now, &mut report).await?;
+        report.delivered = self.deliver_due(&road.dispatches, now).await?;
+        let free = free_trucks(&self.fleet, &road, now);
+        let mut open = self.open_orders(now, &road).await?;
+        // With trucks free and orders open there is work already: take what is queued, no wait.
+        let wait = if free.is_empty() || open.is_empty() {
+            self.wait
+        } else {
+            Duration::ZERO
+        };
+        let accepted = self.accept(wait, &mut report).await?;
+        let planned: HashSet<String> = open.iter().map(|o| o.alert.alert_id.clone()).collect();
+        open.extend(
+            accepted
+                .into_iter()
+                .filter(|a| !planned.contains(&a.alert_id))
+                .map(|alert| OpenOrder {
+                    alert,
+                    dispatched_pieces: Vec::new(),
+                }),
+        );
+        if open.is_empty() {
+            return Ok(if report.is_empty() {
                 ExecutionOutcome::EmptyQueue
             } else {
-                ExecutionOutcome::TaskCompleted(BatchReport {
-                    delivered,
-                    ..BatchReport::default()
-                })
+                ExecutionOutcome::TaskCompleted(report)
             });
         }
-        let mut report = BatchReport {
-            delivered,
-            ..BatchReport::default()
-        };
-        let dispatched: HashSet<&str> = dispatches.iter().map(|d| d.dispatch_id.as_str()).collect();
+        if free.is_empty() {
+            let until = road_until(&road, now);
+            return Ok(ExecutionOutcome::NoFreeTruck { report, until });
+        }
+        open.truncate(MAX_BATCH);
+        self.dispatch(open, free, &mut road, &mut report).await?;
+        Ok(ExecutionOutcome::TaskCompleted(report))
+    }
+
+    /// The dispatches of the window and every truck's latest trip.
+    async fn road(&self, now: i64) -> Result<Road, PortError> {
+        let dispatches = self.ledger.dispatches_since(now - LOOKBACK_SECONDS).await?;
+        let mut trips = HashMap::new();
+        for truck in &self.fleet.trucks {
+            if let Some(trip) = self.ledger.latest_trip(&truck.truck_id).await? {
+                trips.insert(truck.truck_id.clone(), trip);
+            }
+        }
+        Ok(Road { dispatches, trips })
+    }
+
+    /// Records the dispatches a stopped dispatcher claimed a trip for but did not record. (One
+    /// still running may be recording them at this moment: the records are create-if-absent and
+    /// the same, so whichever writes first, they are written once.)
+    async fn finish_trips(
+        &self,
+        road: &mut Road,
+        now: i64,
+        report: &mut BatchReport,
+    ) -> Result<(), PortError> {
+        let recorded: HashSet<String> = road
+            .dispatches
+            .iter()
+            .map(|d| d.dispatch_id.clone())
+            .collect();
+        let left: Vec<Dispatch> = road
+            .trips
+            .values()
+            .flat_map(|t| &t.dispatches)
+            .filter(|d| {
+                !recorded.contains(&d.dispatch_id) && d.planned_at >= now - LOOKBACK_SECONDS
+            })
+            .cloned()
+            .collect();
+        for dispatch in left {
+            if let Recorded::Created = self.ledger.record_dispatch(&dispatch).await? {
+                info!(dispatch_id = %dispatch.dispatch_id, truck = %dispatch.truck_id, "recorded a dispatch of a trip left unfinished");
+                road.dispatches.push(dispatch.clone());
+                report.dispatched.push(dispatch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Open orders at `now`, oldest first, and the trucks free then; reads only.
+    pub async fn waiting(&self, now: i64) -> Result<(Vec<OpenOrder>, Vec<Truck>), PortError> {
+        let road = self.road(now).await?;
+        Ok((
+            self.open_orders(now, &road).await?,
+            free_trucks(&self.fleet, &road, now),
+        ))
+    }
+
+    /// Open orders, oldest first: accepted alerts of the window with pieces not yet on a truck.
+    async fn open_orders(&self, now: i64, road: &Road) -> Result<Vec<OpenOrder>, PortError> {
+        let orders = self.ledger.orders_since(now - LOOKBACK_SECONDS).await?;
+        let taken: HashSet<&str> = road
+            .dispatches
+            .iter()
+            .chain(road.trips.values().flat_map(|t| &t.dispatches))
+            .map(|d| d.dispatch_id.as_str())
+            .collect();
         let cap = self.fleet.max_capacity();
+        Ok(orders
+            .into_iter()
+            .filter_map(|alert| {
+                let pieces = split_demand(&demand_of(&alert, Vec::new()), cap);
+                let done: Vec<u32> = pieces
+                    .iter()
+                    .filter(|p| taken.contains(p.dispatch_id().as_str()))
+                    .map(|p| p.piece)
+                    .collect();
+                (done.len() < pieces.len()).then_some(OpenOrder {
+                    alert,
+                    dispatched_pieces: done,
+                })
+            })
+            .collect())
+    }
+
+    /// Takes what the queue holds for the batch window (waiting up to `wait` for a first
+    /// message), accepting each receive as it comes, so no message waits in flight on others.
+    /// Returns the alerts newly recorded as open orders.
+    async fn accept(
+        &self,
+        wait: Duration,
+        report: &mut BatchReport,
+    ) -> Result<Vec<Alert>, PortError> {
+        let mut accepted = Vec::new();
+        let mut received = self.queue.receive(10, wait).await?;
+        if received.is_empty() {
+            return Ok(accepted);
+        }
+        let deadline = tokio::time::Instant::now() + self.batch_window;
+        let mut taken = 0;
+        loop {
+            taken += received.len();
+            accepted.extend(self.accept_messages(&received, report).await?);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || taken >= MAX_ACCEPT {
+                return Ok(accepted);
+            }
+            received = self
+                .queue
+                .receive(10.min(MAX_ACCEPT - taken), left.min(Duration::from_secs(1)))
+                .await?;
+        }
+    }
+
+    /// Accepts received messages: dead letters for what cannot be an order, an open order for
+    /// each alert, then one delete for every message whose order is recorded.
+    async fn accept_messages(
+        &self,
+        messages: &[QueueMessage],
+        report: &mut BatchReport,
+    ) -> Result<Vec<Alert>, PortError> {
+        let mut accepted = Vec::new();
         let mut done = Vec::with_capacity(messages.len());
-        let mut batch: Vec<(Alert, &QueueMessage)> = Vec::new();
-        let mut demands: Vec<Demand> = Vec::new();
-        let mut seen = HashSet::new();
-        for message in &messages {
-            let alert: Alert = match serde_json::from_str(&message.body) {
-                Ok(a) => a,
-                Err(e) => {
-                    self.dead_letter(message, &format!("not a restock alert: {e}"))
-                        .await?;
+        for message in messages {
+            let alert = match self.classify(message) {
+                Ok(alert) => alert,
+                Err(reason) => {
+                    self.dead_letter(message, &reason).await?;
                     report.dead_lettered += 1;
                     continue;
                 }
             };
-            if self.stores.get(&alert.store_id).is_none() {
-                let reason = format!(
-                    "no location for store `{}` in the store list; add it to the stores file and redrive",
-                    alert.store_id
-                );
-                self.dead_letter(message, &reason).await?;
-                report.dead_lettered += 1;
-                continue;
-            }
-            // The pieces the alert is cut into, and those an earlier batch already sent.
-            let demand = Demand {
-                demand_id: alert.alert_id.clone(),
-                store_id: alert.store_id.clone(),
-                quantity: alert.restock_qty,
-                dispatched_pieces: Vec::new(),
-            };
-            let pieces = split_demand(&demand, cap);
-            let done_pieces: Vec<u32> = pieces
-                .iter()
-                .filter(|p| dispatched.contains(p.dispatch_id().as_str()))
-                .map(|p| p.piece)
-                .collect();
-            if done_pieces.len() == pieces.len() || !seen.insert(alert.alert_id.clone()) {
-                info!(alert_id = %alert.alert_id, "already dispatched; acknowledging the redelivery");
-                done.push(message.receipt_handle.clone());
-                report.duplicates += 1;
-                continue;
-            }
-            demands.push(Demand {
-                dispatched_pieces: done_pieces,
-                ..demand
-            });
-            batch.push((alert, message));
-        }
-        let plan = plan_routes(&self.fleet, &free, &self.stores, &demands, &self.routing);
-        let alerts: HashMap<&str, &Alert> = batch
-            .iter()
-            .map(|(a, _)| (a.alert_id.as_str(), a))
-            .collect();
-        let handle_of: HashMap<&str, &QueueMessage> = batch
-            .iter()
-            .map(|(a, m)| (a.alert_id.as_str(), *m))
-            .collect();
-        let departed = (self.clock)();
-        // An alert is done when every piece of it is recorded; a failed record leaves it queued.
-        let mut failed: HashSet<String> = HashSet::new();
-        let mut recorded: HashSet<String> = HashSet::new();
-        for route in &plan.routes {
-            for dispatch in Dispatch::for_route(route, &alerts, departed, self.time_scale) {
-                match self.ledger.record_dispatch(&dispatch).await {
-                    Ok(Recorded::Created) => {
-                        info!(dispatch_id = %dispatch.dispatch_id, truck = %dispatch.truck_id, "dispatched");
-                        recorded.insert(dispatch.alert_id.clone());
-                        report.dispatched.push(dispatch);
-                    }
-                    Ok(Recorded::AlreadyRecorded(first)) => {
-                        info!(dispatch_id = %first.dispatch_id, truck = %first.truck_id, "already dispatched");
-                        recorded.insert(dispatch.alert_id.clone());
-                    }
-                    Err(e) => {
-                        warn!(dispatch_id = %dispatch.dispatch_id, error = %e, "dispatch not recorded; the alert will be retried");
-                        failed.insert(dispatch.alert_id.clone());
-                    }
+            match self.ledger.record_order(&alert).await {
+                Ok(Recorded::Created) => {
+                    info!(alert_id = %alert.alert_id, store = %alert.store_id, "accepted");
+                    done.push(message.receipt_handle.clone());
+                    report.accepted += 1;
+                    accepted.push(alert);
+                }
+                Ok(Recorded::AlreadyRecorded(_)) => {
+                    info!(alert_id = %alert.alert_id, "accepted before; deleting the redelivery");
+                    done.push(message.receipt_handle.clone());
+                    report.duplicates += 1;
+                }
+                Err(e) => {
+                    warn!(alert_id = %alert.alert_id, error = %e, "order not recorded; the message will be received again");
+                    report.retried += 1;
                 }
             }
         }
-        let waiting: HashSet<&str> = plan
-            .unassigned
-            .iter()
-            .map(|u| u.demand_id.as_str())
-            .collect();
-        // Waiting work comes back when the first truck on the road (out before this batch, or
-        // leaving now) is expected back at its depot; soon, if none is out.
-        let first_back = dispatches
-            .iter()
-            .map(|d| d.truck_back_at)
-            .chain(
-                plan.routes
-                    .iter()
-                    .map(|r| departed + (r.duration_s as f64 / self.time_scale).ceil() as i64),
-            )
-            .filter(|&t| t > now)
-            .min()
-            .map_or(1, |t| t - now)
-            .clamp(1, 12 * 3600) as u64;
-        for (alert_id, message) in &handle_of {
-            if failed.contains(*alert_id) {
-                report.retried += 1;
-            } else if waiting.contains(alert_id) {
-                self.queue
-                    .extend_visibility(&message.receipt_handle, Duration::from_secs(first_back))
-                    .await?;
-            } else if recorded.contains(*alert_id) {
-                done.push(message.receipt_handle.clone());
-            }
-        }
-        report.routes = plan.routes;
-        report.unassigned = plan.unassigned;
         self.queue.delete(&done).await?;
-        Ok(ExecutionOutcome::TaskCompleted(report))
+        Ok(accepted)
     }
 
-    /// Receives up to [`MAX_BATCH`] alerts: waits for the first, then gathers for the window.
-    async fn gather(&self) -> Result<Vec<QueueMessage>, PortError> {
-        let mut messages = self.queue.receive(10, self.wait).await?;
-        if messages.is_empty() {
-            return Ok(messages);
+    /// The alert in a message, or why it cannot become an order.
+    fn classify(&self, message: &QueueMessage) -> Result<Alert, String> {
+        let alert: Alert =
+            serde_json::from_str(&message.body).map_err(|e| format!("not a restock alert: {e}"))?;
+        alert
+            .check_received()
+            .map_err(|e| format!("not a restock alert: {e}"))?;
+        if self.stores.get(&alert.store_id).is_none() {
+            return Err(format!(
+                "no location for store `{}` in the store list; add it to the stores file and redrive",
+                store_model::planning::printable(&alert.store_id)
+            ));
         }
-        let deadline = tokio::time::Instant::now() + self.batch_window;
-        while messages.len() < MAX_BATCH {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                break;
+        Ok(alert)
+    }
+
+    /// Plans routes for open orders with the free trucks, claims each truck's next trip, and
+    /// records the trip's dispatches. A truck another dispatcher claimed first is dropped and its
+    /// route's work planned again with the trucks left.
+    async fn dispatch(
+        &self,
+        open: Vec<OpenOrder>,
+        mut free: Vec<Truck>,
+        road: &mut Road,
+        report: &mut BatchReport,
+    ) -> Result<(), PortError> {
+        let alerts: HashMap<&str, &Alert> = open
+            .iter()
+            .map(|o| (o.alert.alert_id.as_str(), &o.alert))
+            .collect();
+        let mut demands: Vec<Demand> = open
+            .iter()
+            .map(|o| demand_of(&o.alert, o.dispatched_pieces.clone()))
+            .collect();
+        loop {
+            let plan = plan_routes(&self.fleet, &free, &self.stores, &demands, &self.routing);
+            let departed = (self.clock)();
+            let mut lost = false;
+            for route in &plan.routes {
+                let number = road.trips.get(&route.truck_id).map_or(1, |t| t.trip + 1);
+                let trip = Trip::for_route(route, number, &alerts, departed, self.time_scale);
+                free.retain(|t| t.truck_id != route.truck_id);
+                match self.ledger.claim_trip(&trip).await {
+                    Ok(Recorded::Created) => {
+                        self.record_trip(&trip, report).await;
+                        // Pieces on this trip are no longer open, whatever their records say.
+                        for d in &trip.dispatches {
+                            mark_dispatched(&mut demands, d);
+                        }
+                        road.trips.insert(trip.truck_id.clone(), trip);
+                        report.routes.push(route.clone());
+                    }
+                    Ok(Recorded::AlreadyRecorded(theirs)) => {
+                        info!(truck = %theirs.truck_id, trip = theirs.trip, "another dispatcher took this truck; planning again without it");
+                        for d in &theirs.dispatches {
+                            mark_dispatched(&mut demands, d);
+                        }
+                        road.trips.insert(theirs.truck_id.clone(), theirs);
+                        report.lost_claims += 1;
+                        lost = true;
+                    }
+                    Err(e) => {
+                        warn!(truck = %route.truck_id, error = %e, "trip not claimed; its orders stay open");
+                        report.retried += 1;
+                    }
+                }
             }
-            let more = self
-                .queue
-                .receive(
-                    10.min(MAX_BATCH - messages.len()),
-                    left.min(Duration::from_secs(1)),
-                )
-                .await?;
-            messages.extend(more);
+            if !lost || free.is_empty() {
+                report.unassigned = if lost {
+                    plan_routes(&self.fleet, &free, &self.stores, &demands, &self.routing)
+                        .unassigned
+                } else {
+                    plan.unassigned
+                };
+                return Ok(());
+            }
         }
-        Ok(messages)
+    }
+
+    /// Records every dispatch of a claimed trip. A piece another dispatcher's trip carries
+    /// already is left to it; a dispatch that fails to record is recorded by the next step
+    /// (see [`Self::finish_trips`]).
+    async fn record_trip(&self, trip: &Trip, report: &mut BatchReport) {
+        for dispatch in &trip.dispatches {
+            match self.ledger.record_dispatch(dispatch).await {
+                Ok(Recorded::Created) => {
+                    info!(dispatch_id = %dispatch.dispatch_id, truck = %dispatch.truck_id, "dispatched");
+                    report.dispatched.push(dispatch.clone());
+                }
+                // Recorded from this trip by a dispatcher finishing it: the same dispatch.
+                Ok(Recorded::AlreadyRecorded(first)) if first == *dispatch => {
+                    report.dispatched.push(dispatch.clone());
+                }
+                Ok(Recorded::AlreadyRecorded(first)) => {
+                    info!(dispatch_id = %first.dispatch_id, truck = %first.truck_id, "already on another trip");
+                }
+                Err(e) => {
+                    warn!(dispatch_id = %dispatch.dispatch_id, error = %e, "dispatch not recorded yet; a later step records it from the trip");
+                    report.retried += 1;
+                }
+            }
+        }
     }
 
     async fn dead_letter(&self, message: &QueueMessage, reason: &str) -> Result<(), PortError> {
@@ -339,9 +493,9 @@ impl Dispatcher {
                         None
                     }
                     Ok(ExecutionOutcome::EmptyQueue) => None,
-                    Ok(ExecutionOutcome::NoFreeTruck { delivered, .. }) => {
-                        if !delivered.is_empty() {
-                            on_step(&BatchReport { delivered, ..BatchReport::default() });
+                    Ok(ExecutionOutcome::NoFreeTruck { report, .. }) => {
+                        if !report.is_empty() {
+                            on_step(&report);
                         }
                         Some(Duration::from_secs(1))
                     }
@@ -361,13 +515,60 @@ impl Dispatcher {
     }
 }
 
-/// Trucks not on the road at `now`: a truck is out from its route's departure until it is
-/// back at its depot.
-pub fn free_trucks(fleet: &Fleet, dispatches: &[Dispatch], now: i64) -> Vec<Truck> {
-    let busy: HashSet<&str> = dispatches
+/// The demand of an alert, with the pieces already dispatched.
+fn demand_of(alert: &Alert, dispatched_pieces: Vec<u32>) -> Demand {
+    Demand {
+        demand_id: alert.alert_id.clone(),
+        store_id: alert.store_id.clone(),
+        quantity: alert.restock_qty,
+        dispatched_pieces,
+    }
+}
+
+/// Marks the piece a dispatch carries as dispatched in its demand.
+fn mark_dispatched(demands: &mut [Demand], dispatch: &Dispatch) {
+    let piece = dispatch
+        .dispatch_id
+        .rsplit_once('~')
+        .and_then(|(_, p)| p.split_once("of"))
+        .and_then(|(k, _)| k.parse::<u32>().ok())
+        .unwrap_or(1);
+    for d in demands
+        .iter_mut()
+        .filter(|d| d.demand_id == dispatch.alert_id)
+    {
+        if !d.dispatched_pieces.contains(&piece) {
+            d.dispatched_pieces.push(piece);
+        }
+    }
+}
+
+/// When the first truck on the road is back: soon, if none is out.
+fn road_until(road: &Road, now: i64) -> i64 {
+    road.dispatches
+        .iter()
+        .map(|d| d.truck_back_at)
+        .chain(road.trips.values().map(|t| t.back_at))
+        .filter(|&t| t > now)
+        .min()
+        .unwrap_or(now + 1)
+}
+
+/// Trucks not on the road at `now`: a truck is out from its trip's departure until it is back
+/// at its depot (its latest trip says so; dispatches recorded before trips were claimed say it
+/// too).
+fn free_trucks(fleet: &Fleet, road: &Road, now: i64) -> Vec<Truck> {
+    let busy: HashSet<&str> = road
+        .dispatches
         .iter()
         .filter(|d| d.truck_back_at > now)
         .map(|d| d.truck_id.as_str())
+        .chain(
+            road.trips
+                .values()
+                .filter(|t| t.back_at > now)
+                .map(|t| t.truck_id.as_str()),
+        )
         .collect();
     fleet
         .trucks

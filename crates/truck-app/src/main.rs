@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use store_aws::BackendSettings;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::places::HO_CHI_MINH_CITY;
+use store_model::planning::printable;
 use store_model::ports::{AlertQueue, Ledger};
 use store_model::routing::RoutingOptions;
 use store_model::{Backend, ConfigFile, Fleet, Stores};
@@ -110,7 +111,7 @@ fn init_tracing() {
         .init();
 }
 
-/// Prints what a step did: departures, dispatches, deliveries, what stays queued.
+/// Prints what a step did: departures, dispatches, deliveries, what waits for a truck.
 fn show(report: &BatchReport, fleet: &Fleet, time_scale: f64) {
     for route in &report.routes {
         let departed = report
@@ -130,19 +131,30 @@ fn show(report: &BatchReport, fleet: &Fleet, time_scale: f64) {
             println!("   {}", d.human_line());
         }
     }
+    // Dispatches of trips claimed before this step, recorded now.
+    for d in report
+        .dispatched
+        .iter()
+        .filter(|d| !report.routes.iter().any(|r| r.truck_id == d.truck_id))
+    {
+        println!("{} (trip {})", d.human_line(), d.route_id);
+    }
     for d in &report.delivered {
         println!("{}", d.human_line());
     }
     for u in &report.unassigned {
         println!(
-            "⏳ {} for {} ({} units) stays queued: {}",
-            u.demand_id, u.store_id, u.quantity, u.reason
+            "⏳ {} for {} ({} units) waits for a truck: {}",
+            u.demand_id,
+            printable(&u.store_id),
+            u.quantity,
+            u.reason
         );
     }
-    if report.duplicates + report.dead_lettered + report.retried > 0 {
+    if report.accepted + report.duplicates + report.dead_lettered + report.retried > 0 {
         println!(
-            "   ({} already dispatched, {} to dead letters, {} to retry)",
-            report.duplicates, report.dead_lettered, report.retried
+            "   ({} alert(s) accepted, {} accepted before, {} to dead letters, {} to retry)",
+            report.accepted, report.duplicates, report.dead_lettered, report.retried
         );
     }
 }
@@ -165,11 +177,15 @@ async fn print_board(dispatcher: &Dispatcher, clear: bool, queue_line: bool) -> 
     }
     if queue_line {
         let depth = dispatcher.queue.depth().await?;
+        let (open, free) = dispatcher.waiting(now).await?;
         println!(
-            "queue: {} waiting, {} in flight, {} dead; {} dispatch(es) and {} deliveries in the last 48 h",
+            "queue: {} waiting, {} in flight, {} dead; {} open order(s), {} of {} truck(s) free; {} dispatch(es) and {} deliveries in the last 48 h",
             depth.visible,
             depth.in_flight,
             depth.dead,
+            open.len(),
+            free.len(),
+            dispatcher.fleet.trucks.len(),
             dispatches.len(),
             deliveries.len()
         );
@@ -260,11 +276,7 @@ async fn main() -> Result<()> {
                 total.absorb(&r);
             }
             ExecutionOutcome::EmptyQueue => {}
-            ExecutionOutcome::NoFreeTruck { delivered, until } => {
-                let r = BatchReport {
-                    delivered,
-                    ..BatchReport::default()
-                };
+            ExecutionOutcome::NoFreeTruck { report: r, until } => {
                 show(&r, &dispatcher.fleet, time_scale);
                 total.absorb(&r);
                 println!(
@@ -333,7 +345,8 @@ async fn main() -> Result<()> {
         .await
         .context("reading the queue depth")?;
     eprintln!(
-        "{} trip(s), {} dispatch(es), {} deliveries; {} already dispatched, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        "{} alert(s) accepted, {} trip(s), {} dispatch(es), {} deliveries; {} accepted before, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        total.accepted,
         total.routes.len(),
         total.dispatched.len(),
         total.delivered.len(),

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
-use store_model::Alert;
 use store_model::contract::alert;
-use store_model::ports::{AlertQueue, Ledger, PortError, QueueDepth, QueueMessage};
+use store_model::planning::AlertStatus;
+use store_model::ports::{AlertQueue, Ledger, PortError, QueueDepth, QueueMessage, Recorded};
 use store_model::routing::RoutingOptions;
+use store_model::{Alert, Delivery, Dispatch, Trip};
 use store_model::{ConfigFile, Fleet, Stores};
 use store_truck_app::{Dispatcher, ExecutionOutcome};
 use tempfile::TempDir;
@@ -17,12 +18,17 @@ use tempfile::TempDir;
 const VISIBILITY: Duration = Duration::from_millis(400);
 
 fn open(dir: &TempDir) -> (SqliteAlertQueue, FolderLedger) {
+    open_with(dir, 5)
+}
+
+/// The embedded queue and ledger in `dir`, dead-lettering after `max_receive_count` receives.
+fn open_with(dir: &TempDir, max_receive_count: u32) -> (SqliteAlertQueue, FolderLedger) {
     let data = DataDir::new(dir.path());
     let queue = SqliteAlertQueue::open(
         &data.queue_path(),
         QueueConfig {
             visibility_timeout: VISIBILITY,
-            max_receive_count: 5,
+            max_receive_count,
             ..QueueConfig::default()
         },
     )
@@ -89,14 +95,14 @@ impl AlertQueue for DiesBeforeDelete {
 }
 
 #[tokio::test]
-async fn a_crash_after_recording_but_before_deleting_does_not_dispatch_twice() {
+async fn a_crash_after_accepting_but_before_deleting_does_not_dispatch_twice() {
     let dir = TempDir::new().unwrap();
     let (queue, ledger) = open(&dir);
     let alerts: Vec<Alert> = (0..3).map(|n| alert(n, 1_764_000_000)).collect();
     queue.send(&alerts).await.unwrap();
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
 
-    // First run: dispatches are recorded, then the process dies before the delete.
+    // First run: the orders are recorded, then the process dies before the delete.
     let dying = Arc::new(DiesBeforeDelete {
         inner: queue.clone(),
         died: AtomicBool::new(false),
@@ -105,28 +111,217 @@ async fn a_crash_after_recording_but_before_deleting_does_not_dispatch_twice() {
         .try_execute_task()
         .await;
     assert!(first.is_err() && dying.died.load(Ordering::SeqCst));
-    assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 3);
+    assert_eq!(ledger.orders_since(0).await.unwrap(), alerts);
+    assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 0);
 
-    // Restart a day later (the trucks are back): the messages come back after their
-    // visibility timeout and are recognised.
+    // Restart: the messages come back after their visibility timeout and are recognised; the
+    // open orders are dispatched once.
     tokio::time::sleep(VISIBILITY + Duration::from_millis(200)).await;
-    let restarted = dispatcher_at(
-        Arc::new(queue.clone()),
-        ledger.clone(),
-        Arc::new(AtomicI64::new(T0 + 24 * 3600)),
-    );
+    let restarted = dispatcher(Arc::new(queue.clone()), ledger.clone());
     let ExecutionOutcome::TaskCompleted(report) = restarted.try_execute_task().await.unwrap()
     else {
-        panic!("the undeleted alerts must come back");
+        panic!("the open orders are dispatched");
     };
-    assert_eq!(report.duplicates, 3, "each redelivered alert is recognised");
-    assert!(report.dispatched.is_empty(), "no second truck is sent");
+    assert_eq!((report.duplicates, report.accepted), (3, 0), "{report:?}");
+    assert_eq!(report.dispatched.len(), 3);
     assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 3);
     assert_eq!(
         queue.depth().await.unwrap(),
         QueueDepth::default(),
         "the redeliveries are deleted"
     );
+    assert_eq!(
+        restarted.try_execute_task().await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+}
+
+/// A ledger over the folder that can stop between a trip's claim and its dispatch records, and
+/// can hold every dispatcher at its first claim until all of them have planned.
+struct Faulty {
+    inner: FolderLedger,
+    /// While set, recording a dispatch fails as if the process had died.
+    dead: AtomicBool,
+    /// Dispatchers meet here before their first claim.
+    meet: Option<Arc<tokio::sync::Barrier>>,
+    met: AtomicBool,
+}
+
+impl Faulty {
+    fn new(inner: FolderLedger) -> Self {
+        Self {
+            inner,
+            dead: AtomicBool::new(false),
+            meet: None,
+            met: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait]
+impl Ledger for Faulty {
+    async fn record_alerts(&self, run: &str, alerts: &[Alert]) -> Result<(), PortError> {
+        self.inner.record_alerts(run, alerts).await
+    }
+    async fn alerts_since(&self, since: i64) -> Result<Vec<AlertStatus>, PortError> {
+        self.inner.alerts_since(since).await
+    }
+    async fn record_dispatch(&self, d: &Dispatch) -> Result<Recorded<Dispatch>, PortError> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(PortError::permanent(
+                "record dispatch",
+                "process killed",
+                None,
+            ));
+        }
+        self.inner.record_dispatch(d).await
+    }
+    async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError> {
+        self.inner.dispatches_since(since).await
+    }
+    async fn record_delivery(&self, d: &Delivery) -> Result<Recorded<Delivery>, PortError> {
+        self.inner.record_delivery(d).await
+    }
+    async fn deliveries_since(&self, since: i64) -> Result<Vec<Delivery>, PortError> {
+        self.inner.deliveries_since(since).await
+    }
+    async fn record_order(&self, alert: &Alert) -> Result<Recorded<Alert>, PortError> {
+        self.inner.record_order(alert).await
+    }
+    async fn orders_since(&self, since: i64) -> Result<Vec<Alert>, PortError> {
+        self.inner.orders_since(since).await
+    }
+    async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError> {
+        if let Some(meet) = &self.meet
+            && !self.met.swap(true, Ordering::SeqCst)
+        {
+            // A dispatcher with nothing to plan never comes; do not wait for it forever.
+            let _ = tokio::time::timeout(Duration::from_secs(3), meet.wait()).await;
+        }
+        self.inner.claim_trip(trip).await
+    }
+    async fn latest_trip(&self, truck: &str) -> Result<Option<Trip>, PortError> {
+        self.inner.latest_trip(truck).await
+    }
+}
+
+#[tokio::test]
+async fn a_trip_claimed_by_a_dispatcher_that_stopped_is_finished_by_the_next() {
+    let dir = TempDir::new().unwrap();
+    let (queue, folder) = open(&dir);
+    let alerts: Vec<Alert> = (0..4).map(|n| alert(n, 1_764_000_000)).collect();
+    queue.send(&alerts).await.unwrap();
+    let faulty = Arc::new(Faulty::new(folder));
+    faulty.dead.store(true, Ordering::SeqCst);
+    let now = Arc::new(AtomicI64::new(T0));
+    let d = dispatcher_at(Arc::new(queue.clone()), faulty.clone(), now.clone());
+    let ExecutionOutcome::TaskCompleted(first) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    assert!(first.dispatched.is_empty() && !first.routes.is_empty());
+    assert_eq!(first.retried, 4, "{first:?}");
+
+    // A new dispatcher a little later records what the claimed trips carry, on the same trucks.
+    faulty.dead.store(false, Ordering::SeqCst);
+    now.store(T0 + 120, Ordering::SeqCst);
+    let d = dispatcher_at(Arc::new(queue.clone()), faulty.clone(), now.clone());
+    let ExecutionOutcome::TaskCompleted(second) = d.try_execute_task().await.unwrap() else {
+        panic!("the trips are finished")
+    };
+    assert_eq!(second.dispatched.len(), 4);
+    assert!(second.routes.is_empty(), "no new trip: {second:?}");
+    let trucks: std::collections::BTreeSet<&str> =
+        first.routes.iter().map(|r| r.truck_id.as_str()).collect();
+    assert!(
+        second
+            .dispatched
+            .iter()
+            .all(|x| trucks.contains(x.truck_id.as_str()))
+    );
+    assert_eq!(
+        d.try_execute_task().await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_never_put_one_truck_on_two_trips_at_once() {
+    let dir = TempDir::new().unwrap();
+    let (queue, _) = open(&dir);
+    let alerts: Vec<Alert> = (0..14)
+        .map(|n| {
+            let mut a = alert(n, 1_764_000_000);
+            a.restock_qty = 90;
+            a
+        })
+        .collect();
+    queue.send(&alerts).await.unwrap();
+    let meet = Arc::new(tokio::sync::Barrier::new(2));
+    let now = Arc::new(AtomicI64::new(T0));
+    let copy = || {
+        let (q, folder) = open(&dir);
+        let mut ledger = Faulty::new(folder);
+        ledger.meet = Some(meet.clone());
+        let mut d = dispatcher_at(Arc::new(q), Arc::new(ledger), now.clone());
+        d.time_scale = 1000.0;
+        d
+    };
+    let (a, b) = (copy(), copy());
+    let mut lost = 0;
+    for _ in 0..30 {
+        let (ra, rb) = tokio::join!(a.try_execute_task(), b.try_execute_task());
+        for r in [ra.unwrap(), rb.unwrap()] {
+            if let ExecutionOutcome::TaskCompleted(r) = r {
+                lost += r.lost_claims;
+            }
+        }
+        let (_, folder) = open(&dir);
+        let dispatched: i64 = folder
+            .dispatches_since(0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| x.quantity)
+            .sum();
+        if dispatched == 14 * 90 {
+            break;
+        }
+        let back = folder
+            .dispatches_since(0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| x.truck_back_at)
+            .max()
+            .unwrap_or(T0);
+        now.store(back.max(now.load(Ordering::SeqCst)) + 1, Ordering::SeqCst);
+    }
+    assert!(
+        lost > 0,
+        "the two met at their claims, so one lost at least one truck"
+    );
+    let (_, folder) = open(&dir);
+    let all = folder.dispatches_since(0).await.unwrap();
+    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for x in &all {
+        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
+    }
+    assert_eq!(per_alert.len(), 14);
+    assert!(per_alert.values().all(|&q| q == 90), "{per_alert:?}");
+    // Each truck's trips, by departure: each leaves after the previous one is back.
+    let mut trips: std::collections::BTreeMap<(&str, i64), i64> = std::collections::BTreeMap::new();
+    for x in &all {
+        trips.insert((x.truck_id.as_str(), x.dispatched_at), x.truck_back_at);
+    }
+    let trips: Vec<_> = trips.into_iter().collect();
+    for w in trips.windows(2) {
+        let (((t1, _), back1), ((t2, left2), _)) = (w[0], w[1]);
+        assert!(
+            t1 != t2 || left2 >= back1,
+            "{t1} left at {left2} before it was back at {back1}"
+        );
+    }
+    assert_eq!(queue.dead_letters().await.unwrap(), vec![]);
 }
 
 #[tokio::test]
@@ -267,7 +462,7 @@ async fn trucks_deliver_after_their_travel_time_and_are_free_again_when_back() {
     let step = d.try_execute_task().await.unwrap();
     let delivered = match step {
         ExecutionOutcome::TaskCompleted(r) => r.delivered,
-        ExecutionOutcome::NoFreeTruck { delivered, .. } => delivered,
+        ExecutionOutcome::NoFreeTruck { report, .. } => report.delivered,
         ExecutionOutcome::EmptyQueue => Vec::new(),
     };
     let due: Vec<_> = first
@@ -287,19 +482,11 @@ async fn trucks_deliver_after_their_travel_time_and_are_free_again_when_back() {
         statuses.is_empty(),
         "these alerts were never recorded by a planner"
     );
-    assert_eq!(
-        store_truck_app::free_trucks(
-            &d.fleet,
-            &ledger.dispatches_since(0).await.unwrap(),
-            last_back
-        )
-        .len(),
-        4
-    );
+    assert_eq!(d.waiting(last_back).await.unwrap().1.len(), 4);
 }
 
 #[tokio::test]
-async fn work_beyond_the_free_trucks_stays_queued_until_a_truck_is_back() {
+async fn work_beyond_the_free_trucks_waits_as_an_open_order_until_a_truck_is_back() {
     let dir = TempDir::new().unwrap();
     let (queue, ledger) = open(&dir);
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
@@ -334,17 +521,22 @@ async fn work_beyond_the_free_trucks_stays_queued_until_a_truck_is_back() {
             .iter()
             .all(|u| u.reason.contains("no free truck has room"))
     );
-    let depth = queue.depth().await.unwrap();
-    assert!(
-        depth.in_flight > 0,
-        "the waiting alerts stay queued: {depth:?}"
+    assert_eq!(
+        queue.depth().await.unwrap(),
+        QueueDepth::default(),
+        "every alert is accepted: the one waiting is an open order, not a message in flight"
     );
+    assert_eq!(first.accepted, 7);
 
     // Every truck is out: nothing is received.
     let outcome = d.try_execute_task().await.unwrap();
     assert!(
         matches!(outcome, ExecutionOutcome::NoFreeTruck { .. }),
         "{outcome:?}"
+    );
+    assert_eq!(
+        d.waiting(now.load(Ordering::SeqCst)).await.unwrap().0.len(),
+        1
     );
     // Once they are back and the alerts visible again, the rest is dispatched.
     let mut all = first.dispatched.clone();
@@ -354,10 +546,14 @@ async fn work_beyond_the_free_trucks_stays_queued_until_a_truck_is_back() {
         if let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() {
             all.extend(r.dispatched);
         }
-        if queue.depth().await.unwrap() == QueueDepth::default() {
+        if d.waiting(now.load(Ordering::SeqCst))
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+        {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
     for x in &all {
@@ -365,5 +561,56 @@ async fn work_beyond_the_free_trucks_stays_queued_until_a_truck_is_back() {
     }
     assert_eq!(per_alert.len(), 7);
     assert!(per_alert.values().all(|&q| q == 200), "{per_alert:?}");
+    assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
+}
+
+#[tokio::test]
+async fn alerts_that_wait_for_a_truck_are_never_dead_lettered() {
+    let dir = TempDir::new().unwrap();
+    // Two receives and a message is dead: only a failure to accept may count as one.
+    let (queue, ledger) = open_with(&dir, 2);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    // 30 alerts of 150 units for a fleet of 1,300: several trips' worth.
+    let alerts: Vec<Alert> = (0..30)
+        .map(|n| {
+            let mut a = alert(n, 1_764_000_000);
+            a.restock_qty = 150;
+            a
+        })
+        .collect();
+    queue.send(&alerts).await.unwrap();
+    let now = Arc::new(AtomicI64::new(T0));
+    let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
+    d.time_scale = 1000.0;
+    let mut all = Vec::new();
+    for _ in 0..40 {
+        if let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() {
+            all.extend(r.dispatched);
+        }
+        if all.iter().map(|x| x.quantity).sum::<i64>() == 30 * 150 {
+            break;
+        }
+        // The trucks come back; hidden messages (if any) become visible again.
+        let back = all.iter().map(|x| x.truck_back_at).max().unwrap_or(T0);
+        now.store(back.max(now.load(Ordering::SeqCst)) + 1, Ordering::SeqCst);
+        tokio::time::sleep(VISIBILITY + Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        queue.dead_letters().await.unwrap(),
+        vec![],
+        "nothing only waited into the dead letters"
+    );
+    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut ids = std::collections::HashSet::new();
+    for x in &all {
+        assert!(
+            ids.insert(x.dispatch_id.as_str()),
+            "{} dispatched twice",
+            x.dispatch_id
+        );
+        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
+    }
+    assert_eq!(per_alert.len(), 30, "every alert is dispatched");
+    assert!(per_alert.values().all(|&q| q == 150), "{per_alert:?}");
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }

@@ -138,3 +138,11 @@ async fn s3_ledger_records_alerts_dispatches_and_deliveries_once() {
     )))
     .await;
 }
+
+#[tokio::test]
+async fn s3_ledger_keeps_orders_and_claims_each_trip_once() {
+    let c = moto::clients().await;
+    let bucket = moto::bucket(&c).await;
+    let copy = || S3Ledger::new(S3Objects::new(c.s3.clone(), bucket.clone()));
+    contract::ledger_keeps_orders_and_claims_each_trip_once(&copy(), &copy()).await;
+}
