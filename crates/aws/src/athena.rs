@@ -292,7 +292,7 @@ impl AthenaInventoryQuery {
             .iter()
             .map(|c| SqlParam::Text(c.run.clone()))
             .collect();
-        let hours = folded_partition_params(&from, &watermark, &late);
+        let hours = folded_partition_params(&from, &watermark, &late, now);
         params.extend(hours.iter().cloned());
         let (id, execution) = match self.execute(sql, &params, request.deadline).await {
             Ok(done) => done,
@@ -565,7 +565,8 @@ pub fn statements_for_review() -> Vec<(&'static str, String)> {
     let run = SqlParam::Text(snapshot_run(4, Uuid::nil()));
     let request = InventoryRequest::new(now, 24, Vec::new());
     let stores = InventoryRequest::new(now, 24, vec!["STORE_1".into(), "O'Brien's".into()]);
-    let hours = |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late);
+    let hours =
+        |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late, now);
     let late = ["2025-11-24-03".to_owned(), "2025-11-24-07".to_owned()];
     let compaction = |previous: bool, late: &[String]| {
         let select = compaction_sql(table, previous.then_some(snapshots), late.len());

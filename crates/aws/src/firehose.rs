@@ -405,7 +405,11 @@ impl ReadingSink for FirehoseReadingSink {
         while !buffer.in_flight.is_empty() {
             join_one(&mut buffer.in_flight).await?;
         }
-        Ok(*self.shared.stats.lock().unwrap_or_else(|e| e.into_inner()))
+        Ok(self.stats())
+    }
+
+    fn stats(&self) -> SinkStats {
+        *self.shared.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

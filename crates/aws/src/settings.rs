@@ -89,9 +89,10 @@ pub struct AwsSettings {
     /// The readings table [default: readings].
     #[arg(long, env = env::READINGS_TABLE, global = true)]
     pub readings_table: Option<String>,
-    /// The snapshot table (in the lake bucket) the Athena planner folds closed hours into and
-    /// plans over, so a run scans the new data, not the history; empty: every run scans the
-    /// whole window [default: latest_snapshot].
+    /// The snapshot table the planner folds closed hours into and plans over, so a run scans
+    /// the new data, not the history (Athena: a table in the lake bucket; the embedded engine
+    /// keeps its snapshot in the data folder and only reads whether this is empty); empty:
+    /// no snapshot, every run scans the whole window [default: latest_snapshot].
     #[arg(long, env = env::SNAPSHOT_TABLE, global = true)]
     pub snapshot_table: Option<String>,
     /// Athena's result location (`s3://…/`), when the workgroup does not enforce one.

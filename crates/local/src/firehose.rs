@@ -252,6 +252,10 @@ impl ReadingSink for LocalFirehoseSink {
         self.write_buffer().await?;
         Ok(self.lock().stats)
     }
+
+    fn stats(&self) -> SinkStats {
+        self.lock().stats
+    }
 }
 
 #[cfg(test)]

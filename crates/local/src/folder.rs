@@ -57,10 +57,56 @@ impl LakeFolder {
             .and_then(|n| n.to_str())
             .unwrap_or("object");
         let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", Uuid::new_v4().simple()));
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        let written = fs::File::create(&tmp).and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        });
+        if let Err(e) = written {
+            // A full disk must not stay full because of this write's own leftovers.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         Ok((tmp, path))
+    }
+
+    /// Removes temporary files under `prefix` last written more than `older_than` ago: what a
+    /// writer that was killed mid-write left behind (a live write takes moments). Returns how
+    /// many were removed.
+    pub fn sweep_temporaries(
+        &self,
+        prefix: &str,
+        older_than: std::time::Duration,
+    ) -> io::Result<usize> {
+        let start = self.path(prefix);
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(older_than) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        let mut dirs = vec![start];
+        while let Some(dir) = dirs.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let file_type = entry.file_type()?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if file_type.is_dir() {
+                    dirs.push(entry.path());
+                } else if file_type.is_file()
+                    && name.starts_with('.')
+                    && name.ends_with(TMP_SUFFIX)
+                    && entry.metadata()?.modified()? < cutoff
+                {
+                    fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes an object atomically, replacing any object with the same key.
@@ -212,6 +258,36 @@ mod tests {
             .map(|o| o.key)
             .collect();
         assert_eq!(keys, ["readings/dt=2026-01-01-00/a.json"]);
+    }
+
+    #[test]
+    fn stale_temporary_files_are_swept_and_fresh_ones_kept() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        lake.put("readings/dt=2025-01-01-00/a.json", b"{}\n")
+            .unwrap();
+        let part = lake.path("readings/dt=2025-01-01-00");
+        let stale = part.join(".b.json.0123.tmp");
+        let fresh = part.join(".c.json.4567.tmp");
+        fs::write(&stale, b"half").unwrap();
+        fs::write(&fresh, b"half").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let removed = lake
+            .sweep_temporaries("readings/", std::time::Duration::from_secs(900))
+            .unwrap();
+        assert_eq!(removed, 1);
+        assert!(!stale.exists() && fresh.exists());
+        assert!(
+            lake.get("readings/dt=2025-01-01-00/a.json")
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -255,7 +255,7 @@ impl DataFusionInventoryQuery {
                 late.len()
             )
         );
-        let params = folded_partition_params(&from, &watermark, &late);
+        let params = folded_partition_params(&from, &watermark, &late, now);
         let df = query(&ctx, &sql, params).await?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;

@@ -259,6 +259,55 @@ async fn a_foreign_row_without_a_check_time_is_left_out_and_counted() {
 }
 
 #[tokio::test]
+async fn a_reading_from_the_far_future_never_hides_the_shelf() {
+    for format in [ObjectFormat::Parquet, ObjectFormat::Json] {
+        let lake = lake(format);
+        let mut rng = SplitMix64::new(17);
+        lake.arrive(&mut rng, 100, T - 4 * 3600, 4).await;
+        // A reading ten years ahead, written straight into a closed hour (past the door's
+        // check), and one from 1999: neither may win the shelf, now or after a fold.
+        let mut ahead = Reading {
+            store_id: "STORE_1".into(),
+            product_id: "PRD_1".into(),
+            product_name: "Bánh 1".into(),
+            current_stock: 999,
+            threshold_level: 10,
+            is_stock_low: false,
+            check_timestamp: T + 10 * 365 * 86_400,
+            notification_sent: false,
+            restock_status: "OK".into(),
+            event_id: Some("ffffffff-0000-4000-8000-00000000000b".into()),
+            max_stock: Some(30),
+        };
+        let mut old = ahead.clone();
+        old.check_timestamp = 915_148_800;
+        old.event_id = Some("ffffffff-0000-4000-8000-00000000000c".into());
+        let mut text = String::new();
+        for r in [&ahead, &old] {
+            text.push_str(&serde_json::to_string(r).unwrap());
+            text.push('\n');
+        }
+        lake.folder()
+            .put(
+                "readings/dt=2025-11-24-14/foreign-clock.json",
+                text.as_bytes(),
+            )
+            .unwrap();
+        ahead.check_timestamp = T - 30;
+        let (full, inc) = (lake.query(false), lake.query(true));
+        for now in [T + 1800, T + 2 * 3600 + 60] {
+            let want = latest(&full, now, 24).await;
+            assert_eq!(latest(&inc, now, 24).await, want, "{format:?} at {now}");
+            let shelf = want
+                .iter()
+                .find(|l| (l.0.as_str(), l.1.as_str()) == ("STORE_1", "PRD_1"))
+                .unwrap();
+            assert!(shelf.3 <= now && shelf.2 != 999, "{format:?}: {shelf:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
     for format in [ObjectFormat::Parquet, ObjectFormat::Json] {
         let lake = lake(format);

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::lake::dt_partition;
 use crate::policy::OrderExplanation;
+use crate::reading::CLOCK_SKEW_SECONDS;
 
 /// Namespace of alert ids (UUID v5).
 const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0xa1e7_0001_5e0d_4b7a_8c11_4d2b_9e6f_7a01);
@@ -537,6 +538,63 @@ pub struct PlanningResult {
     pub silent_stores: Vec<String>,
     /// The seed's human lines, one per alert.
     pub messages: Vec<String>,
+    /// Alerts that could not be sent (a record in the lake breaking the limits at the door, so
+    /// its alert would break the queue's): reported here, every other alert sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsendable: Vec<Unsendable>,
+}
+
+/// An alert left unsent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unsendable {
+    /// The alert's id.
+    pub alert_id: String,
+    /// Its store (cut to the id limit, control characters escaped).
+    pub store_id: String,
+    /// Its product (likewise).
+    pub product_id: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The most bytes of an alert's body: well under SQS's 256 KiB, which an alert within the
+/// limits at the door never comes near (about 1 KiB).
+pub const MAX_ALERT_BODY_BYTES: usize = 64 * 1024;
+
+impl Unsendable {
+    /// The alerts of `alerts` the queue can carry, and the rest, each with its reason.
+    pub fn split(alerts: Vec<Alert>) -> (Vec<Alert>, Vec<Unsendable>) {
+        let mut ok = Vec::with_capacity(alerts.len());
+        let mut bad = Vec::new();
+        for alert in alerts {
+            let size = serde_json::to_vec(&alert).map_or(usize::MAX, |b| b.len());
+            let problem = alert.check_received().err().or_else(|| {
+                (size > MAX_ALERT_BODY_BYTES).then(|| {
+                    format!("the alert is {size} bytes; at most {MAX_ALERT_BODY_BYTES} are sent")
+                })
+            });
+            match problem {
+                None => ok.push(alert),
+                Some(reason) => {
+                    let cut = |s: &str| {
+                        printable(
+                            &s.chars()
+                                .take(crate::reading::MAX_ID_CHARS)
+                                .collect::<String>(),
+                        )
+                        .into_owned()
+                    };
+                    bad.push(Unsendable {
+                        alert_id: alert.alert_id.clone(),
+                        store_id: cut(&alert.store_id),
+                        product_id: cut(&alert.product_id),
+                        reason,
+                    });
+                }
+            }
+        }
+        (ok, bad)
+    }
 }
 
 /// A value bound to a `?` parameter of the planning SQL.
@@ -678,8 +736,15 @@ row(check_timestamp, coalesce(event_id, '')) AS ord";
 /// nulls). `check_timestamp IS NOT NULL` is explicit even where a window bound on it would leave
 /// such rows out: Trino refuses to compare the `row(check_timestamp, …)` key of a row whose time
 /// is null, so one such row reaching `max_by` fails the whole query.
-const VALID_ROWS: &str = "check_timestamp IS NOT NULL AND store_id <> '' AND product_id <> '' \
-AND current_stock >= 0 AND threshold_level >= 0";
+/// The earliest check time, [`crate::reading::EARLIEST_CHECK_TIMESTAMP`], is written out.
+const VALID_ROWS: &str = "check_timestamp IS NOT NULL AND check_timestamp >= 946684800 \
+AND store_id <> '' AND product_id <> '' AND current_stock >= 0 AND threshold_level >= 0";
+
+/// What a fold keeps: valid rows no later than the fold's clock plus the allowed skew (the last
+/// `?`), so a reading from the far future can never become a shelf's latest in the snapshot.
+fn fold_valid_rows() -> String {
+    format!("{VALID_ROWS} AND check_timestamp <= ?")
+}
 
 fn store_filter(n: usize) -> String {
     if n == 0 {
@@ -707,9 +772,10 @@ pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize) -> Strin
        sum(folded) AS folded
 FROM (
 {previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
-  WHERE {hours} AND {VALID_ROWS}
+  WHERE {hours} AND {valid}
 ) folded
-GROUP BY store_id, product_id"
+GROUP BY store_id, product_id",
+        valid = fold_valid_rows()
     )
 }
 
@@ -725,25 +791,34 @@ fn folded_partitions(late: usize) -> String {
     }
 }
 
-/// The bound values of [`compaction_sql`]'s raw partitions (after the previous run's, if any).
-pub fn folded_partition_params(from: &str, watermark: &str, late: &[String]) -> Vec<SqlParam> {
+/// The bound values of [`compaction_sql`]'s raw partitions (after the previous run's, if any)
+/// and of its latest acceptable check time, the fold's `now` plus [`CLOCK_SKEW_SECONDS`].
+pub fn folded_partition_params(
+    from: &str,
+    watermark: &str,
+    late: &[String],
+    now: i64,
+) -> Vec<SqlParam> {
     [from, watermark]
         .into_iter()
         .map(str::to_owned)
         .chain(late.iter().cloned())
         .map(SqlParam::Text)
+        .chain([SqlParam::Int(now + CLOCK_SKEW_SECONDS)])
         .collect()
 }
 
 /// Counts the raw rows of the partitions [`compaction_sql`] folds that it leaves out as breaking
-/// the contract (a null check time or key, a negative stock), so a fold reports what it
+/// the contract (a null, implausibly old or future check time, an empty key, a negative
+/// stock), so a fold reports what it
 /// skipped. A comparison with a null is unknown, not false: `coalesce` makes such a row count as
 /// rejected.
 pub fn rejected_rows_sql(table: &str, late: usize) -> String {
     format!(
         "SELECT count(*) AS rejected FROM {table}
-WHERE {} AND NOT coalesce({VALID_ROWS}, false)",
-        folded_partitions(late)
+WHERE {} AND NOT coalesce({}, false)",
+        folded_partitions(late),
+        fold_valid_rows()
     )
 }
 

@@ -114,6 +114,8 @@ pub trait ReadingSink: Send + Sync {
     }
     /// Writes everything buffered, and returns the totals so far.
     async fn flush(&self) -> Result<SinkStats, PortError>;
+    /// The totals so far, without writing anything (what was delivered before a failure).
+    fn stats(&self) -> SinkStats;
 }
 
 /// What the planning query found in the lake.

@@ -56,7 +56,8 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+    /// A broken rule of `field`, and why.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
         Self {
             field,
             reason: reason.into(),
@@ -72,8 +73,89 @@ pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 256;
 /// The most characters of a restock status.
 pub const MAX_STATUS_CHARS: usize = 64;
+/// The earliest plausible check time: 2000-01-01T00:00:00Z.
+pub const EARLIEST_CHECK_TIMESTAMP: i64 = 946_684_800;
+/// How far ahead of the receiving clock a check time may be (a store's clock runs fast): 15
+/// minutes. The door's default, and what the planner's fold allows.
+pub const CLOCK_SKEW_SECONDS: i64 = 15 * 60;
+
+/// The fields of the contract: a record naming one of them twice is refused.
+const CONTRACT_FIELDS: [&str; 11] = [
+    "store_id",
+    "product_id",
+    "product_name",
+    "current_stock",
+    "threshold_level",
+    "is_stock_low",
+    "check_timestamp",
+    "notification_sent",
+    "restock_status",
+    "event_id",
+    "max_stock",
+];
+
+/// The first contract field a JSON object names twice, if any. (A JSON map keeps the last
+/// value of a repeated key; which one the writer meant is unknowable, so the record is refused.
+/// The typed path refuses such a record on its own, so only the general path needs this.)
+struct Duplicate(Option<&'static str>);
+
+impl<'de> serde::Deserialize<'de> for Duplicate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Duplicate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Duplicate, A::Error> {
+                let mut seen = [false; CONTRACT_FIELDS.len()];
+                let mut first = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    if let Some(i) = CONTRACT_FIELDS.iter().position(|f| *f == key) {
+                        if seen[i] && first.is_none() {
+                            first = Some(CONTRACT_FIELDS[i]);
+                        }
+                        seen[i] = true;
+                    }
+                }
+                Ok(Duplicate(first))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
 
 impl Reading {
+    /// Checks the event time against the receiving clock: not before 2000, not more than
+    /// `skew_seconds` ahead of `now` (a reading from the future would stay a shelf's latest
+    /// until that time comes, hiding every real reading).
+    pub fn check_time(&self, now: i64, skew_seconds: i64) -> Result<(), ValidationError> {
+        if self.check_timestamp < EARLIEST_CHECK_TIMESTAMP {
+            return Err(ValidationError::new(
+                "check_timestamp",
+                format!(
+                    "{} is before 2000-01-01 ({EARLIEST_CHECK_TIMESTAMP}); epoch seconds are expected",
+                    self.check_timestamp
+                ),
+            ));
+        }
+        if self.check_timestamp > now.saturating_add(skew_seconds) {
+            return Err(ValidationError::new(
+                "check_timestamp",
+                format!(
+                    "{} is {} s ahead of this machine's clock ({now}); at most {skew_seconds} s is allowed (is the store's clock or the unit wrong? epoch seconds are expected)",
+                    self.check_timestamp,
+                    self.check_timestamp - now
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Parses and validates one JSON record (one line of NDJSON; a UTF-8 byte-order mark before
     /// it, as some exports write at the start of a file, is not part of the record).
     pub fn from_json_str(line: &str) -> Result<Self, ValidationError> {
@@ -95,6 +177,14 @@ impl Reading {
         }
         let value: Value = serde_json::from_str(line)
             .map_err(|e| ValidationError::new("record", format!("not valid JSON: {e}")))?;
+        if value.is_object()
+            && let Ok(Duplicate(Some(key))) = serde_json::from_str::<Duplicate>(line)
+        {
+            return Err(ValidationError::new(
+                key,
+                "appears twice in the record; which one is meant is unclear",
+            ));
+        }
         Self::from_json_value(&value)
     }
 
@@ -423,9 +513,9 @@ mod tests {
             r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":3,"threshold_level":10,"check_timestamp":1,"max_stock":-5}"#,
             r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":3.5,"threshold_level":10,"check_timestamp":1}"#,
             r#"{"store_id":"S","product_id":"P","product_name":null,"current_stock":3,"threshold_level":10,"check_timestamp":1}"#,
-            r#"{"store_id":"S","store_id":"T","product_id":"P","product_name":"x","current_stock":3,"threshold_level":10,"check_timestamp":1}"#,
             r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":"3","threshold_level":10,"check_timestamp":1}"#,
         ];
+        // (A field named twice is refused before either path: see the test of that.)
         for line in lines {
             let general = serde_json::from_str::<Value>(line)
                 .map_err(|e| ValidationError::new("record", e.to_string()))
@@ -471,6 +561,48 @@ mod tests {
         let err = Reading::from_json_str(&record.to_string()).unwrap_err();
         assert_eq!(err.field, "record");
         assert!(err.reason.contains("at most 1024000"), "{err}");
+    }
+
+    #[test]
+    fn a_field_named_twice_is_refused_on_both_paths() {
+        // Typed (every value of its type) and general (a string stock) paths.
+        for line in [
+            r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":3,"current_stock":30,"threshold_level":10,"check_timestamp":1764000000}"#,
+            r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":"3","threshold_level":10,"check_timestamp":1764000000,"store_id":"T"}"#,
+        ] {
+            let err = Reading::from_json_str(line).unwrap_err();
+            assert!(
+                err.to_string().contains("twice") || err.to_string().contains("duplicate"),
+                "{err}"
+            );
+        }
+        // A repeated key the contract does not know is ignored, as any unknown key is.
+        let ok = r#"{"store_id":"S","product_id":"P","product_name":"x","current_stock":3,"threshold_level":10,"check_timestamp":1764000000,"x":1,"x":2}"#;
+        assert!(Reading::from_json_str(ok).is_ok());
+    }
+
+    #[test]
+    fn check_times_before_2000_or_past_the_clock_and_its_skew_are_refused() {
+        let mut r = Reading::from_json_value(&seed_record()).unwrap();
+        let now = 1_764_000_000;
+        r.check_timestamp = now + 900;
+        assert!(r.check_time(now, 900).is_ok());
+        r.check_timestamp = now + 901;
+        let err = r.check_time(now, 900).unwrap_err();
+        assert_eq!(err.field, "check_timestamp");
+        assert!(err.reason.contains("901 s ahead"), "{err}");
+        r.check_timestamp = now + 10 * 365 * 86_400;
+        assert!(r.check_time(now, 900).is_err());
+        r.check_timestamp = 946_684_799;
+        assert!(
+            r.check_time(now, 900)
+                .unwrap_err()
+                .reason
+                .contains("before 2000")
+        );
+        // Milliseconds where seconds belong are far in the future.
+        r.check_timestamp = now * 1000;
+        assert!(r.check_time(now, 900).is_err());
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use store_model::planning::{PlanContext, ReorderPolicy, plan};
+use store_model::planning::{PlanContext, ReorderPolicy, Unsendable, plan};
 use store_model::ports::{AlertQueue, ErrorKind, InventoryQuery, Ledger, PortError};
 use store_model::{InventoryRequest, PlanningEvent, PlanningResult};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 /// Why a planning run failed. Each variant is a distinct `error_type` for the Lambda runtime.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +171,13 @@ impl Planner {
         if let Some(limit) = event.limit {
             decision.alerts.truncate(limit);
         }
+        // An alert the queue cannot carry (from a record past the door's limits) is reported,
+        // and every other one is still sent.
+        let (sendable, unsendable) = Unsendable::split(std::mem::take(&mut decision.alerts));
+        decision.alerts = sendable;
+        for u in &unsendable {
+            warn!(alert_id = %u.alert_id, store = %u.store_id, product = %u.product_id, reason = %u.reason, "alert not sent");
+        }
         let dry_run = event.dry_run.unwrap_or(false);
         if !dry_run && !decision.alerts.is_empty() {
             self.queue
@@ -202,6 +209,7 @@ impl Planner {
             alerts: decision.alerts,
             suppressed: decision.suppressed,
             silent_stores: decision.silent_stores,
+            unsendable,
         })
     }
 }

@@ -76,10 +76,13 @@ fn local_adapters(settings: &Settings) -> Result<Adapters> {
             settings.backend.data_dir.display()
         )
     })?;
+    // An empty snapshot table turns the snapshot off here too: every run scans the window.
+    let incremental = settings.backend.aws.snapshot_table()?.is_some();
     Ok((
         Arc::new(
             DataFusionInventoryQuery::new(lake.clone(), &dir.state_dir())
-                .context("opening the query engine")?,
+                .context("opening the query engine")?
+                .with_incremental(incremental),
         ),
         Arc::new(
             SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())
@@ -209,6 +212,12 @@ async fn main() -> Result<()> {
         result.alerts_suppressed,
         if result.dry_run { " (dry run)" } else { "" }
     );
+    for u in &result.unsendable {
+        eprintln!(
+            "not sent: alert {} for {} / {}: {}",
+            u.alert_id, u.store_id, u.product_id, u.reason
+        );
+    }
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }

@@ -8,8 +8,11 @@ use store_local::{
     QueueConfig, SqliteAlertQueue,
 };
 use store_model::contract::reading;
+use store_model::planning::LatestReading;
 use store_model::planning::{ReorderPolicy, SuppressReason};
-use store_model::ports::{AlertQueue, Ledger, ReadingSink};
+use store_model::ports::{
+    AlertQueue, InventoryQuery, InventorySnapshot, Ledger, PortError, ReadingSink,
+};
 use store_model::{ObjectFormat, PlanningEvent, Reading};
 use store_planning_app::{Planner, PlanningError};
 use tempfile::TempDir;
@@ -296,4 +299,78 @@ async fn the_lambda_handler_reports_a_bad_event_as_a_typed_diagnostic() {
         w.queue.depth().await.unwrap().visible == 0,
         "nothing was sent"
     );
+}
+
+/// The lake as Athena might return it: whatever a foreign writer put there, past the door.
+struct ForeignLake(Vec<LatestReading>);
+
+#[async_trait::async_trait]
+impl InventoryQuery for ForeignLake {
+    async fn latest_readings(
+        &self,
+        _: &store_model::InventoryRequest,
+    ) -> Result<InventorySnapshot, PortError> {
+        Ok(InventorySnapshot {
+            query_id: "foreign".into(),
+            engine: "test".into(),
+            latest: self.0.clone(),
+            readings_scanned: self.0.len() as u64,
+            ..InventorySnapshot::default()
+        })
+    }
+}
+
+#[tokio::test]
+async fn an_alert_the_queue_cannot_carry_is_reported_and_every_other_is_sent() {
+    let mut w = world();
+    let low = |store: &str, product: &str, name: String| LatestReading {
+        store_id: store.into(),
+        product_id: product.into(),
+        product_name: name,
+        current_stock: 1,
+        threshold_level: 10,
+        max_stock: Some(20),
+        check_timestamp: NOW - 60,
+        event_id: None,
+        readings: 1,
+        first_stock: 1,
+        first_timestamp: NOW - 60,
+    };
+    // A 300 KB product name: its alert body would exceed SQS's 256 KiB.
+    w.planner.query = Arc::new(ForeignLake(vec![
+        low("STORE_1", "PRD_1", "Phở".into()),
+        low("STORE_2", "PRD_9", "x".repeat(300_000)),
+        low("STORE_3", "PRD_4", "Bánh mì".into()),
+    ]));
+    let run = w.planner.handle(event("empty-event.json")).await.unwrap();
+    assert_eq!(run.alerts_sent, 2, "{:?}", run.unsendable);
+    assert_eq!(run.unsendable.len(), 1);
+    let bad = &run.unsendable[0];
+    assert_eq!(
+        (bad.store_id.as_str(), bad.product_id.as_str()),
+        ("STORE_2", "PRD_9")
+    );
+    assert!(bad.reason.contains("product_name"), "{}", bad.reason);
+    assert!(run.alerts.iter().all(|a| a.store_id != "STORE_2"));
+    assert_eq!(w.queue.depth().await.unwrap().visible, 2);
+    assert_eq!(w.ledger.alerts_since(NOW - 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_oversized_record_in_the_local_lake_is_quarantined_and_planning_goes_on() {
+    let w = world();
+    let mut huge = reading("STORE_2", "PRD_9", 1, 10, NOW - 60);
+    huge.product_name = "x".repeat(300_000);
+    feed(
+        &w,
+        &[
+            reading("STORE_1", "PRD_1", 2, 10, NOW - 600),
+            huge,
+            reading("STORE_3", "PRD_4", 0, 12, NOW - 60),
+        ],
+    )
+    .await;
+    let run = w.planner.handle(event("empty-event.json")).await.unwrap();
+    assert_eq!((run.alerts_sent, run.malformed_skipped), (2, 1));
+    assert_eq!(w.queue.depth().await.unwrap().visible, 2);
 }

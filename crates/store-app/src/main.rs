@@ -13,7 +13,10 @@ use store_app::simulate::{Chain, ChainConfig};
 use store_aws::BackendSettings;
 use store_local::firehose::system_clock;
 use store_local::{DataDir, FirehoseConfig, FolderLedger, LocalFirehoseSink};
+use store_model::lake::READINGS_PREFIX;
+use store_model::planning::printable;
 use store_model::ports::{Ledger, ReadingSink, SinkStats};
+use store_model::reading::MAX_RECORD_BYTES;
 use store_model::{Backend, ObjectFormat, Reading};
 use tracing_subscriber::EnvFilter;
 
@@ -91,6 +94,12 @@ enum Command {
         /// Where rejected lines go (default: <data-dir>/rejects/send-<time>.ndjson).
         #[arg(long)]
         reject_file: Option<PathBuf>,
+        /// Seconds a reading's check time may be ahead of this machine's clock; later ones (and
+        /// any before 2000) are rejected. The planner leaves out readings more than 900 s ahead
+        /// of its own clock whatever this says.
+        #[arg(long, env = "STORE_MAX_CLOCK_SKEW", default_value_t = 900,
+              value_parser = clap::value_parser!(u32).range(0..=86_400))]
+        max_clock_skew: u32,
     },
 }
 
@@ -136,6 +145,15 @@ async fn adapters(cli: &Cli, dir: &DataDir) -> Result<Adapters> {
             let lake = dir.lake().with_context(|| {
                 format!("opening the lake in {}", cli.backend.data_dir.display())
             })?;
+            // What a killed writer left behind would keep a full disk full.
+            match lake.sweep_temporaries(READINGS_PREFIX, STALE_TEMPORARY) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "removed temporary files left by a stopped writer"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not sweep temporary files"),
+            }
             let config = FirehoseConfig {
                 stream_name: cli.stream_name.clone(),
                 format: cli.format,
@@ -233,6 +251,7 @@ async fn main() -> Result<()> {
             file,
             csv,
             reject_file,
+            max_clock_skew,
         } => {
             let format = if csv
                 || file
@@ -249,7 +268,11 @@ async fn main() -> Result<()> {
                     chrono::Utc::now().format("%Y%m%dT%H%M%S")
                 ))
             });
-            let (stats, rejected) = send(sink, &file, format, &rejects).await?;
+            let door = input::Door {
+                now: chrono::Utc::now().timestamp(),
+                skew_seconds: i64::from(max_clock_skew),
+            };
+            let (stats, rejected) = send(sink, &file, format, door, &rejects).await?;
             report_spooled(&stats, spool.as_deref());
             if rejected > 0 {
                 eprintln!("{rejected} line(s) rejected; see {}", rejects.display());
@@ -266,6 +289,13 @@ enum Run {
     /// Live readings stamped with the current time, until a deadline or Ctrl-C.
     Live { until: Option<Instant> },
 }
+
+/// A temporary file older than Firehose's longest buffering interval (900 s) belongs to no live
+/// writer: objects are written in moments, after buffering in memory.
+const STALE_TEMPORARY: Duration = Duration::from_secs(900);
+
+/// Readings per Firehose `PutRecordBatch` call (the service's limit), and per `put` here.
+const FIREHOSE_BATCH: usize = 500;
 
 /// Lines validated per block handed from the reader thread to the writer.
 const PARSE_BLOCK: usize = 4096;
@@ -391,114 +421,140 @@ async fn send(
     sink: Arc<dyn ReadingSink>,
     file: &Path,
     format: InputFormat,
+    door: input::Door,
     rejects: &Path,
 ) -> Result<(SinkStats, usize)> {
     let started = Instant::now();
     let source = file.display().to_string();
-    let open = |file: &Path| -> Result<Box<dyn BufRead + Send>> {
-        Ok(if source == "-" {
-            Box::new(std::io::BufReader::new(std::io::stdin()))
-        } else {
-            Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
-            ))
-        })
+    let reader: Box<dyn BufRead + Send> = if source == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
+        ))
     };
-    let mut rejected: Vec<Rejected> = Vec::new();
-    let mut batch: Vec<Reading> = Vec::with_capacity(500);
-    let mut accept = |result: Result<Reading, Rejected>, batch: &mut Vec<Reading>| match result {
-        Ok(mut r) => {
-            r.ensure_event_id();
-            batch.push(r);
+    let mut rejected = RejectFile::new(rejects);
+    let mut batch: Vec<Reading> = Vec::with_capacity(FIREHOSE_BATCH);
+    // Lines are read (with a bounded buffer) and validated on their own thread, in blocks,
+    // while this one encodes and writes the previous block: the two halves of the work overlap.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Result<Reading, Rejected>>>(4);
+    let parse_source = source.clone();
+    let parser = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut lines = input::LineReader::new(reader, MAX_RECORD_BYTES);
+        let mut parser = input::LineParser::new(&parse_source, format, door);
+        let mut block = Vec::with_capacity(PARSE_BLOCK);
+        while let Some(raw) = lines.next_line()? {
+            block.extend(parser.parse(&raw));
+            if block.len() == PARSE_BLOCK {
+                let full = std::mem::replace(&mut block, Vec::with_capacity(PARSE_BLOCK));
+                if tx.blocking_send(full).is_err() {
+                    return Ok(());
+                }
+            }
         }
-        Err(rej) => {
-            eprintln!(
-                "{}:{}: field `{}`: {}",
-                rej.source, rej.line, rej.field, rej.reason
-            );
-            rejected.push(rej);
-        }
-    };
-    match format {
-        InputFormat::Ndjson => {
-            // Lines are read and validated on their own thread, in blocks, while this one
-            // encodes and writes the previous block: the two halves of the work overlap.
-            let reader = open(file)?;
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Result<Reading, Rejected>>>(4);
-            let parse_source = source.clone();
-            let parser = std::thread::spawn(move || -> std::io::Result<()> {
-                let mut reader = reader;
-                let mut raw = Vec::new();
-                let mut n = 0;
-                let mut block = Vec::with_capacity(PARSE_BLOCK);
-                while reader.read_until(b'\n', &mut raw)? > 0 {
-                    n += 1;
-                    let result = match std::str::from_utf8(&raw) {
-                        Ok(line) => input::parse_ndjson_line(
-                            &parse_source,
-                            n,
-                            line.trim_end_matches(['\n', '\r']),
-                        ),
-                        Err(e) => Some(Err(input::not_utf8(&parse_source, n, &raw, &e))),
-                    };
-                    raw.clear();
-                    block.extend(result);
-                    if block.len() == PARSE_BLOCK {
-                        let full = std::mem::replace(&mut block, Vec::with_capacity(PARSE_BLOCK));
-                        if tx.blocking_send(full).is_err() {
-                            return Ok(());
+        let _ = tx.blocking_send(block);
+        Ok(())
+    });
+    let delivered = async {
+        while let Some(block) = rx.recv().await {
+            for result in block {
+                match result {
+                    Ok(mut r) => {
+                        r.ensure_event_id();
+                        batch.push(r);
+                        if batch.len() >= FIREHOSE_BATCH {
+                            sink.put(&batch).await.context("sending readings")?;
+                            batch.clear();
                         }
                     }
-                }
-                let _ = tx.blocking_send(block);
-                Ok(())
-            });
-            while let Some(block) = rx.recv().await {
-                for result in block {
-                    accept(result, &mut batch);
-                    if batch.len() >= 500 {
-                        sink.put(&batch).await.context("sending readings")?;
-                        batch.clear();
-                    }
+                    Err(rej) => rejected.write(&rej)?,
                 }
             }
-            parser
-                .join()
-                .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?
-                .with_context(|| format!("reading {source}"))?;
         }
-        InputFormat::Csv => {
-            let mut text = String::new();
-            let mut reader = open(file)?;
-            reader
-                .read_to_string(&mut text)
-                .with_context(|| format!("reading {source}"))?;
-            for result in input::parse_csv(&source, &text) {
-                accept(result, &mut batch);
-            }
-        }
+        sink.put(&batch).await.context("sending readings")?;
+        sink.flush().await.context("delivering readings")
     }
-    for chunk in batch.chunks(500) {
-        sink.put(chunk).await.context("sending readings")?;
-    }
-    let stats = sink.flush().await.context("delivering readings")?;
-    if !rejected.is_empty() {
-        if let Some(dir) = rejects.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    .await;
+    rejected.finish()?;
+    let stats = match delivered {
+        Ok(stats) => stats,
+        Err(e) => {
+            // Say how far it got: the readings delivered are in the lake in input order, and
+            // anything the sink could not write is not half in it.
+            let so_far = sink.stats();
+            drop(rx);
+            let _ = parser.join();
+            return Err(e.context(format!(
+                "{} of {} readings were delivered before the failure; {} line(s) rejected so far",
+                so_far.delivered, so_far.accepted, rejected.count
+            )));
         }
-        let mut out = std::fs::File::create(rejects)
-            .with_context(|| format!("creating {}", rejects.display()))?;
-        for r in &rejected {
-            serde_json::to_writer(&mut out, r)?;
-            out.write_all(b"\n")?;
-        }
-        out.sync_all()?;
-    }
+    };
+    parser
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?
+        .with_context(|| format!("reading {source}"))?;
     eprintln!(
         "store-app: {}; {} rejected",
         summary(&stats, started),
-        rejected.len()
+        rejected.count
     );
-    Ok((stats, rejected.len()))
+    Ok((stats, rejected.count))
+}
+
+/// Rejected lines, written as they come (one JSON per line), so a run with many bad lines holds
+/// none of them in memory and a stopped run keeps the ones found so far. The file is created
+/// with the first reject.
+struct RejectFile<'a> {
+    path: &'a Path,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    count: usize,
+}
+
+impl<'a> RejectFile<'a> {
+    fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            out: None,
+            count: 0,
+        }
+    }
+
+    fn write(&mut self, rej: &Rejected) -> Result<()> {
+        eprintln!(
+            "{}:{}: field `{}`: {}",
+            printable(&rej.source),
+            rej.line,
+            rej.field,
+            printable(&rej.reason)
+        );
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let file = std::fs::File::create(self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
+            self.out = Some(std::io::BufWriter::new(file));
+        }
+        let out = self.out.as_mut().expect("opened above");
+        serde_json::to_writer(&mut *out, rej)?;
+        out.write_all(b"\n")
+            .with_context(|| format!("writing {}", self.path.display()))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(out) = self.out.take() {
+            let file = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            file.sync_all()
+                .with_context(|| format!("writing {}", self.path.display()))?;
+        }
+        Ok(())
+    }
 }

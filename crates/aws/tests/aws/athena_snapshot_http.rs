@@ -11,6 +11,7 @@ use store_model::lake::{
     snapshot_watermark,
 };
 use store_model::ports::InventoryQuery;
+use store_model::reading::CLOCK_SKEW_SECONDS;
 
 use crate::moto;
 
@@ -109,7 +110,12 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
     let window_dt = dt_partition(now - 6 * 3600);
     assert_eq!(
         unload_params,
-        &[quoted(&window_dt), quoted(&snapshot_watermark(now))]
+        &[
+            quoted(&window_dt),
+            quoted(&snapshot_watermark(now)),
+            (now + CLOCK_SKEW_SECONDS).to_string()
+        ],
+        "the hours, and no check time past the clock and its skew"
     );
     assert_eq!(
         (
@@ -319,7 +325,8 @@ async fn an_object_landing_in_a_folded_hour_is_folded_by_the_next_run() {
         [
             quoted(&first.watermark),
             quoted(&first.watermark),
-            quoted(&folded_hour)
+            quoted(&folded_hour),
+            (now + 60 + CLOCK_SKEW_SECONDS).to_string()
         ],
         "no new hours, the late one again"
     );
