@@ -90,6 +90,31 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 ";
 
+/// Creates a queue file whole: the tables in a temporary file, then a hard link to `path`, so a
+/// file at `path` always holds them. Linking fails if the file exists: of two processes
+/// creating it at once, one creates it and the other opens that one.
+fn create_queue_file(path: &Path) -> Result<(), PortError> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "alerts.db".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let created = Connection::open(&tmp)
+        .and_then(|conn| conn.execute_batch(SCHEMA).map(|()| conn))
+        .and_then(|conn| conn.close().map_err(|(_, e)| e))
+        .map_err(db_error("create queue"))
+        .and_then(|()| match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(PortError::permanent(
+                "create queue",
+                format!("cannot create {}", path.display()),
+                Some(Box::new(e)),
+            )),
+        });
+    let _ = std::fs::remove_file(&tmp);
+    created
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -122,9 +147,33 @@ impl SqliteAlertQueue {
                 )
             })?;
         }
+        if !path.exists() {
+            create_queue_file(path)?;
+        }
         let conn = Connection::open(path).map_err(db_error("open queue"))?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(db_error("open queue"))?;
+        // A queue file exists only with its tables (it is created whole): one without them was
+        // emptied or damaged, and taking it for an empty queue would lose its messages silently.
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('messages', 'dead_letters')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db_error("open queue"))?;
+        if tables != 2 {
+            return Err(PortError::permanent(
+                "open queue",
+                format!(
+                    "{} exists but holds no queue (it was emptied or damaged), so the messages it held are gone; \
+                     the planner can send the alerts still outstanding again (`store-planning-app resend-outstanding`), \
+                     after the file is moved away (a new queue is created in its place)",
+                    path.display()
+                ),
+                None,
+            ));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error("open queue"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")

@@ -206,3 +206,28 @@ async fn two_consumers_of_one_queue_database_never_get_the_same_message() {
     all.dedup();
     assert_eq!(all.len(), 60, "no message was handed to both consumers");
 }
+
+#[tokio::test]
+async fn an_emptied_queue_file_is_an_error_not_an_empty_queue() {
+    use store_model::ports::AlertQueue;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("queue/alerts.db");
+    let q = SqliteAlertQueue::open(&path, QueueConfig::default()).unwrap();
+    q.send(&[contract::alert(1, 1_764_000_000)]).await.unwrap();
+    drop(q);
+    // `truncate -s 0` of the file (and its journal): the messages are gone.
+    std::fs::write(&path, b"").unwrap();
+    let _ = std::fs::remove_file(path.with_extension("db-wal"));
+    let err = SqliteAlertQueue::open(&path, QueueConfig::default())
+        .err()
+        .expect("an existing file without the queue's tables is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("holds no queue") && msg.contains("resend"),
+        "{msg}"
+    );
+    // A new file is a new, empty queue.
+    let fresh = SqliteAlertQueue::open(&dir.path().join("other/alerts.db"), QueueConfig::default())
+        .unwrap();
+    assert_eq!(fresh.depth().await.unwrap(), Default::default());
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::planning::{PlanContext, ReorderPolicy, Unsendable, plan};
 use store_model::ports::{AlertQueue, ErrorKind, InventoryQuery, Ledger, PortError};
-use store_model::{InventoryRequest, PlanningEvent, PlanningResult};
+use store_model::{Alert, InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument, warn};
 
 /// Why a planning run failed. Each variant is a distinct `error_type` for the Lambda runtime.
@@ -116,6 +116,45 @@ impl Planner {
     /// Runs one planning pass for an event, with no deadline.
     pub async fn handle(&self, event: PlanningEvent) -> Result<PlanningResult, PlanningError> {
         self.handle_by(event, None).await
+    }
+
+    /// Sends again the alerts still outstanding: recorded by a planning run within the alert
+    /// expiry, with no delivery, and not accepted by a dispatcher (no open order), for when the
+    /// queue lost its messages. An alert still waiting in the queue is sent twice, which is
+    /// harmless: a dispatcher accepts an alert once. Returns the alerts sent.
+    pub async fn resend_outstanding(&self) -> Result<Vec<Alert>, PlanningError> {
+        let now = (self.clock)();
+        let since = now - self.policy.alert_expiry_seconds();
+        let statuses = self
+            .ledger
+            .alerts_since(since)
+            .await
+            .map_err(PlanningError::Ledger)?;
+        let accepted: std::collections::HashSet<String> = self
+            .ledger
+            .orders_since(since)
+            .await
+            .map_err(PlanningError::Ledger)?
+            .into_iter()
+            .map(|a| a.alert_id)
+            .collect();
+        let outstanding: Vec<Alert> = statuses
+            .into_iter()
+            .filter(|s| s.deliveries.is_empty() && !accepted.contains(&s.alert.alert_id))
+            .map(|s| s.alert)
+            .collect();
+        let (sendable, unsendable) = Unsendable::split(outstanding);
+        for u in &unsendable {
+            warn!(alert_id = %u.alert_id, reason = %u.reason, "alert not sent");
+        }
+        if !sendable.is_empty() {
+            self.queue
+                .send(&sendable)
+                .await
+                .map_err(PlanningError::Queue)?;
+        }
+        info!(resent = sendable.len(), "outstanding alerts sent again");
+        Ok(sendable)
     }
 
     /// Runs one planning pass whose query must be done by `deadline`.

@@ -56,6 +56,9 @@ enum Command {
         #[arg(long)]
         data_file: Option<PathBuf>,
     },
+    /// Send again the alerts still outstanding (planned within the alert expiry, not delivered,
+    /// not accepted by a dispatcher): for a queue that lost its messages.
+    ResendOutstanding,
 }
 
 type Adapters = (
@@ -175,6 +178,18 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::ResendOutstanding) = cli.command {
+        let planner = planner(&cli.settings).await?;
+        let sent = planner
+            .resend_outstanding()
+            .await
+            .context("sending the outstanding alerts again")?;
+        for a in &sent {
+            eprintln!("{}", a.human_line());
+        }
+        eprintln!("{} outstanding alert(s) sent again", sent.len());
+        return Ok(());
+    }
     let Some(Command::Invoke { data, data_file }) = cli.command else {
         if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
             bail!(

@@ -952,3 +952,78 @@ fn an_empty_snapshot_table_turns_the_snapshot_off_on_the_embedded_engine_too() {
     ok(run("store-planning-app", data, &["invoke"], None));
     assert!(snapshots.exists(), "on by default");
 }
+
+#[test]
+fn an_emptied_queue_file_is_reported_and_its_alerts_can_be_sent_again() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    ok(run(
+        "store-app",
+        data,
+        &["simulate", "--count", "1000", "--rate", "0", "--seed", "3"],
+        None,
+    ));
+    let alerts = invoke(data, "{}")["alerts_sent"].as_u64().unwrap();
+    assert!(alerts > 3);
+    // `truncate -s 0` of the queue file: its messages are gone.
+    let queue = data.join("queue/alerts.db");
+    std::fs::write(&queue, b"").unwrap();
+    let _ = std::fs::remove_file(data.join("queue/alerts.db-wal"));
+    for args in [&["status"][..], &["once"][..]] {
+        let out = run("store-truck-app", data, args, None);
+        assert!(
+            !out.status.success(),
+            "{args:?} must not take it for an empty queue"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("holds no queue"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run("store-planning-app", data, &["invoke"], None);
+    assert!(!out.status.success(), "the planner refuses it too");
+    // Moved away, a new queue is created; the planner sends what was outstanding.
+    std::fs::rename(&queue, data.join("queue/alerts.db.emptied")).unwrap();
+    let out = ok(run(
+        "store-planning-app",
+        data,
+        &["resend-outstanding"],
+        None,
+    ));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("{alerts} outstanding alert(s) sent again")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..3 {
+        ok(run(
+            "store-truck-app",
+            data,
+            &[
+                "once",
+                "--wait-seconds",
+                "1",
+                "--batch-window",
+                "1",
+                "--time-scale",
+                "100000",
+            ],
+            None,
+        ));
+    }
+    let dispatched = count_files(&data.join("s3/store-inventory-lake/ledger/dispatches"));
+    assert!(
+        dispatched as u64 >= alerts,
+        "{dispatched} dispatches for {alerts} alerts"
+    );
+    // Accepted now: nothing is outstanding, so nothing is sent twice.
+    let out = ok(run(
+        "store-planning-app",
+        data,
+        &["resend-outstanding"],
+        None,
+    ));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 outstanding alert(s) sent again"));
+}
