@@ -17,9 +17,21 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use store_model::Reading;
 use store_model::lake::{QUARANTINE_PREFIX, READINGS_PREFIX};
+use store_model::planning::printable;
 use tracing::warn;
 
 use crate::folder::{LakeFolder, ObjectInfo};
+
+/// Longest object name (its last path segment) the planner reads.
+pub const MAX_OBJECT_NAME_BYTES: usize = 200;
+
+/// An I/O error that names the path it happened on.
+fn named(e: std::io::Error, path: &Path) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!("{}: {e}", printable(&path.display().to_string())),
+    )
+}
 
 /// Suffix of objects rewritten with only the valid lines of a quarantined one.
 const VALID_SUFFIX: &str = "-valid";
@@ -91,9 +103,100 @@ impl LakeCheck {
         }
     }
 
+    /// Moves out of `readings/` what the query would read but the check does not accept: a
+    /// symlink (to a file or a `dt=` folder: the lake is what is in it, not what it points to),
+    /// a hidden object (a writer's in-progress `.tmp` file aside), a name with control
+    /// characters or longer than [`MAX_OBJECT_NAME_BYTES`]. Each goes to `quarantine/` with a
+    /// note of why. Returns how many were moved.
+    fn quarantine_strays(&self, min_dt: &str) -> std::io::Result<u64> {
+        let root = self.lake.path(READINGS_PREFIX);
+        let mut moved = 0;
+        let mut dirs = Vec::new();
+        let entries = match std::fs::read_dir(&root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(named(e, &root)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| named(e, &root))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(dt) = name.strip_prefix("dt=") else {
+                continue;
+            };
+            let kind = entry.file_type().map_err(|e| named(e, &entry.path()))?;
+            if kind.is_symlink() {
+                moved += self.move_stray(
+                    &format!("{READINGS_PREFIX}{name}"),
+                    "a symlinked partition folder",
+                )?;
+            } else if kind.is_dir() && dt >= min_dt {
+                dirs.push(entry.path());
+            }
+        }
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).map_err(|e| named(e, &dir))? {
+                let entry = entry.map_err(|e| named(e, &dir))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| named(e, &path))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let reason = if kind.is_symlink() {
+                    Some("a symlink")
+                } else if kind.is_dir() {
+                    dirs.push(path.clone());
+                    None
+                } else if name.starts_with('.') && !name.ends_with(".tmp") {
+                    Some("a hidden object")
+                } else if name.chars().any(char::is_control) {
+                    Some("a name with control characters")
+                } else if name.len() > MAX_OBJECT_NAME_BYTES {
+                    Some("a name longer than 200 bytes")
+                } else {
+                    None
+                };
+                if let Some(reason) = reason {
+                    let key = path
+                        .strip_prefix(self.lake.root())
+                        .expect("the walk stays in the lake")
+                        .to_string_lossy()
+                        .into_owned();
+                    moved += self.move_stray(&key, reason)?;
+                }
+            }
+        }
+        Ok(moved)
+    }
+
+    fn move_stray(&self, key: &str, reason: &str) -> std::io::Result<u64> {
+        warn!(object = %printable(key), %reason, "object quarantined: the planner does not read it");
+        let note = serde_json::json!({ "object": key, "reason": reason });
+        // The name itself may be what is wrong: the quarantined copy gets a safe one, and the
+        // note keeps the original.
+        let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+        let safe: String = name
+            .chars()
+            .map(|c| if c.is_control() || c == '.' { '_' } else { c })
+            .take(64)
+            .collect();
+        let target = format!(
+            "{QUARANTINE_PREFIX}{dir}/stray-{}-{safe}",
+            uuid::Uuid::new_v4().simple()
+        );
+        self.lake
+            .put(
+                &format!("{target}.errors.json"),
+                note.to_string().as_bytes(),
+            )
+            .map_err(|e| named(e, &self.lake.path(&target)))?;
+        self.lake
+            .rename(key, &target)
+            .map_err(|e| named(e, &self.lake.path(key)))?;
+        Ok(1)
+    }
+
     /// Checks every reading object in partitions from `min_dt` on; returns the usable ones.
     pub fn check_since(&self, min_dt: &str) -> std::io::Result<CheckReport> {
         let mut report = CheckReport::default();
+        report.malformed += self.quarantine_strays(min_dt)?;
         for object in self.lake.list_partitions_since(READINGS_PREFIX, min_dt)? {
             let is_json = object.key.ends_with(".json");
             let is_parquet = object.key.ends_with(".parquet");

@@ -451,7 +451,11 @@ impl InventoryQuery for DataFusionInventoryQuery {
                         PortError::permanent("check lake", "check task failed", Some(Box::new(e)))
                     })?
                     .map_err(|e| {
-                        PortError::transient("check lake", "could not read the lake folder", e)
+                        PortError::transient(
+                            "check lake",
+                            format!("could not read the lake folder: {e}"),
+                            e,
+                        )
                     })?;
                 (
                     report.objects.len(),

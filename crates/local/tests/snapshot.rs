@@ -359,3 +359,55 @@ async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
         assert_eq!(snapshots.current().unwrap().unwrap(), second);
     }
 }
+
+#[tokio::test]
+async fn objects_the_lake_check_does_not_accept_are_never_read_by_the_query() {
+    let lake = lake(ObjectFormat::Json);
+    let mut rng = SplitMix64::new(19);
+    lake.arrive(&mut rng, 60, T - 2 * 3600, 2).await;
+    let now = T + 1800;
+    let full = lake.query(false);
+    let want = latest(&full, now, 24).await;
+    let folder = lake.folder();
+    let good = r#"{"store_id":"STORE_1","product_id":"PRD_1","product_name":"x","current_stock":0,"threshold_level":10,"check_timestamp":1764000000}"#;
+    let bad = "not json\n";
+    let part = folder.path("readings/dt=2025-11-24-15");
+    // A hidden object, odd names, a symlink to a good object outside the lake, and a
+    // symlinked partition folder.
+    std::fs::write(part.join(".hidden.json"), bad).unwrap();
+    std::fs::write(part.join("line\nbreak.json"), bad).unwrap();
+    std::fs::write(part.join(format!("{}.json", "n".repeat(245))), bad).unwrap();
+    let outside = lake.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("dt=2025-11-24-15")).unwrap();
+    std::fs::write(outside.join("good.json"), format!("{good}\n")).unwrap();
+    std::fs::write(
+        outside.join("dt=2025-11-24-15/good.json"),
+        format!("{good}\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.join("good.json"), part.join("linked.json")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("dt=2025-11-24-15"),
+        folder.path("readings/dt=2025-11-24-16"),
+    )
+    .unwrap();
+    for incremental in [false, true] {
+        let q = lake.query(incremental);
+        let run = q
+            .latest_readings(&InventoryRequest::new(now, 24, Vec::new()))
+            .await
+            .unwrap_or_else(|e| panic!("incremental {incremental}: {e}"));
+        assert_eq!(
+            run.latest.iter().map(key).collect::<Vec<_>>(),
+            want,
+            "incremental {incremental}: nothing outside the accepted objects is read"
+        );
+    }
+    let quarantined = folder.list("quarantine/").unwrap();
+    assert!(
+        quarantined
+            .iter()
+            .any(|o| o.key.contains("stray-") && o.key.contains("linked_json")),
+        "{quarantined:?}"
+    );
+}
