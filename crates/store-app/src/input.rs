@@ -385,4 +385,44 @@ mod tests {
         assert_eq!((future.line, future.field.as_str()), (5, "check_timestamp"));
         assert!(future.reason.contains("ahead"), "{}", future.reason);
     }
+
+    fn line_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(String::new()),
+            Just("   ".to_owned()),
+            (1_i64..900).prop_map(|ago| format!(
+                r#"{{"store_id":"S","product_id":"P","product_name":"Phở","current_stock":1,"threshold_level":5,"check_timestamp":{}}}"#,
+                DOOR.now - ago
+            )),
+            "[^\r\n]{0,40}",
+            Just(r#"{"store_id":"S","store_id":"T"}"#.to_owned()),
+            Just("[]".to_owned()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_line_is_a_reading_or_a_reject_at_its_own_number(
+            lines in proptest::collection::vec(line_strategy(), 0..40),
+            crlf in proptest::bool::ANY,
+        ) {
+            let text: String = lines
+                .iter()
+                .map(|l| format!("{l}{}", if crlf { "\r\n" } else { "\n" }))
+                .collect();
+            let out = parse_text("p", InputFormat::Ndjson, DOOR, &text);
+            let non_blank = lines.iter().filter(|l| !l.trim().is_empty()).count();
+            proptest::prop_assert_eq!(out.len(), non_blank);
+            for rej in out.iter().filter_map(|r| r.as_ref().err()) {
+                proptest::prop_assert_eq!(&rej.record, &lines[rej.line - 1]);
+            }
+            // The same lines as CSV never panic and keep their numbers too.
+            for row in parse_text("p.csv", InputFormat::Csv, DOOR, &text) {
+                if let Err(rej) = row {
+                    proptest::prop_assert!(rej.line >= 1 && rej.line <= lines.len().max(1));
+                }
+            }
+        }
+    }
 }

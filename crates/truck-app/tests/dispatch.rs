@@ -614,3 +614,29 @@ async fn alerts_that_wait_for_a_truck_are_never_dead_lettered() {
     assert!(per_alert.values().all(|&q| q == 150), "{per_alert:?}");
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
+
+#[tokio::test]
+async fn a_batch_window_longer_than_the_visibility_timeout_loses_and_doubles_nothing() {
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open(&dir);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let mut d = dispatcher(Arc::new(queue.clone()), ledger.clone());
+    // The window is four visibility timeouts long: what is received first would be visible
+    // again long before the window ends, were it not accepted at once.
+    d.batch_window = VISIBILITY * 4;
+    let q = queue.clone();
+    let sender = tokio::spawn(async move {
+        for n in 0..6 {
+            q.send(&[alert(n, 1_764_000_000)]).await.unwrap();
+            tokio::time::sleep(VISIBILITY / 2).await;
+        }
+    });
+    let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    sender.await.unwrap();
+    assert_eq!((r.accepted, r.duplicates, r.retried), (6, 0, 0), "{r:?}");
+    assert_eq!(r.dispatched.len(), 6);
+    assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 6);
+    assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
+}
