@@ -84,6 +84,10 @@ export AWS_EC2_METADATA_DISABLED=true
 step "tests"
 cargo nextest run --workspace --locked --no-fail-fast
 
+step "fuzz smoke run: every parser at the door, 10 s each"
+# scripts/fuzz.sh 600 searches for longer; see the README.
+scripts/fuzz.sh 10
+
 step "first-deployment smoke test, against the local AWS API server"
 scripts/smoke-aws.sh --local-server "$STORE_TEST_AWS_ENDPOINT"
 
