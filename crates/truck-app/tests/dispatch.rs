@@ -640,3 +640,78 @@ async fn a_batch_window_longer_than_the_visibility_timeout_loses_and_doubles_not
     assert_eq!(ledger.dispatches_since(0).await.unwrap().len(), 6);
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
+
+/// Load: a backlog of 5,000 alerts for a fleet that carries about a tenth of it at a time is
+/// worked off completely, each unit once, nothing dead-lettered, no truck on two trips at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_ten_times_the_fleet_is_worked_off_each_unit_once() {
+    const ALERTS: usize = 5_000;
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open_with(&dir, 2);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    // 3 units each: 15,000 units for a fleet of 1,300 a trip (the four shipped trucks).
+    let alerts: Vec<Alert> = (0..ALERTS)
+        .map(|n| {
+            let mut a = alert(n, 1_764_000_000);
+            a.restock_qty = 3;
+            a
+        })
+        .collect();
+    queue.send(&alerts).await.unwrap();
+    let now = Arc::new(AtomicI64::new(T0));
+    let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
+    d.time_scale = 1000.0;
+    d.batch_window = Duration::from_secs(3);
+    d.routing = RoutingOptions {
+        rounds: 20,
+        ..RoutingOptions::default()
+    };
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < 200, "the backlog is not worked off");
+        let _ = d.try_execute_task().await.unwrap();
+        let t = now.load(Ordering::SeqCst);
+        let (open, _) = d.waiting(t).await.unwrap();
+        if open.is_empty() && queue.depth().await.unwrap() == QueueDepth::default() {
+            break;
+        }
+        let back = ledger
+            .dispatches_since(0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|x| x.truck_back_at)
+            .max()
+            .unwrap_or(t);
+        now.store(back.max(t) + 1, Ordering::SeqCst);
+    }
+    let all = ledger.dispatches_since(0).await.unwrap();
+    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut ids = std::collections::HashSet::new();
+    for x in &all {
+        assert!(
+            ids.insert(x.dispatch_id.as_str()),
+            "{} twice",
+            x.dispatch_id
+        );
+        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
+    }
+    assert_eq!(per_alert.len(), ALERTS);
+    assert!(per_alert.values().all(|&q| q == 3));
+    assert_eq!(queue.dead_letters().await.unwrap(), vec![]);
+    let mut trips: std::collections::BTreeMap<(&str, i64), i64> = std::collections::BTreeMap::new();
+    for x in &all {
+        trips.insert((x.truck_id.as_str(), x.dispatched_at), x.truck_back_at);
+    }
+    let trips: Vec<_> = trips.into_iter().collect();
+    assert!(trips.len() >= 12, "{} trips for 15,000 units", trips.len());
+    for w in trips.windows(2) {
+        let (((t1, _), back1), ((t2, left2), _)) = (w[0], w[1]);
+        assert!(
+            t1 != t2 || left2 >= back1,
+            "{t1} left at {left2}, back at {back1}"
+        );
+    }
+    eprintln!("{ALERTS} alerts in {steps} steps, {} trips", trips.len());
+}
