@@ -1,0 +1,290 @@
+//! Crash and chaos: the three real binaries on one data folder, with two planners and two
+//! dispatchers at once and SIGKILL at random points, then a count of what went in against what
+//! came out. Short by default; `STORE_CHAOS_SECONDS` makes it a soak (`scripts/soak.sh`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn bin(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    dir.join(name)
+}
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn spawn(name: &str, data: &Path, args: &[&str]) -> Child {
+    Command::new(bin(name))
+        .args(args)
+        .env("STORE_DATA_DIR", data)
+        .env_remove("STORE_BACKEND")
+        .env("STORE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Every JSON line of every `.json` file under `dir`, with its file.
+fn json_lines(dir: &Path) -> Vec<(PathBuf, Value)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if name.ends_with(".json") && !name.starts_with('.') {
+                for line in std::fs::read_to_string(&p).unwrap().lines() {
+                    if !line.trim().is_empty() {
+                        out.push((p.clone(), serde_json::from_str(line).unwrap()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+const TRUCK_ARGS: [&str; 9] = [
+    "--wait-seconds",
+    "1",
+    "--visibility-timeout",
+    "2",
+    "--batch-window",
+    "1",
+    "--time-scale",
+    "20000",
+    "watch",
+];
+
+#[test]
+fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
+    let seconds: u64 = std::env::var("STORE_CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let lake = data.join("s3/store-inventory-lake");
+    let mut rng = Rng(0xc4a05);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    let mut dispatchers: Vec<Child> = (0..2)
+        .map(|_| spawn("store-truck-app", data, &TRUCK_ARGS))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mut sent_ok, mut sent_all) = (HashSet::new(), HashSet::new());
+    let mut kills: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut round = 0_u64;
+    while Instant::now() < deadline {
+        round += 1;
+        // A file of readings: shipped stores, some shelves low.
+        let file = data.join(format!("in-{round}.ndjson"));
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        for i in 0..200 {
+            let id = format!("00000000-0000-4000-8000-{:06}{i:06}", round);
+            let stock = rng.below(40);
+            text.push_str(&format!(
+                r#"{{"store_id":"STORE_{}","product_id":"PRD_{}","product_name":"Hàng {i}","current_stock":{stock},"threshold_level":10,"max_stock":40,"check_timestamp":{},"event_id":"{id}"}}"#,
+                rng.below(10) + 1,
+                rng.below(20),
+                now - 3600 + round as i64
+            ));
+            text.push('\n');
+            ids.push(id);
+        }
+        std::fs::write(&file, text).unwrap();
+        sent_all.extend(ids.iter().cloned());
+        let mut send = spawn(
+            "store-app",
+            data,
+            &["--format", "json", "send", file.to_str().unwrap()],
+        );
+        // Two planners at once; now and then one is killed mid-run.
+        let mut planners: Vec<Child> = (0..2)
+            .map(|_| spawn("store-planning-app", data, &["invoke"]))
+            .collect();
+        std::thread::sleep(Duration::from_millis(rng.below(400)));
+        if rng.below(4) == 0 {
+            let _ = send.kill();
+            *kills.entry("store-app").or_default() += 1;
+        }
+        if send.wait().unwrap().success() {
+            sent_ok.extend(ids);
+        }
+        if rng.below(3) == 0 {
+            let _ = planners[0].kill();
+            *kills.entry("store-planning-app").or_default() += 1;
+        }
+        for mut p in planners {
+            let _ = p.wait();
+        }
+        // A dispatcher is killed at a random point and started again.
+        if rng.below(2) == 0 {
+            let k = rng.below(2) as usize;
+            let _ = dispatchers[k].kill();
+            let _ = dispatchers[k].wait();
+            *kills.entry("store-truck-app").or_default() += 1;
+            dispatchers[k] = spawn("store-truck-app", data, &TRUCK_ARGS);
+        }
+    }
+    for mut d in dispatchers {
+        let _ = d.kill();
+        let _ = d.wait();
+    }
+    // Quiet now: one more planning run, then the dispatchers work off what is left.
+    let _ = Command::new(bin("store-planning-app"))
+        .arg("invoke")
+        .env("STORE_DATA_DIR", data)
+        .env_remove("STORE_BACKEND")
+        .output()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3)); // every visibility timeout has passed
+    let mut status = String::new();
+    for _ in 0..60 {
+        let _ = Command::new(bin("store-truck-app"))
+            .args([
+                "--wait-seconds",
+                "1",
+                "--batch-window",
+                "0",
+                "--time-scale",
+                "20000",
+                "once",
+            ])
+            .env("STORE_DATA_DIR", data)
+            .env_remove("STORE_BACKEND")
+            .output()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let out = Command::new(bin("store-truck-app"))
+            .arg("status")
+            .env("STORE_DATA_DIR", data)
+            .env_remove("STORE_BACKEND")
+            .output()
+            .unwrap();
+        status = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        if status.starts_with("queue: 0 waiting, 0 in flight, 0 dead; 0 open order(s)") {
+            break;
+        }
+    }
+    assert!(
+        status.starts_with("queue: 0 waiting, 0 in flight, 0 dead; 0 open order(s)"),
+        "not worked off, or something dead-lettered: {status}"
+    );
+
+    // Readings: every reading of a completed send is in the lake; nothing else is.
+    let in_lake: HashSet<String> = json_lines(&lake.join("readings"))
+        .into_iter()
+        .filter_map(|(_, v)| v["event_id"].as_str().map(str::to_owned))
+        .collect();
+    let missing = sent_ok.difference(&in_lake).count();
+    assert_eq!(
+        missing, 0,
+        "readings of completed sends missing from the lake"
+    );
+    assert!(in_lake.is_subset(&sent_all), "readings nobody sent");
+
+    // Alerts, orders, dispatches: each alert accepted once and carried in full, once.
+    let alerts: HashMap<String, i64> = json_lines(&lake.join("ledger/alerts"))
+        .into_iter()
+        .map(|(_, v)| {
+            (
+                v["alert_id"].as_str().unwrap().to_owned(),
+                v["restock_qty"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let orders: HashMap<String, i64> = json_lines(&lake.join("ledger/orders"))
+        .into_iter()
+        .map(|(_, v)| {
+            (
+                v["alert_id"].as_str().unwrap().to_owned(),
+                v["restock_qty"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    for id in alerts.keys() {
+        assert!(orders.contains_key(id), "alert {id} was never accepted");
+    }
+    let dispatches = json_lines(&lake.join("ledger/dispatches"));
+    let mut carried: HashMap<String, i64> = HashMap::new();
+    for (_, d) in &dispatches {
+        *carried
+            .entry(d["alert_id"].as_str().unwrap().to_owned())
+            .or_default() += d["quantity"].as_i64().unwrap();
+    }
+    for (id, qty) in &orders {
+        assert_eq!(
+            carried.get(id),
+            Some(qty),
+            "order {id}: carried once, in full"
+        );
+    }
+    assert_eq!(carried.len(), orders.len(), "dispatches without an order");
+    // Trucks: never on two trips at once.
+    let mut trips: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for (_, d) in &dispatches {
+        trips.insert(
+            (
+                d["truck_id"].as_str().unwrap().to_owned(),
+                d["dispatched_at"].as_i64().unwrap(),
+            ),
+            d["truck_back_at"].as_i64().unwrap(),
+        );
+    }
+    let trips: Vec<_> = trips.into_iter().collect();
+    for w in trips.windows(2) {
+        let (((t1, _), back1), ((t2, left2), _)) = (&w[0], &w[1]);
+        assert!(
+            t1 != t2 || left2 >= back1,
+            "{t1} left at {left2} before it was back at {back1}"
+        );
+    }
+    let deliveries = json_lines(&lake.join("ledger/deliveries")).len();
+    eprintln!(
+        "chaos {seconds} s, {round} rounds, kills {kills:?}: readings sent {} (completed sends {}), in the lake {}, lost 0; alerts {}, orders {}, dispatches {}, trips {}, deliveries {}; duplicates 0, dead letters 0",
+        sent_all.len(),
+        sent_ok.len(),
+        in_lake.len(),
+        alerts.len(),
+        orders.len(),
+        dispatches.len(),
+        trips.len(),
+        deliveries
+    );
+}
