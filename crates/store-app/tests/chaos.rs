@@ -38,8 +38,23 @@ impl Rng {
 }
 
 fn spawn(name: &str, data: &Path, args: &[&str]) -> Child {
-    Command::new(bin(name))
-        .args(args)
+    spawn_limited(name, data, args, None)
+}
+
+/// Starts an app; with `disk_kib`, every file it writes is limited to that size, so its writes
+/// fail as on a full disk (SIGXFSZ ignored: the write returns an error instead).
+fn spawn_limited(name: &str, data: &Path, args: &[&str], disk_kib: Option<u64>) -> Child {
+    let mut cmd = match disk_kib {
+        None => Command::new(bin(name)),
+        Some(kib) => {
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$0\" \"$@\""))
+                .arg(bin(name));
+            sh
+        }
+    };
+    cmd.args(args)
         .env("STORE_DATA_DIR", data)
         .env_remove("STORE_BACKEND")
         .env("STORE_LOG", "warn")
@@ -93,10 +108,6 @@ fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
     let data = dir.path();
     let lake = data.join("s3/store-inventory-lake");
     let mut rng = Rng(0xc4a05);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
 
     let mut dispatchers: Vec<Child> = (0..2)
         .map(|_| spawn("store-truck-app", data, &TRUCK_ARGS))
@@ -111,6 +122,12 @@ fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
         let file = data.join(format!("in-{round}.ndjson"));
         let mut ids = Vec::new();
         let mut text = String::new();
+        // Taken now: after a delivery, a shelf low again is a new need.
+        let taken = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 5;
         for i in 0..200 {
             let id = format!("00000000-0000-4000-8000-{:06}{i:06}", round);
             let stock = rng.below(40);
@@ -118,18 +135,24 @@ fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
                 r#"{{"store_id":"STORE_{}","product_id":"PRD_{}","product_name":"Hàng {i}","current_stock":{stock},"threshold_level":10,"max_stock":40,"check_timestamp":{},"event_id":"{id}"}}"#,
                 rng.below(10) + 1,
                 rng.below(20),
-                now - 3600 + round as i64
+                taken
             ));
             text.push('\n');
             ids.push(id);
         }
         std::fs::write(&file, text).unwrap();
         sent_all.extend(ids.iter().cloned());
-        let mut send = spawn(
+        // Now and then the disk is full for the sender.
+        let full = (rng.below(6) == 0).then_some(16);
+        let mut send = spawn_limited(
             "store-app",
             data,
             &["--format", "json", "send", file.to_str().unwrap()],
+            full,
         );
+        if full.is_some() {
+            *kills.entry("full disk (send)").or_default() += 1;
+        }
         // Two planners at once; now and then one is killed mid-run.
         let mut planners: Vec<Child> = (0..2)
             .map(|_| spawn("store-planning-app", data, &["invoke"]))
@@ -155,7 +178,12 @@ fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
             let _ = dispatchers[k].kill();
             let _ = dispatchers[k].wait();
             *kills.entry("store-truck-app").or_default() += 1;
-            dispatchers[k] = spawn("store-truck-app", data, &TRUCK_ARGS);
+            // Now and then it comes back to a full disk: its queue and ledger writes fail.
+            let full = (rng.below(5) == 0).then_some(64);
+            if full.is_some() {
+                *kills.entry("full disk (dispatcher)").or_default() += 1;
+            }
+            dispatchers[k] = spawn_limited("store-truck-app", data, &TRUCK_ARGS, full);
         }
     }
     for mut d in dispatchers {

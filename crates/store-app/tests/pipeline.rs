@@ -76,20 +76,7 @@ fn invoke(data: &Path, event: &str) -> Value {
 fn dispatch_all(data: &Path, expected: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for _ in 0..expected.div_ceil(10) + 1 {
-        let out = ok(run(
-            "store-truck-app",
-            data,
-            &[
-                "once",
-                "--wait-seconds",
-                "1",
-                "--batch-window",
-                "1",
-                "--time-scale",
-                "100000",
-            ],
-            None,
-        ));
+        let out = ok(run("store-truck-app", data, &FAST_ONCE, None));
         lines.extend(
             String::from_utf8_lossy(&out.stdout)
                 .lines()
@@ -284,6 +271,17 @@ fn bad_settings_name_themselves() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend `cloud`"));
 }
 
+/// One dispatcher step that waits a second at most and runs trips 100,000 times faster.
+const FAST_ONCE: [&str; 7] = [
+    "once",
+    "--wait-seconds",
+    "1",
+    "--batch-window",
+    "1",
+    "--time-scale",
+    "100000",
+];
+
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -474,18 +472,7 @@ fn the_aws_path_runs_the_same_pipeline_against_a_local_aws_server() {
 
     let mut dispatched = 0;
     for _ in 0..sent.div_ceil(10) + 1 {
-        let out = aws_run(
-            "store-truck-app",
-            &[
-                "once",
-                "--wait-seconds",
-                "1",
-                "--batch-window",
-                "1",
-                "--time-scale",
-                "100000",
-            ],
-        );
+        let out = aws_run("store-truck-app", &FAST_ONCE);
         dispatched += String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter(|l| l.contains("dispatched to"))
@@ -998,20 +985,7 @@ fn an_emptied_queue_file_is_reported_and_its_alerts_can_be_sent_again() {
         String::from_utf8_lossy(&out.stderr)
     );
     for _ in 0..3 {
-        ok(run(
-            "store-truck-app",
-            data,
-            &[
-                "once",
-                "--wait-seconds",
-                "1",
-                "--batch-window",
-                "1",
-                "--time-scale",
-                "100000",
-            ],
-            None,
-        ));
+        ok(run("store-truck-app", data, &FAST_ONCE, None));
     }
     let dispatched = count_files(&data.join("s3/store-inventory-lake/ledger/dispatches"));
     assert!(

@@ -61,6 +61,51 @@ fn dispatcher_at(
     }
 }
 
+/// `n` alerts of `qty` units each.
+fn alerts_of(n: usize, qty: i64) -> Vec<Alert> {
+    (0..n)
+        .map(|i| {
+            let mut a = alert(i, 1_764_000_000);
+            a.restock_qty = qty;
+            a
+        })
+        .collect()
+}
+
+/// Every one of `alerts` alerts of `qty` units is carried in full, and no piece twice.
+fn assert_each_unit_carried_once(all: &[Dispatch], alerts: usize, qty: i64) {
+    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    let mut ids = std::collections::HashSet::new();
+    for x in all {
+        assert!(
+            ids.insert(x.dispatch_id.as_str()),
+            "{} twice",
+            x.dispatch_id
+        );
+        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
+    }
+    assert_eq!(per_alert.len(), alerts, "every alert is dispatched");
+    assert!(per_alert.values().all(|&q| q == qty), "{per_alert:?}");
+}
+
+/// Each truck's trips, by departure: each leaves after the previous one is back. Returns the
+/// number of trips.
+fn assert_no_truck_on_two_trips(all: &[Dispatch]) -> usize {
+    let mut trips: std::collections::BTreeMap<(&str, i64), i64> = std::collections::BTreeMap::new();
+    for x in all {
+        trips.insert((x.truck_id.as_str(), x.dispatched_at), x.truck_back_at);
+    }
+    let trips: Vec<_> = trips.into_iter().collect();
+    for w in trips.windows(2) {
+        let (((t1, _), back1), ((t2, left2), _)) = (w[0], w[1]);
+        assert!(
+            t1 != t2 || left2 >= back1,
+            "{t1} left at {left2} before it was back at {back1}"
+        );
+    }
+    trips.len()
+}
+
 /// A queue whose process "dies" at the delete: everything before it happened, the delete did not.
 struct DiesBeforeDelete {
     inner: SqliteAlertQueue,
@@ -248,13 +293,7 @@ async fn a_trip_claimed_by_a_dispatcher_that_stopped_is_finished_by_the_next() {
 async fn two_dispatchers_never_put_one_truck_on_two_trips_at_once() {
     let dir = TempDir::new().unwrap();
     let (queue, _) = open(&dir);
-    let alerts: Vec<Alert> = (0..14)
-        .map(|n| {
-            let mut a = alert(n, 1_764_000_000);
-            a.restock_qty = 90;
-            a
-        })
-        .collect();
+    let alerts = alerts_of(14, 90);
     queue.send(&alerts).await.unwrap();
     let meet = Arc::new(tokio::sync::Barrier::new(2));
     let now = Arc::new(AtomicI64::new(T0));
@@ -302,25 +341,8 @@ async fn two_dispatchers_never_put_one_truck_on_two_trips_at_once() {
     );
     let (_, folder) = open(&dir);
     let all = folder.dispatches_since(0).await.unwrap();
-    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    for x in &all {
-        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
-    }
-    assert_eq!(per_alert.len(), 14);
-    assert!(per_alert.values().all(|&q| q == 90), "{per_alert:?}");
-    // Each truck's trips, by departure: each leaves after the previous one is back.
-    let mut trips: std::collections::BTreeMap<(&str, i64), i64> = std::collections::BTreeMap::new();
-    for x in &all {
-        trips.insert((x.truck_id.as_str(), x.dispatched_at), x.truck_back_at);
-    }
-    let trips: Vec<_> = trips.into_iter().collect();
-    for w in trips.windows(2) {
-        let (((t1, _), back1), ((t2, left2), _)) = (w[0], w[1]);
-        assert!(
-            t1 != t2 || left2 >= back1,
-            "{t1} left at {left2} before it was back at {back1}"
-        );
-    }
+    assert_each_unit_carried_once(&all, 14, 90);
+    assert_no_truck_on_two_trips(&all);
     assert_eq!(queue.dead_letters().await.unwrap(), vec![]);
 }
 
@@ -491,13 +513,7 @@ async fn work_beyond_the_free_trucks_waits_as_an_open_order_until_a_truck_is_bac
     let (queue, ledger) = open(&dir);
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
     // 7 alerts of 200 units: the four trucks (400, 400, 250, 250) carry six of them.
-    let alerts: Vec<Alert> = (0..7)
-        .map(|n| {
-            let mut a = alert(n, 1_764_000_000);
-            a.restock_qty = 200;
-            a
-        })
-        .collect();
+    let alerts = alerts_of(7, 200);
     queue.send(&alerts).await.unwrap();
     let now = Arc::new(AtomicI64::new(T0));
     let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
@@ -555,12 +571,7 @@ async fn work_beyond_the_free_trucks_waits_as_an_open_order_until_a_truck_is_bac
             break;
         }
     }
-    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    for x in &all {
-        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
-    }
-    assert_eq!(per_alert.len(), 7);
-    assert!(per_alert.values().all(|&q| q == 200), "{per_alert:?}");
+    assert_each_unit_carried_once(&all, 7, 200);
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
 
@@ -571,13 +582,7 @@ async fn alerts_that_wait_for_a_truck_are_never_dead_lettered() {
     let (queue, ledger) = open_with(&dir, 2);
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
     // 30 alerts of 150 units for a fleet of 1,300: several trips' worth.
-    let alerts: Vec<Alert> = (0..30)
-        .map(|n| {
-            let mut a = alert(n, 1_764_000_000);
-            a.restock_qty = 150;
-            a
-        })
-        .collect();
+    let alerts = alerts_of(30, 150);
     queue.send(&alerts).await.unwrap();
     let now = Arc::new(AtomicI64::new(T0));
     let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
@@ -600,18 +605,7 @@ async fn alerts_that_wait_for_a_truck_are_never_dead_lettered() {
         vec![],
         "nothing only waited into the dead letters"
     );
-    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    let mut ids = std::collections::HashSet::new();
-    for x in &all {
-        assert!(
-            ids.insert(x.dispatch_id.as_str()),
-            "{} dispatched twice",
-            x.dispatch_id
-        );
-        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
-    }
-    assert_eq!(per_alert.len(), 30, "every alert is dispatched");
-    assert!(per_alert.values().all(|&q| q == 150), "{per_alert:?}");
+    assert_each_unit_carried_once(&all, 30, 150);
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
 
@@ -650,13 +644,7 @@ async fn a_backlog_ten_times_the_fleet_is_worked_off_each_unit_once() {
     let (queue, ledger) = open_with(&dir, 2);
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
     // 3 units each: 15,000 units for a fleet of 1,300 a trip (the four shipped trucks).
-    let alerts: Vec<Alert> = (0..ALERTS)
-        .map(|n| {
-            let mut a = alert(n, 1_764_000_000);
-            a.restock_qty = 3;
-            a
-        })
-        .collect();
+    let alerts = alerts_of(ALERTS, 3);
     queue.send(&alerts).await.unwrap();
     let now = Arc::new(AtomicI64::new(T0));
     let mut d = dispatcher_at(Arc::new(queue.clone()), ledger.clone(), now.clone());
@@ -687,31 +675,9 @@ async fn a_backlog_ten_times_the_fleet_is_worked_off_each_unit_once() {
         now.store(back.max(t) + 1, Ordering::SeqCst);
     }
     let all = ledger.dispatches_since(0).await.unwrap();
-    let mut per_alert: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
-    let mut ids = std::collections::HashSet::new();
-    for x in &all {
-        assert!(
-            ids.insert(x.dispatch_id.as_str()),
-            "{} twice",
-            x.dispatch_id
-        );
-        *per_alert.entry(x.alert_id.as_str()).or_default() += x.quantity;
-    }
-    assert_eq!(per_alert.len(), ALERTS);
-    assert!(per_alert.values().all(|&q| q == 3));
+    assert_each_unit_carried_once(&all, ALERTS, 3);
     assert_eq!(queue.dead_letters().await.unwrap(), vec![]);
-    let mut trips: std::collections::BTreeMap<(&str, i64), i64> = std::collections::BTreeMap::new();
-    for x in &all {
-        trips.insert((x.truck_id.as_str(), x.dispatched_at), x.truck_back_at);
-    }
-    let trips: Vec<_> = trips.into_iter().collect();
-    assert!(trips.len() >= 12, "{} trips for 15,000 units", trips.len());
-    for w in trips.windows(2) {
-        let (((t1, _), back1), ((t2, left2), _)) = (w[0], w[1]);
-        assert!(
-            t1 != t2 || left2 >= back1,
-            "{t1} left at {left2}, back at {back1}"
-        );
-    }
-    eprintln!("{ALERTS} alerts in {steps} steps, {} trips", trips.len());
+    let trips = assert_no_truck_on_two_trips(&all);
+    assert!(trips >= 12, "{trips} trips for 15,000 units");
+    eprintln!("{ALERTS} alerts in {steps} steps, {trips} trips");
 }
