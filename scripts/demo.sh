@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+source scripts/prereq.sh
+prereq_check 8
+
 profile=${DEMO_PROFILE:-dev}
 data=${STORE_DATA_DIR:-./store-data/demo}
 target=$([ "$profile" = release ] && echo release || echo debug)

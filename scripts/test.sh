@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "prerequisites"
+source scripts/prereq.sh
+prereq_check 12
+echo "Rust $(rustc --version | awk '{print $2}'), $(python3 --version), disk space: ok"
+
 step "tools"
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
@@ -21,6 +26,25 @@ fi
 # checkov, parliament, sqlglot, DuckDB.
 source scripts/tools.sh
 tools_use_venv
+
+# The same set-up must work with the system Python when it is externally managed (PEP 668, as
+# on stock Debian and Ubuntu): a virtual environment from it installs a pinned tool.
+for system_python in /usr/bin/python3; do
+  if [ -x "$system_python" ] && "$system_python" -c 'import sys, sysconfig, os; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["stdlib"], "EXTERNALLY-MANAGED")))' 2>/dev/null; then
+    probe=$(mktemp -d)
+    (
+      PATH="$(dirname "$system_python"):$PATH"
+      STORE_TOOLS_VENV="$probe/venv"
+      tools_venv_dir="$probe/venv"
+      tools_create_venv
+      "$probe/venv/bin/pip" install --quiet --disable-pip-version-check \
+        "$(grep -i '^sqlglot==' scripts/tools-requirements.txt)"
+      "$probe/venv/bin/python" -c 'import sqlglot'
+    )
+    rm -rf "$probe"
+    echo "tool set-up with the externally managed $system_python: ok"
+  fi
+done
 
 # Chromium (Debian's package): the end-to-end test opens the HTML dispatch report headless and
 # checks that the map is drawn.
