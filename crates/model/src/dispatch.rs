@@ -319,4 +319,29 @@ mod tests {
         );
         assert!(Trip::ledger_key("T", 10) > Trip::ledger_key("T", 9));
     }
+
+    #[test]
+    fn human_lines_escape_control_characters() {
+        let mut a = alert("a", "STORE_\u{1b}[2J", 5);
+        a.product_name = "Phở\u{1b}]0;owned\u{7}".into();
+        let alerts: HashMap<&str, &Alert> = [("a", &a)].into_iter().collect();
+        let route = Route {
+            truck_id: "TRUCK_1".into(),
+            depot_id: "D".into(),
+            stops: vec![stop(&a.store_id, vec![piece("a", 1, 1, 5)], 60)],
+            load: 5,
+            capacity: 400,
+            distance_km: 1.0,
+            duration_s: 120,
+        };
+        let d = &Dispatch::for_route(&route, &alerts, 0, 1.0)[0];
+        for line in [d.human_line(), d.delivered(60).human_line()] {
+            assert!(!line.chars().any(|c| c.is_control()), "{line:?}");
+        }
+        assert!(
+            d.human_line().contains("STORE_\\u{1b}[2J"),
+            "{}",
+            d.human_line()
+        );
+    }
 }

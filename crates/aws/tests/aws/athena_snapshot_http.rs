@@ -172,7 +172,8 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
         [
             quoted(&first.run),
             quoted(&first.watermark),
-            quoted(&snapshot_watermark(later))
+            quoted(&snapshot_watermark(later)),
+            (later + CLOCK_SKEW_SECONDS).to_string()
         ]
     );
     assert_eq!(asked[2].1[0], quoted(&second.run));
