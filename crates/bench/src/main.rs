@@ -22,8 +22,8 @@ use store_local::{
     DataDir, DataFusionInventoryQuery, FirehoseConfig, LocalFirehoseSink, QueueConfig,
     SqliteAlertQueue,
 };
-use store_model::places::SplitMix64;
 use store_model::ports::{AlertQueue, InventoryQuery, ReadingSink};
+use store_model::random::SplitMix64;
 use store_model::{InventoryRequest, ObjectFormat, Reading};
 
 #[derive(Parser, Debug)]

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use store_local::snapshot::Snapshots;
 use store_local::{DataFusionInventoryQuery, FirehoseConfig, LakeFolder, LocalFirehoseSink};
-use store_model::places::SplitMix64;
 use store_model::ports::{InventoryQuery, ReadingSink};
+use store_model::random::SplitMix64;
 use store_model::{InventoryRequest, LatestReading, ObjectFormat, Reading};
 use tempfile::TempDir;
 

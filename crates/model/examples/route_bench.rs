@@ -10,7 +10,8 @@
 
 use std::time::Instant;
 
-use store_model::places::{Depot, Fleet, HO_CHI_MINH_CITY, SplitMix64, Stores, Truck};
+use store_model::places::{Depot, Fleet, HO_CHI_MINH_CITY, Stores, Truck};
+use store_model::random::SplitMix64;
 use store_model::routing::{Demand, RoutingOptions, plan_routes};
 
 fn main() {

@@ -19,6 +19,7 @@ pub mod places;
 pub mod planning;
 pub mod policy;
 pub mod ports;
+pub mod random;
 pub mod reading;
 pub mod routing;
 

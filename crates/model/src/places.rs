@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ConfigFile, parse_toml};
+use crate::random::SplitMix64;
 
 /// Mean Earth radius in km (IUGG).
 const EARTH_RADIUS_KM: f64 = 6371.0088;
@@ -219,31 +220,6 @@ pub const HO_CHI_MINH_CITY: GeoPoint = GeoPoint {
     lat: 10.7725,
     lon: 106.6980,
 };
-
-/// A small deterministic generator (SplitMix64), so generated places do not change with a
-/// dependency's version.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
-    }
-}
 
 impl Stores {
     /// Checks ids and coordinates.

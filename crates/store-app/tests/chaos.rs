@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use store_model::random::SplitMix64;
 use tempfile::TempDir;
 
 fn bin(name: &str) -> PathBuf {
@@ -19,22 +20,6 @@ fn bin(name: &str) -> PathBuf {
         .unwrap()
         .to_path_buf();
     dir.join(name)
-}
-
-/// A small deterministic generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn spawn(name: &str, data: &Path, args: &[&str]) -> Child {
@@ -107,7 +92,7 @@ fn kills_and_concurrent_copies_lose_nothing_and_double_nothing() {
     let dir = TempDir::new().unwrap();
     let data = dir.path();
     let lake = data.join("s3/store-inventory-lake");
-    let mut rng = Rng(0xc4a05);
+    let mut rng = SplitMix64::new(0xc4a05);
 
     let mut dispatchers: Vec<Child> = (0..2)
         .map(|_| spawn("store-truck-app", data, &TRUCK_ARGS))
