@@ -14,6 +14,7 @@ pub mod config;
 pub mod contract;
 pub mod dispatch;
 pub mod lake;
+pub mod latest;
 pub mod ledger;
 pub mod places;
 pub mod planning;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ConfigFile, parse_toml};
-use crate::planning::LatestReading;
+use crate::latest::LatestReading;
 
 /// The reorder policy file (`config/policy.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

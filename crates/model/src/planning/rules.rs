@@ -1,0 +1,194 @@
+//! The planning rules: latest readings and the ledger in, alerts and reasons out.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ALERT_TEXT, Alert, AlertStatus, LatestReading, ReorderPolicy, alert_id};
+
+/// Why a low reading produced no alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    /// This very reading was already answered by an alert.
+    AlreadyAlerted,
+    /// Earlier alerts still on their way lift the projected stock to the reorder point.
+    CoveredByOutstanding,
+}
+
+/// A low reading that produced no alert, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppressed {
+    /// Store id.
+    pub store_id: String,
+    /// Product id.
+    pub product_id: String,
+    /// Stock of the latest reading.
+    pub current_stock: i64,
+    /// Stock plus what is on its way.
+    pub projected_stock: i64,
+    /// Why no alert was sent.
+    pub reason: SuppressReason,
+}
+
+/// What one planning pass decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanDecision {
+    /// New alerts, most urgent first: soonest out of stock, then largest shortfall below the
+    /// reorder point.
+    pub alerts: Vec<Alert>,
+    /// Low readings already covered.
+    pub suppressed: Vec<Suppressed>,
+    /// Known stores that sent no reading in the window.
+    pub silent_stores: Vec<String>,
+}
+
+/// Everything [`plan`] needs besides the readings.
+#[derive(Debug, Clone)]
+pub struct PlanContext<'a> {
+    /// The reorder policy.
+    pub policy: &'a ReorderPolicy,
+    /// Alerts in the ledger that may still count, with their delivery status.
+    pub ledger: &'a [AlertStatus],
+    /// Now, epoch seconds.
+    pub now: i64,
+    /// Id of this planning run.
+    pub query_id: &'a str,
+    /// The stores expected to report (from the store locations); those without a reading in
+    /// the window are reported as silent.
+    pub known_stores: &'a [String],
+}
+
+/// Quantity already on its way to a store for a product, as of a reading's time: see
+/// [`AlertStatus::on_the_way`]. `sent` holds the alerts of the reading's store and product.
+pub fn outstanding_quantity<'s>(
+    reading: &LatestReading,
+    sent: impl IntoIterator<Item = &'s AlertStatus>,
+    policy: &ReorderPolicy,
+    now: i64,
+) -> i64 {
+    let expiry = policy.alert_expiry_seconds();
+    sent.into_iter()
+        .map(|s| s.on_the_way(reading.check_timestamp, now, expiry))
+        .sum()
+}
+
+/// Units sold per hour between the first and the latest reading of the window: the stock drop
+/// plus what was delivered in between. `None` with fewer than two readings, no time between
+/// them, or stock that rose more than recorded deliveries explain (an unrecorded restock).
+pub fn sales_per_hour<'s>(
+    reading: &LatestReading,
+    sent: impl IntoIterator<Item = &'s AlertStatus>,
+) -> Option<f64> {
+    let span = reading.check_timestamp - reading.first_timestamp;
+    if reading.readings < 2 || span <= 0 {
+        return None;
+    }
+    let delivered: i64 = sent
+        .into_iter()
+        .flat_map(|s| &s.deliveries)
+        .filter(|d| {
+            d.delivered_at >= reading.first_timestamp && d.delivered_at < reading.check_timestamp
+        })
+        .map(|d| d.quantity)
+        .sum();
+    let sold = reading.first_stock + delivered - reading.current_stock;
+    (sold >= 0).then(|| sold as f64 * 3600.0 / span as f64)
+}
+
+/// Hours until `stock` runs out at `per_hour`: 0 for an empty shelf, `None` when the pace is
+/// unknown or nothing sells.
+pub fn hours_to_stockout(stock: i64, per_hour: Option<f64>) -> Option<f64> {
+    if stock <= 0 {
+        return Some(0.0);
+    }
+    per_hour.filter(|v| *v > 0.0).map(|v| stock as f64 / v)
+}
+
+/// Applies the planning rules to the latest readings.
+pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
+    let mut by_key: HashMap<(&str, &str), Vec<&AlertStatus>> = HashMap::new();
+    for s in ctx.ledger {
+        by_key
+            .entry((s.alert.store_id.as_str(), s.alert.product_id.as_str()))
+            .or_default()
+            .push(s);
+    }
+    let known: HashSet<&str> = ctx
+        .ledger
+        .iter()
+        .map(|s| s.alert.alert_id.as_str())
+        .collect();
+    let mut decision = PlanDecision::default();
+    for reading in latest {
+        if reading.current_stock >= reading.threshold_level {
+            continue;
+        }
+        let sent = by_key
+            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
+        let projected = reading.current_stock + outstanding;
+        let id = alert_id(
+            &reading.store_id,
+            &reading.product_id,
+            reading.event_id.as_deref(),
+            reading.check_timestamp,
+        );
+        let suppressed = |reason| Suppressed {
+            store_id: reading.store_id.clone(),
+            product_id: reading.product_id.clone(),
+            current_stock: reading.current_stock,
+            projected_stock: projected,
+            reason,
+        };
+        if known.contains(id.as_str()) {
+            decision
+                .suppressed
+                .push(suppressed(SuppressReason::AlreadyAlerted));
+        } else if projected >= reading.threshold_level {
+            decision
+                .suppressed
+                .push(suppressed(SuppressReason::CoveredByOutstanding));
+        } else {
+            let order = ctx.policy.order(reading, projected);
+            let velocity = sales_per_hour(reading, sent.iter().copied());
+            decision.alerts.push(Alert {
+                alert_id: id,
+                store_id: reading.store_id.clone(),
+                product_id: reading.product_id.clone(),
+                product_name: reading.product_name.clone(),
+                alert: ALERT_TEXT.to_owned(),
+                current_stock: reading.current_stock,
+                threshold_level: reading.threshold_level,
+                projected_stock: projected,
+                restock_qty: order.quantity,
+                reading_time: reading.check_timestamp,
+                planned_at: ctx.now,
+                query_id: ctx.query_id.to_owned(),
+                sales_per_hour: velocity.map(|v| (v * 100.0).round() / 100.0),
+                hours_to_stockout: hours_to_stockout(reading.current_stock, velocity)
+                    .map(|h| (h * 100.0).round() / 100.0),
+                explanation: Some(order),
+            });
+        }
+    }
+    decision.alerts.sort_by(|a, b| {
+        let shortfall = |x: &Alert| x.threshold_level - x.projected_stock;
+        let hours = |x: &Alert| x.hours_to_stockout.unwrap_or(f64::INFINITY);
+        hours(a)
+            .total_cmp(&hours(b))
+            .then_with(|| shortfall(b).cmp(&shortfall(a)))
+            .then_with(|| a.store_id.cmp(&b.store_id))
+            .then_with(|| a.product_id.cmp(&b.product_id))
+    });
+    let reporting: HashSet<&str> = latest.iter().map(|r| r.store_id.as_str()).collect();
+    decision.silent_stores = ctx
+        .known_stores
+        .iter()
+        .filter(|s| !reporting.contains(s.as_str()))
+        .cloned()
+        .collect();
+    decision
+}

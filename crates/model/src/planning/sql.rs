@@ -1,0 +1,277 @@
+//! The SQL text both engines run (Athena and the embedded engine), with every user value bound
+//! to a `?` parameter.
+
+use crate::lake::dt_partition;
+use crate::reading::CLOCK_SKEW_SECONDS;
+
+/// A value bound to a `?` parameter of the planning SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    /// A string.
+    Text(String),
+    /// A 64-bit integer.
+    Int(i64),
+}
+
+/// What a planning query asks the engine for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryRequest {
+    /// Start of the window, epoch seconds (inclusive).
+    pub window_start: i64,
+    /// End of the window, epoch seconds (inclusive).
+    pub window_end: i64,
+    /// Only these stores, when non-empty.
+    pub store_ids: Vec<String>,
+    /// When the caller needs an answer (a Lambda invocation's deadline, less time to reply):
+    /// work still running then is stopped, and the query fails as out of time.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl InventoryRequest {
+    /// The window ending at `now` and reaching back `lookback_hours`.
+    pub fn new(now: i64, lookback_hours: u32, store_ids: Vec<String>) -> Self {
+        Self {
+            window_start: now - i64::from(lookback_hours) * 3600,
+            window_end: now,
+            store_ids,
+            deadline: None,
+        }
+    }
+
+    /// The same request, to be answered by `deadline`.
+    pub fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// The bound values of [`planning_sql`], in placeholder order.
+    pub fn params(&self) -> Vec<SqlParam> {
+        let mut params = vec![
+            SqlParam::Text(dt_partition(self.window_start)),
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ];
+        params.extend(self.store_ids.iter().cloned().map(SqlParam::Text));
+        params
+    }
+
+    /// The planning SQL for this request.
+    pub fn sql(&self, table: &str) -> String {
+        planning_sql(table, self.store_ids.len())
+    }
+}
+
+/// `sql` with each `?` placeholder outside quotes replaced by `replace(n)` (`n` counting from 0);
+/// a `None` keeps the `?`. Each engine's binding is one closure over this.
+pub fn replace_placeholders(sql: &str, mut replace: impl FnMut(usize) -> Option<String>) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let (mut n, mut quoted) = (0, false);
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                match replace(n) {
+                    Some(value) => out.push_str(&value),
+                    None => out.push(c),
+                }
+                n += 1;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The one planning SQL, in the common subset of Athena (Trino) and DataFusion.
+///
+/// `?` placeholders carry every user-supplied value (window and store ids); nothing is spliced
+/// into the text. The `dt >= ?` predicate prunes partitions (Athena partition projection, DataFusion
+/// listing-table pruning); `check_timestamp` then bounds the event time. `max_by` picks, per store
+/// and product, the columns of the reading with the greatest `row(event time, event id)`, which Trino has built in and DataFusion gets as a user-defined aggregate, so neither
+/// engine has to sort the rows. Rows that break the contract's rules are left out here too, in
+/// case a foreign writer put them in the lake.
+pub fn planning_sql(table: &str, store_filter_len: usize) -> String {
+    let stores = store_filter(store_filter_len);
+    format!(
+        "SELECT store_id, product_id,
+{LATEST_AGGREGATES},
+{WINDOW_AGGREGATES}
+FROM (
+{raw}
+) latest_candidates
+GROUP BY store_id, product_id
+ORDER BY store_id, product_id",
+        raw = raw_candidates(table, &stores)
+    )
+}
+
+/// The raw readings of the window (from the `dt >= ?` partition on) that may be the latest.
+fn raw_candidates(table: &str, stores: &str) -> String {
+    format!(
+        "  SELECT {CANDIDATE_COLUMNS}
+  FROM {table}
+  WHERE dt >= ?
+    AND check_timestamp >= ? AND check_timestamp <= ?
+    AND {VALID_ROWS}{stores}"
+    )
+}
+
+/// The latest reading's columns, by `ord` (event time, then event id): one text for every
+/// planning and compaction query.
+const LATEST_AGGREGATES: &str = "       max_by(product_name, ord) AS product_name,
+       max_by(current_stock, ord) AS current_stock,
+       max_by(threshold_level, ord) AS threshold_level,
+       max_by(max_stock, ord) AS max_stock,
+       max(check_timestamp) AS check_timestamp,
+       max_by(event_id, ord) AS event_id";
+
+/// The window's reading count and its first reading (for the sales velocity).
+const WINDOW_AGGREGATES: &str = "       count(*) AS readings,
+       min_by(current_stock, ord) AS first_stock,
+       min(check_timestamp) AS first_timestamp";
+
+/// The columns a planning query aggregates, with the orders of the latest and first reading.
+const CANDIDATE_COLUMNS: &str = "store_id, product_id, product_name, current_stock, \
+threshold_level, max_stock, check_timestamp, event_id, \
+row(check_timestamp, coalesce(event_id, '')) AS ord";
+
+/// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
+/// rows that break the contract in the lake, and Athena's JSON SerDe reads a malformed line as
+/// nulls). `check_timestamp IS NOT NULL` is explicit even where a window bound on it would leave
+/// such rows out: Trino refuses to compare the `row(check_timestamp, …)` key of a row whose time
+/// is null, so one such row reaching `max_by` fails the whole query.
+/// The earliest check time, [`crate::reading::EARLIEST_CHECK_TIMESTAMP`], is written out.
+const VALID_ROWS: &str = "check_timestamp IS NOT NULL AND check_timestamp >= 946684800 \
+AND store_id <> '' AND product_id <> '' AND current_stock >= 0 AND threshold_level >= 0";
+
+/// What a fold keeps: valid rows no later than the fold's clock plus the allowed skew (the last
+/// `?`), so a reading from the far future can never become a shelf's latest in the snapshot.
+fn fold_valid_rows() -> String {
+    format!("{VALID_ROWS} AND check_timestamp <= ?")
+}
+
+fn store_filter(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("\n    AND store_id IN ({})", vec!["?"; n].join(", "))
+    }
+}
+
+/// The compaction SQL: folds the raw partitions `[?, ?)` and `late` more named ones (and the
+/// previous snapshot, when there is one) into one row per store and product holding its latest
+/// reading, the same `max_by` order as the planning SQL.
+pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize) -> String {
+    let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
+                check_timestamp, event_id, row(check_timestamp, coalesce(event_id, '')) AS ord";
+    let previous = previous.map_or_else(String::new, |p| {
+        format!(
+            "  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
+        )
+    });
+    let hours = folded_partitions(late);
+    format!(
+        "SELECT store_id, product_id,
+{LATEST_AGGREGATES},
+       sum(folded) AS folded
+FROM (
+{previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
+  WHERE {hours} AND {valid}
+) folded
+GROUP BY store_id, product_id",
+        valid = fold_valid_rows()
+    )
+}
+
+/// The raw partitions a fold reads: `[?, ?)`, and `late` partitions below it named one by one.
+fn folded_partitions(late: usize) -> String {
+    if late == 0 {
+        "dt >= ? AND dt < ?".to_owned()
+    } else {
+        format!(
+            "(dt >= ? AND dt < ? OR dt IN ({}))",
+            vec!["?"; late].join(", ")
+        )
+    }
+}
+
+/// The bound values of [`compaction_sql`]'s raw partitions (after the previous run's, if any)
+/// and of its latest acceptable check time, the fold's `now` plus [`CLOCK_SKEW_SECONDS`].
+pub fn folded_partition_params(
+    from: &str,
+    watermark: &str,
+    late: &[String],
+    now: i64,
+) -> Vec<SqlParam> {
+    [from, watermark]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(late.iter().cloned())
+        .map(SqlParam::Text)
+        .chain([SqlParam::Int(now + CLOCK_SKEW_SECONDS)])
+        .collect()
+}
+
+/// Counts the raw rows of the partitions [`compaction_sql`] folds that it leaves out as breaking
+/// the contract (a null, implausibly old or future check time, an empty key, a negative
+/// stock), so a fold reports what it
+/// skipped. A comparison with a null is unknown, not false: `coalesce` makes such a row count as
+/// rejected.
+pub fn rejected_rows_sql(table: &str, late: usize) -> String {
+    format!(
+        "SELECT count(*) AS rejected FROM {table}
+WHERE {} AND NOT coalesce({}, false)",
+        folded_partitions(late),
+        fold_valid_rows()
+    )
+}
+
+/// The planning SQL over a snapshot and the raw partitions from its watermark on: the same
+/// latest reading per store and product as [`planning_sql`] over the whole lake, reading only the
+/// snapshot (one row per pair) and the new data.
+///
+/// Two figures differ from a full scan: `readings` counts the snapshot's row as one reading,
+/// and the first reading of the window (for the sales velocity) is the earliest of the
+/// snapshot's latest reading and the new readings, so the velocity covers the time since the
+/// watermark.
+pub fn incremental_planning_sql(table: &str, snapshot: &str, store_filter_len: usize) -> String {
+    let stores = store_filter(store_filter_len);
+    format!(
+        "SELECT store_id, product_id,
+{LATEST_AGGREGATES},
+{WINDOW_AGGREGATES}
+FROM (
+  SELECT {CANDIDATE_COLUMNS} FROM {snapshot}
+  WHERE check_timestamp >= ? AND check_timestamp <= ?{stores}
+  UNION ALL
+{raw}
+) latest_candidates
+GROUP BY store_id, product_id
+ORDER BY store_id, product_id",
+        raw = raw_candidates(table, &stores)
+    )
+}
+
+impl InventoryRequest {
+    /// The bound values of [`incremental_planning_sql`] for a snapshot up to `watermark`.
+    pub fn incremental_params(&self, watermark: &str) -> Vec<SqlParam> {
+        let stores = self.store_ids.iter().cloned().map(SqlParam::Text);
+        let mut params = vec![
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ];
+        params.extend(stores.clone());
+        // The raw side never reaches back before the window either.
+        let from = dt_partition(self.window_start).max(watermark.to_owned());
+        params.extend([
+            SqlParam::Text(from),
+            SqlParam::Int(self.window_start),
+            SqlParam::Int(self.window_end),
+        ]);
+        params.extend(stores);
+        params
+    }
+}

@@ -1,0 +1,408 @@
+//! Tests of the rules, the event checks and the SQL's parameters.
+
+use super::*;
+
+fn reading(store: &str, stock: i64, threshold: i64, ts: i64) -> LatestReading {
+    LatestReading {
+        store_id: store.into(),
+        product_id: "PRD_5".into(),
+        product_name: "Bánh mì".into(),
+        current_stock: stock,
+        threshold_level: threshold,
+        max_stock: None,
+        check_timestamp: ts,
+        event_id: None,
+        readings: 1,
+        first_stock: stock,
+        first_timestamp: ts,
+    }
+}
+
+fn ctx<'a>(policy: &'a ReorderPolicy, ledger: &'a [AlertStatus], now: i64) -> PlanContext<'a> {
+    PlanContext {
+        policy,
+        ledger,
+        now,
+        query_id: "q-1",
+        known_stores: &[],
+    }
+}
+
+fn sent(alert: Alert, delivered_at: Option<i64>) -> AlertStatus {
+    let deliveries = delivered_at
+        .map(|at| Delivered {
+            delivered_at: at,
+            quantity: alert.restock_qty,
+        })
+        .into_iter()
+        .collect();
+    AlertStatus { alert, deliveries }
+}
+
+#[test]
+fn low_reading_alerts_up_to_the_order_level() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let d = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+    assert_eq!(d.alerts.len(), 1);
+    let a = &d.alerts[0];
+    assert_eq!(a.projected_stock, 3);
+    assert_eq!(a.restock_qty, 17, "order up to 2 x threshold = 20");
+    assert_eq!(a.alert, "Stock low");
+    assert_eq!(
+        a.human_line(),
+        "⚠️ Store STORE_4 is low on 'Bánh mì'. Alerting delivery team."
+    );
+}
+
+#[test]
+fn at_the_reorder_point_is_not_low() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let d = plan(&[reading("STORE_1", 10, 10, 100)], &ctx(&policy, &[], 200));
+    assert!(d.alerts.is_empty());
+    assert!(d.suppressed.is_empty());
+}
+
+#[test]
+fn max_stock_sets_the_order_up_to_level_but_never_below_the_reorder_point() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let mut r = reading("STORE_1", 2, 10, 100);
+    r.max_stock = Some(50);
+    assert_eq!(
+        plan(&[r.clone()], &ctx(&policy, &[], 200)).alerts[0].restock_qty,
+        48
+    );
+    r.max_stock = Some(4);
+    assert_eq!(plan(&[r], &ctx(&policy, &[], 200)).alerts[0].restock_qty, 8);
+}
+
+#[test]
+fn alert_ids_are_deterministic_per_reading() {
+    let a = alert_id("S", "P", None, 100);
+    assert_eq!(a, alert_id("S", "P", None, 100));
+    assert_ne!(a, alert_id("S", "P", None, 101));
+    assert_ne!(a, alert_id("S", "P2", None, 100));
+    assert_ne!(
+        alert_id("S", "P", Some("x"), 100),
+        alert_id("S", "P", Some("y"), 100)
+    );
+}
+
+#[test]
+fn replanning_the_same_reading_is_suppressed_as_already_alerted() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let latest = [reading("STORE_4", 3, 10, 100)];
+    let first = plan(&latest, &ctx(&policy, &[], 200));
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    let second = plan(&latest, &ctx(&policy, &ledger, 300));
+    assert!(second.alerts.is_empty());
+    assert_eq!(second.suppressed.len(), 1);
+    assert_eq!(second.suppressed[0].reason, SuppressReason::AlreadyAlerted);
+    assert_eq!(second.suppressed[0].projected_stock, 20);
+}
+
+#[test]
+fn undelivered_alert_covers_a_newer_lower_reading() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    let d = plan(
+        &[reading("STORE_4", 1, 10, 300)],
+        &ctx(&policy, &ledger, 400),
+    );
+    assert!(d.alerts.is_empty());
+    assert_eq!(d.suppressed[0].reason, SuppressReason::CoveredByOutstanding);
+    assert_eq!(d.suppressed[0].projected_stock, 18);
+}
+
+#[test]
+fn outstanding_that_does_not_cover_the_need_orders_the_rest() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let mut first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+    first.alerts[0].restock_qty = 2;
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    let d = plan(
+        &[reading("STORE_4", 1, 10, 300)],
+        &ctx(&policy, &ledger, 400),
+    );
+    assert_eq!(d.alerts.len(), 1);
+    assert_eq!(d.alerts[0].projected_stock, 3);
+    assert_eq!(d.alerts[0].restock_qty, 17);
+}
+
+#[test]
+fn delivered_alert_stops_counting_once_a_later_reading_reflects_it() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+    let ledger = vec![sent(first.alerts[0].clone(), Some(250))];
+    // A reading taken before the delivery cannot reflect it: still covered.
+    let before = plan(
+        &[reading("STORE_4", 2, 10, 240)],
+        &ctx(&policy, &ledger, 260),
+    );
+    assert!(before.alerts.is_empty());
+    // A reading taken after the delivery already includes it: a new need is alerted.
+    let after = plan(
+        &[reading("STORE_4", 2, 10, 300)],
+        &ctx(&policy, &ledger, 400),
+    );
+    assert_eq!(after.alerts.len(), 1);
+    assert_eq!(after.alerts[0].projected_stock, 2);
+}
+
+#[test]
+fn undelivered_alert_expires_so_a_need_is_never_suppressed_forever() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let first = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200));
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    let later = 200 + policy.alert_expiry_seconds();
+    let d = plan(
+        &[reading("STORE_4", 3, 10, later - 10)],
+        &ctx(&policy, &ledger, later),
+    );
+    assert_eq!(d.alerts.len(), 1);
+}
+
+#[test]
+fn outstanding_of_other_stores_and_products_does_not_count() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let first = plan(&[reading("STORE_1", 3, 10, 100)], &ctx(&policy, &[], 200));
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    let mut other_product = reading("STORE_2", 3, 10, 150);
+    other_product.product_id = "PRD_1".into();
+    let d = plan(
+        &[reading("STORE_2", 3, 10, 150), other_product],
+        &ctx(&policy, &ledger, 200),
+    );
+    assert_eq!(d.alerts.len(), 2);
+}
+
+#[test]
+fn alerts_come_most_urgent_first() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let d = plan(
+        &[
+            reading("A", 9, 10, 1),
+            reading("B", 0, 10, 1),
+            reading("C", 5, 10, 1),
+        ],
+        &ctx(&policy, &[], 2),
+    );
+    let order: Vec<&str> = d.alerts.iter().map(|a| a.store_id.as_str()).collect();
+    assert_eq!(order, ["B", "C", "A"]);
+}
+
+#[test]
+fn empty_event_is_valid_and_unknown_fields_are_errors() {
+    assert_eq!(
+        PlanningEvent::from_json("{}").unwrap(),
+        PlanningEvent::default()
+    );
+    let err = PlanningEvent::from_json(r#"{"lookback_hour": 3}"#).unwrap_err();
+    assert!(err.reason.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn human_lines_never_carry_terminal_escapes() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let mut a = plan(&[reading("STORE_4", 3, 10, 100)], &ctx(&policy, &[], 200)).alerts[0].clone();
+    a.store_id = "S\u{1b}[2J".into();
+    a.product_name = "B\u{e1}nh\u{1b}]0;pwned\u{7}".into();
+    let line = a.human_line();
+    assert!(!line.chars().any(char::is_control), "{line:?}");
+    assert_eq!(
+        line,
+        "⚠️ Store S\\u{1b}[2J is low on 'Bánh\\u{1b}]0;pwned\\u{7}'. Alerting delivery team."
+    );
+}
+
+#[test]
+fn an_event_must_be_an_object() {
+    for not_an_object in ["[]", "[24, true]", "null", "3", "\"{}\""] {
+        let err = PlanningEvent::from_json(not_an_object).unwrap_err();
+        assert!(
+            err.reason.contains("must be a JSON object"),
+            "{not_an_object}: {err}"
+        );
+    }
+}
+
+#[test]
+fn event_ranges_are_checked() {
+    assert_eq!(
+        PlanningEvent::from_json(r#"{"lookback_hours": 0}"#)
+            .unwrap_err()
+            .field,
+        "lookback_hours"
+    );
+    assert_eq!(
+        PlanningEvent::from_json(r#"{"limit": 0}"#)
+            .unwrap_err()
+            .field,
+        "limit"
+    );
+    assert_eq!(
+        PlanningEvent::from_json(r#"{"store_ids": []}"#)
+            .unwrap_err()
+            .field,
+        "store_ids"
+    );
+    assert_eq!(
+        PlanningEvent::from_json(r#"{"store_ids": [""]}"#)
+            .unwrap_err()
+            .field,
+        "store_ids"
+    );
+    let e = PlanningEvent::from_json(
+        r#"{"lookback_hours": 6, "dry_run": true, "store_ids": ["S1"], "limit": 3}"#,
+    )
+    .unwrap();
+    assert_eq!(e.lookback(), 6);
+}
+
+#[test]
+fn sql_binds_every_value_as_a_parameter() {
+    let req = InventoryRequest::new(
+        1_764_000_000,
+        24,
+        vec!["STORE_1'; DROP".into(), "S2".into()],
+    );
+    let sql = req.sql("readings");
+    assert!(
+        !sql.contains("STORE_1"),
+        "values must not be spliced into SQL"
+    );
+    assert_eq!(sql.matches('?').count(), req.params().len());
+    assert!(sql.contains("store_id IN (?, ?)"));
+    assert_eq!(req.params()[0], SqlParam::Text("2025-11-23-16".into()));
+    assert!(
+        !InventoryRequest::new(0, 1, vec![])
+            .sql("t")
+            .contains("IN (")
+    );
+}
+
+fn with_history(stock: i64, first_stock: i64, first_ts: i64, ts: i64) -> LatestReading {
+    LatestReading {
+        first_stock,
+        first_timestamp: first_ts,
+        readings: 5,
+        ..reading("STORE_4", stock, 10, ts)
+    }
+}
+
+#[test]
+fn velocity_counts_the_stock_drop_and_the_deliveries_in_between() {
+    // 40 -> 4 over two hours: 18 an hour.
+    let r = with_history(4, 40, 0, 7200);
+    assert_eq!(sales_per_hour(&r, []), Some(18.0));
+    // A delivery of 20 at 1 h also sold: (40 + 20 - 4) / 2 h = 28 an hour. One after the
+    // latest reading is not in it.
+    let mut a = plan(
+        &[reading("STORE_4", 1, 10, 0)],
+        &ctx(&ReorderPolicy::plain(2, 24), &[], 0),
+    )
+    .alerts
+    .remove(0);
+    a.restock_qty = 30;
+    let s = AlertStatus {
+        alert: a,
+        deliveries: vec![
+            Delivered {
+                delivered_at: 3600,
+                quantity: 20,
+            },
+            Delivered {
+                delivered_at: 7200,
+                quantity: 10,
+            },
+        ],
+    };
+    assert_eq!(sales_per_hour(&r, [&s]), Some(28.0));
+    // Unknown with one reading, no time between readings, or an unexplained rise.
+    assert_eq!(
+        sales_per_hour(
+            &LatestReading {
+                readings: 1,
+                ..r.clone()
+            },
+            []
+        ),
+        None
+    );
+    assert_eq!(sales_per_hour(&with_history(4, 40, 7200, 7200), []), None);
+    assert_eq!(sales_per_hour(&with_history(50, 40, 0, 7200), []), None);
+}
+
+#[test]
+fn hours_to_stockout_follow_the_pace_and_an_empty_shelf_is_most_urgent() {
+    assert_eq!(hours_to_stockout(9, Some(18.0)), Some(0.5));
+    assert_eq!(hours_to_stockout(0, None), Some(0.0));
+    assert_eq!(hours_to_stockout(9, Some(0.0)), None, "nothing sells");
+    assert_eq!(hours_to_stockout(9, None), None);
+    let policy = ReorderPolicy::plain(2, 24);
+    let readings = [
+        // Slow: 8 units at 2 an hour = 4 h.
+        LatestReading {
+            store_id: "SLOW".into(),
+            ..with_history(8, 12, 0, 7200)
+        },
+        // Fast: 6 units at 18 an hour = 0.33 h.
+        LatestReading {
+            store_id: "FAST".into(),
+            ..with_history(6, 42, 0, 7200)
+        },
+        // Pace unknown, deepest below the reorder point.
+        LatestReading {
+            store_id: "UNKNOWN".into(),
+            readings: 1,
+            ..with_history(1, 1, 7200, 7200)
+        },
+        // Empty.
+        LatestReading {
+            store_id: "EMPTY".into(),
+            ..with_history(0, 20, 0, 7200)
+        },
+    ];
+    let d = plan(&readings, &ctx(&policy, &[], 8000));
+    let order: Vec<&str> = d.alerts.iter().map(|a| a.store_id.as_str()).collect();
+    assert_eq!(order, ["EMPTY", "FAST", "SLOW", "UNKNOWN"]);
+    assert_eq!(d.alerts[1].sales_per_hour, Some(18.0));
+    assert_eq!(d.alerts[1].hours_to_stockout, Some(0.33));
+}
+
+#[test]
+fn stores_without_a_reading_in_the_window_are_silent() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let known: Vec<String> = ["STORE_1", "STORE_4", "STORE_9"].map(String::from).to_vec();
+    let c = PlanContext {
+        known_stores: &known,
+        ..ctx(&policy, &[], 200)
+    };
+    let d = plan(&[reading("STORE_4", 30, 10, 100)], &c);
+    assert_eq!(d.silent_stores, ["STORE_1", "STORE_9"]);
+    assert!(d.alerts.is_empty(), "a silent store is not an alert");
+}
+
+#[test]
+fn a_partial_delivery_leaves_the_rest_on_its_way() {
+    let policy = ReorderPolicy::plain(2, 24);
+    let alert = plan(&[reading("STORE_4", 2, 10, 100)], &ctx(&policy, &[], 100))
+        .alerts
+        .remove(0);
+    assert_eq!(alert.restock_qty, 18);
+    let status = AlertStatus {
+        alert,
+        deliveries: vec![Delivered {
+            delivered_at: 150,
+            quantity: 10,
+        }],
+    };
+    // A reading after the first piece arrived reflects it; 8 units are still on their way.
+    assert_eq!(status.on_the_way(200, 300, 3600), 8);
+    // A reading taken before it: all 18.
+    assert_eq!(status.on_the_way(120, 300, 3600), 18);
+    // In the same second as the delivery: not yet reflected.
+    assert_eq!(status.on_the_way(150, 300, 3600), 18);
+    // Expired with nothing arriving after the reading: no longer counted.
+    assert_eq!(status.on_the_way(200, 100 + 3600, 3600), 0);
+}
