@@ -23,9 +23,8 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use store_aws::settings::env;
-use store_model::lake::{
-    PARTITION_COLUMN, SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX,
-};
+use store_model::lake::PARTITION_COLUMN;
+use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX};
 use tracing::warn;
 
 use crate::stack::*;

@@ -1,10 +1,9 @@
 //! What the stack is made of, declared once: names, limits and the readings table. The
 //! CloudFormation template and the SDK provisioning both read from here, so the two cannot drift.
 
-use store_model::lake::{
-    PARTITION_COLUMN, READING_COLUMNS, READINGS_PREFIX, SNAPSHOT_COLUMNS,
-    SNAPSHOT_PARTITION_COLUMN, SNAPSHOTS_PREFIX,
-};
+use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
+use store_model::schema::{READING_COLUMNS, SNAPSHOT_COLUMNS};
+use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOTS_PREFIX};
 
 /// The planner Lambda's timeout: room for a fold (the `UNLOAD` of the closed hours and its count)
 /// and a plan, each an Athena query of seconds to a few minutes on a large lake. The handler works
@@ -346,10 +345,13 @@ mod tests {
             .find(|(k, _)| k == "storage.location.template")
             .unwrap()
             .1;
-        let run = store_model::lake::snapshot_run(7, uuid::Uuid::nil());
+        let run = store_model::snapshot::snapshot_run(7, uuid::Uuid::nil());
         assert_eq!(
             template.replace("${run}", &run),
-            format!("s3://b/{}", store_model::lake::snapshot_run_prefix(&run))
+            format!(
+                "s3://b/{}",
+                store_model::snapshot::snapshot_run_prefix(&run)
+            )
         );
     }
 }

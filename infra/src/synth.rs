@@ -8,9 +8,8 @@
 
 use serde_json::{Value, json};
 use store_aws::settings::env;
-use store_model::lake::{
-    PARTITION_COLUMN, READINGS_PREFIX, SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX,
-};
+use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
+use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX};
 
 use crate::policy::{Statement, document, tls_only_bucket_policy, trust};
 use crate::stack::*;

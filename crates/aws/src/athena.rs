@@ -22,15 +22,16 @@ use aws_sdk_athena::types::{
     EncryptionConfiguration, EncryptionOption, QueryExecution, QueryExecutionContext,
     QueryExecutionState, ResultConfiguration, Row,
 };
-use store_model::lake::{
-    Fold, LateCheck, SnapshotCommit, SnapshotStep, dt_partition, snapshot_covers, snapshot_run,
-    snapshot_run_prefix, snapshot_step,
-};
+use store_model::lake::dt_partition;
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
     incremental_planning_sql, rejected_rows_sql, replace_placeholders,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
+use store_model::snapshot::{
+    Fold, SnapshotCommit, SnapshotWriter, Written, snapshot_covers, snapshot_run,
+    snapshot_run_prefix,
+};
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
@@ -250,104 +251,52 @@ impl AthenaInventoryQuery {
         Ok((id, execution))
     }
 
-    /// Folds the hours closed since the current generation into a new one (an `UNLOAD` of the
-    /// compaction SQL into a fresh run prefix, then the conditional commit). Returns the
-    /// generation to plan over, if any, and what the compaction scanned and left out.
+    /// Brings the bucket's snapshot up to date (see [`store_model::snapshot::Snapshots::refresh`]): the generation to
+    /// plan over, if any, and what this run's compaction scanned and left out.
     async fn refresh(
         &self,
         snapshots: &S3Snapshots,
         request: &InventoryRequest,
         window_dt: &str,
     ) -> Result<(Option<SnapshotCommit>, Folded), PortError> {
-        let now = request.window_end;
-        let current = snapshots.current().await?;
-        // Listed before anything is read: every object listed here is folded by this run, and
-        // one that is not (a late Firehose delivery into a folded hour) is found by the next.
-        let listing = snapshots
-            .raw_objects_since(&LateCheck::list_from(current.as_ref(), now, window_dt))
-            .await?;
-        let late = LateCheck::partitions(current.as_ref(), &listing);
-        if !late.is_empty() {
-            info!(
-                ?late,
-                "objects arrived in folded hours; folding those hours again"
-            );
-        }
-        let Fold {
-            generation,
-            from,
-            watermark,
-            covers_from,
-            late,
-        } = match snapshot_step(current.as_ref(), now, window_dt, late) {
-            SnapshotStep::Current(c) => return Ok((Some(c), Folded::default())),
-            SnapshotStep::Scan => return Ok((None, Folded::default())),
-            SnapshotStep::Fold(fold) => fold,
+        let writer = UnloadWriter {
+            query: self,
+            snapshots,
+            request,
         };
-        let run = snapshot_run(generation, Uuid::new_v4());
-        let previous = current.as_ref().map(|_| snapshots.source());
-        let select = compaction_sql(&self.readings_table(), previous.as_deref(), late.len());
-        let sql = unload_sql(&select, snapshots.bucket(), &run);
-        let mut params: Vec<SqlParam> = current
-            .iter()
-            .map(|c| SqlParam::Text(c.run.clone()))
-            .collect();
-        let hours = folded_partition_params(&from, &watermark, &late, now);
-        params.extend(hours.iter().cloned());
-        let (id, execution) = match self.execute(sql, &params, request.deadline).await {
+        let refreshed = snapshots
+            .refresh(request.window_end, window_dt, &writer)
+            .await?;
+        Ok((refreshed.commit, refreshed.report))
+    }
+
+    /// Counts the rows of the folded hours that break the reading contract. What the fold left
+    /// out is reported, not needed: a failed count is a warning, and counts as none.
+    async fn count_rejected(
+        &self,
+        late: usize,
+        hours: &[SqlParam],
+        request: &InventoryRequest,
+    ) -> Folded {
+        let sql = rejected_rows_sql(&self.readings_table(), late);
+        let (count_id, count) = match self.execute(sql, hours, request.deadline).await {
             Ok(done) => done,
             Err(e) => {
-                // A stopped or failed UNLOAD may have written part of the run: remove it, so
-                // no half-written snapshot stays behind (none is committed either way).
-                snapshots.discard(&run).await;
-                return Err(e);
-            }
-        };
-        let data_bytes = snapshots.run_bytes(&run).await?;
-        let mut folded = Folded {
-            bytes_scanned: bytes_scanned(&execution),
-            rejected: 0,
-        };
-        // What the fold left out is reported, not needed: a failed count is a warning.
-        match self
-            .execute(
-                rejected_rows_sql(&self.readings_table(), late.len()),
-                &hours,
-                request.deadline,
-            )
-            .await
-        {
-            Ok((count_id, count)) => {
-                folded.bytes_scanned += bytes_scanned(&count);
-                folded.rejected = self.count(&count_id).await.unwrap_or_else(|e| {
-                    warn!(query_id = %count_id, error = %e, "could not read the count of rejected rows");
-                    0
-                });
-                if folded.rejected > 0 {
-                    warn!(query_id = %count_id, rejected = folded.rejected, "rows breaking the reading contract (a null check time or key, a negative stock) were left out of the snapshot");
-                }
-            }
-            Err(e) => {
                 warn!(error = %e, "could not count the rows the fold left out");
+                return Folded::default();
             }
+        };
+        let rejected = self.count(&count_id).await.unwrap_or_else(|e| {
+            warn!(query_id = %count_id, error = %e, "could not read the count of rejected rows");
+            0
+        });
+        if rejected > 0 {
+            warn!(query_id = %count_id, rejected, "rows breaking the reading contract (a null check time or key, a negative stock) were left out of the snapshot");
         }
-        info!(query_id = %id, generation, bytes_scanned = folded.bytes_scanned, data_bytes, "snapshot compacted");
-        let seen = LateCheck::seen(&listing, &watermark);
-        let commit = snapshots
-            .commit(SnapshotCommit {
-                generation,
-                watermark,
-                covers_from,
-                run: run.clone(),
-                data_key: snapshot_run_prefix(&run),
-                data_bytes,
-                rows: None,
-                folded_readings: None,
-                created_at: now,
-                seen: Some(seen),
-            })
-            .await?;
-        Ok((Some(commit), folded))
+        Folded {
+            bytes_scanned: bytes_scanned(&count),
+            rejected,
+        }
     }
 
     /// The one number a `SELECT count(*)` returned (no row, as from a server that runs no SQL,
@@ -607,6 +556,54 @@ pub fn statements_for_review() -> Vec<(&'static str, String)> {
         bind(&rejected_rows_sql(table, late.len()), &hours(&late)),
     ));
     out
+}
+
+/// Athena's side of a fold: an `UNLOAD` of the compaction SQL into the run's prefix, then a count
+/// of the rows the fold left out.
+struct UnloadWriter<'a> {
+    query: &'a AthenaInventoryQuery,
+    snapshots: &'a S3Snapshots,
+    request: &'a InventoryRequest,
+}
+
+#[async_trait]
+impl SnapshotWriter for UnloadWriter<'_> {
+    type Report = Folded;
+
+    async fn write(
+        &self,
+        fold: &Fold,
+        run: &str,
+        previous: Option<&SnapshotCommit>,
+    ) -> Result<Written<Folded>, PortError> {
+        let query = self.query;
+        let source = previous.map(|_| self.snapshots.source());
+        let select = compaction_sql(&query.readings_table(), source.as_deref(), fold.late.len());
+        let sql = unload_sql(&select, self.snapshots.bucket(), run);
+        let hours = folded_partition_params(
+            &fold.from,
+            &fold.watermark,
+            &fold.late,
+            self.request.window_end,
+        );
+        let mut params: Vec<SqlParam> = previous
+            .iter()
+            .map(|c| SqlParam::Text(c.run.clone()))
+            .collect();
+        params.extend(hours.iter().cloned());
+        let (id, execution) = query.execute(sql, &params, self.request.deadline).await?;
+        let mut folded = query
+            .count_rejected(fold.late.len(), &hours, self.request)
+            .await;
+        folded.bytes_scanned += bytes_scanned(&execution);
+        info!(query_id = %id, generation = fold.generation, bytes_scanned = folded.bytes_scanned, "snapshot compacted");
+        Ok(Written {
+            data_key: snapshot_run_prefix(run),
+            rows: None,
+            folded_readings: None,
+            report: folded,
+        })
+    }
 }
 
 /// What a fold scanned and left out.

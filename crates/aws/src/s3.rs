@@ -75,19 +75,20 @@ impl S3Objects {
             .collect())
     }
 
-    /// Objects under `prefix` whose keys sort after `start_after`, with when S3 last wrote each
-    /// (epoch seconds, S3's clock).
-    pub async fn list_after(
+    /// Objects under `prefix` (after `start_after` when given), with their sizes and when S3
+    /// last wrote each (epoch seconds, S3's clock).
+    pub async fn list_stored(
         &self,
         prefix: &str,
-        start_after: &str,
-    ) -> Result<Vec<store_model::lake::ListedObject>, PortError> {
-        let objects = self.objects(prefix, Some(start_after)).await?;
+        start_after: Option<&str>,
+    ) -> Result<Vec<store_model::snapshot::StoredObject>, PortError> {
+        let objects = self.objects(prefix, start_after).await?;
         Ok(objects
             .iter()
             .filter_map(|o| {
-                Some(store_model::lake::ListedObject {
+                Some(store_model::snapshot::StoredObject {
                     key: o.key()?.to_owned(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
                     modified: o.last_modified().map_or(0, |t| t.secs()),
                 })
             })

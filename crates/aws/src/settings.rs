@@ -317,7 +317,7 @@ impl AwsSettings {
     /// The snapshot table, or `None` when every run scans the whole window.
     pub fn snapshot_table(&self) -> Result<Option<&str>, SettingsError> {
         match self.snapshot_table.as_deref() {
-            None => Ok(Some(store_model::lake::SNAPSHOT_TABLE)),
+            None => Ok(Some(store_model::snapshot::SNAPSHOT_TABLE)),
             Some("") => Ok(None),
             Some(t) => plain_table(t, "snapshot-table").map(Some),
         }
@@ -591,7 +591,7 @@ mod tests {
         );
         assert_eq!(
             AwsSettings::default().snapshot_table().unwrap(),
-            Some(store_model::lake::SNAPSHOT_TABLE)
+            Some(store_model::snapshot::SNAPSHOT_TABLE)
         );
         std::fs::write(&path, "STORE_LAKE_FORMAT=csv\n").unwrap();
         let e = AwsSettings {

@@ -139,6 +139,24 @@ impl LakeFolder {
         }
     }
 
+    /// Removes an object (one already gone is no error), and its folder when that leaves it
+    /// empty (a snapshot run's folder).
+    pub fn remove(&self, key: &str) -> io::Result<()> {
+        let path = self.path(key);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(dir) = path.parent()
+            && dir != self.root
+        {
+            // Fails, as it should, while the folder still holds something.
+            let _ = fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
     /// Moves an object to another key; `false` when it was already gone (moved by someone else).
     pub fn rename(&self, from: &str, to: &str) -> io::Result<bool> {
         let target = self.path(to);

@@ -13,7 +13,7 @@ use crate::folder::LakeFolder;
 /// The embedded [`store_model::ports::Ledger`].
 pub type FolderLedger = ObjectLedger<LakeFolder>;
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     lake: &LakeFolder,
     operation: &'static str,
     work: impl FnOnce(&LakeFolder) -> std::io::Result<T> + Send + 'static,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
@@ -24,24 +24,26 @@ use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
-use store_model::lake::{
-    Fold, LateCheck, ListedObject, READINGS_PREFIX, SnapshotCommit, SnapshotStep, dt_partition,
-    partition_of, snapshot_covers, snapshot_step,
-};
+use store_model::lake::{READINGS_PREFIX, dt_partition, partition_of};
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
     incremental_planning_sql, replace_placeholders,
 };
 use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
+use store_model::snapshot::{
+    Fold, SnapshotCommit, SnapshotStore, SnapshotWriter, Snapshots, Written, snapshot_covers,
+    snapshot_data_key,
+};
 use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::folder::LakeFolder;
 use crate::fuse::FuseMaxBy;
 use crate::lake_check::LakeCheck;
+use crate::ledger::blocking;
 use crate::max_by::{max_by_udaf, min_by_udaf};
 use crate::schema::reading_schema;
-use crate::snapshot::{NewGeneration, Snapshots};
+use crate::snapshot::encode;
 
 /// Rows per batch in planning queries.
 const PLANNING_BATCH_ROWS: usize = 128 * 1024;
@@ -196,100 +198,27 @@ impl DataFusionInventoryQuery {
         query(&ctx, &sql, request.params()).await?.collect().await
     }
 
-    /// Folds the partitions closed since the current snapshot into a new generation. Returns
-    /// the generation to plan over (none when the window starts after the watermark) and the
-    /// bytes of raw objects folded by this run.
+    /// Brings the folder's snapshot up to date (see [`Snapshots::refresh`]). Returns the
+    /// generation to plan over (none when the window starts after the watermark) and the bytes
+    /// of raw objects this run folded.
     async fn refresh(
         &self,
         lake: &LakeFolder,
         now: i64,
         window_dt: &str,
-    ) -> Result<Option<(SnapshotCommit, u64)>, DataFusionError> {
-        let snapshots = Snapshots::new(lake.clone());
-        let current = snapshots.current()?;
-        // Listed before anything is read: every object listed here is folded by this run, and
-        // one that is not (a late delivery into a folded hour) is found by the next.
-        let listing: Vec<ListedObject> = lake
-            .list_partitions_since(
-                READINGS_PREFIX,
-                &LateCheck::list_from(current.as_ref(), now, window_dt),
-            )?
-            .into_iter()
-            .map(|o| ListedObject {
-                key: o.key,
-                modified: o.modified,
-            })
-            .collect();
-        let late = LateCheck::partitions(current.as_ref(), &listing);
-        if !late.is_empty() {
-            info!(
-                ?late,
-                "objects arrived in folded hours; folding those hours again"
-            );
-        }
-        let Fold {
-            generation,
-            from,
-            watermark,
-            covers_from,
-            late,
-        } = match snapshot_step(current.as_ref(), now, window_dt, late) {
-            SnapshotStep::Current(c) => return Ok(Some((c, 0))),
-            SnapshotStep::Scan => return Ok(None),
-            SnapshotStep::Fold(fold) => fold,
+    ) -> Result<Option<(SnapshotCommit, u64)>, PortError> {
+        let writer = FoldWriter {
+            query: self,
+            lake,
+            now,
         };
-        let (ctx, cte) = self.context()?;
-        if let Some(c) = &current {
-            ctx.register_parquet(
-                "snapshot_prev",
-                snapshots.data_path(c).to_string_lossy().as_ref(),
-                ParquetReadOptions::default(),
-            )
+        let refreshed = Snapshots::new(lake.clone())
+            .refresh(now, window_dt, &writer)
             .await?;
+        if let Some(c) = &refreshed.commit {
+            info!(generation = c.generation, watermark = %c.watermark, rows = ?c.rows, folded = ?c.folded_readings, how = ?refreshed.how, "snapshot refreshed");
         }
-        let sql = format!(
-            "{cte}\n{}",
-            compaction_sql(
-                "readings",
-                current.as_ref().map(|_| "snapshot_prev"),
-                late.len()
-            )
-        );
-        let params = folded_partition_params(&from, &watermark, &late, now);
-        let df = query(&ctx, &sql, params).await?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await?;
-        let mut folded = 0_u64;
-        for b in &batches {
-            if let Some(c) = b.column_by_name("folded") {
-                let c = cast(c, &DataType::Int64)?;
-                folded += c.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64;
-            }
-        }
-        let folded_bytes: u64 = lake
-            .list_partitions_since(READINGS_PREFIX, late.first().unwrap_or(&from))?
-            .iter()
-            .filter(|o| {
-                partition_of(&o.key).is_some_and(|dt| {
-                    (dt >= from.as_str() && dt < watermark.as_str()) || late.iter().any(|l| l == dt)
-                })
-            })
-            .map(|o| o.size)
-            .sum();
-        let (commit, how) = snapshots.commit(
-            NewGeneration {
-                generation,
-                watermark: &watermark,
-                covers_from: &covers_from,
-                folded_readings: folded,
-                seen: LateCheck::seen(&listing, &watermark),
-                now,
-            },
-            schema,
-            &batches,
-        )?;
-        info!(generation = commit.generation, watermark = %commit.watermark, rows = ?commit.rows, folded, ?how, "snapshot refreshed");
-        Ok(Some((commit, folded_bytes)))
+        Ok(refreshed.commit.map(|c| (c, refreshed.report)))
     }
 
     /// The incremental planning run over `commit` and the partitions from its watermark on.
@@ -300,7 +229,7 @@ impl DataFusionInventoryQuery {
         request: &InventoryRequest,
     ) -> Result<(Vec<RecordBatch>, u64), DataFusionError> {
         let (ctx, cte) = self.context()?;
-        let data = Snapshots::new(lake.clone()).data_path(commit);
+        let data = lake.path(&commit.data_key);
         ctx.register_parquet(
             "snapshot",
             data.to_string_lossy().as_ref(),
@@ -323,6 +252,101 @@ impl DataFusionInventoryQuery {
             .sum();
         Ok((batches, commit.data_bytes + open_bytes))
     }
+}
+
+/// The embedded engine's side of a fold: the compaction SQL over the folder's raw partitions and
+/// the previous generation, written as one Parquet object. Its report is the bytes of raw
+/// objects folded.
+struct FoldWriter<'a> {
+    query: &'a DataFusionInventoryQuery,
+    lake: &'a LakeFolder,
+    now: i64,
+}
+
+#[async_trait]
+impl SnapshotWriter for FoldWriter<'_> {
+    type Report = u64;
+
+    async fn write(
+        &self,
+        fold: &Fold,
+        run: &str,
+        previous: Option<&SnapshotCommit>,
+    ) -> Result<Written<u64>, PortError> {
+        let (schema, batches) = self.compact(fold, previous).await.map_err(query_error)?;
+        let folded = column_sum(&batches, "folded").map_err(query_error)?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let data_key = snapshot_data_key(run);
+        let bytes = encode(schema, &batches).map_err(|e| {
+            PortError::permanent(FOLD, "cannot encode the snapshot", Some(Box::new(e)))
+        })?;
+        let key = data_key.clone();
+        blocking(self.lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
+        Ok(Written {
+            data_key,
+            rows: Some(rows),
+            folded_readings: Some(folded),
+            report: self.folded_bytes(fold).await?,
+        })
+    }
+}
+
+const FOLD: &str = "planning snapshot";
+
+impl FoldWriter<'_> {
+    /// Runs the compaction SQL: the new generation's rows.
+    async fn compact(
+        &self,
+        fold: &Fold,
+        previous: Option<&SnapshotCommit>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), DataFusionError> {
+        let (ctx, cte) = self.query.context()?;
+        if let Some(c) = previous {
+            ctx.register_parquet(
+                "snapshot_prev",
+                self.lake.path(&c.data_key).to_string_lossy().as_ref(),
+                ParquetReadOptions::default(),
+            )
+            .await?;
+        }
+        let select = compaction_sql(
+            "readings",
+            previous.map(|_| "snapshot_prev"),
+            fold.late.len(),
+        );
+        let params = folded_partition_params(&fold.from, &fold.watermark, &fold.late, self.now);
+        let df = query(&ctx, &format!("{cte}\n{select}"), params).await?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        Ok((schema, df.collect().await?))
+    }
+
+    /// The bytes of the raw objects in the partitions the fold read.
+    async fn folded_bytes(&self, fold: &Fold) -> Result<u64, PortError> {
+        let from = fold.late.first().unwrap_or(&fold.from);
+        let objects = self.lake.objects_since(READINGS_PREFIX, from).await?;
+        Ok(objects
+            .iter()
+            .filter(|o| {
+                partition_of(&o.key).is_some_and(|dt| {
+                    (dt >= fold.from.as_str() && dt < fold.watermark.as_str())
+                        || fold.late.iter().any(|l| l == dt)
+                })
+            })
+            .map(|o| o.size)
+            .sum())
+    }
+}
+
+/// The sum of an integer column over `batches` (0 when it is absent).
+fn column_sum(batches: &[RecordBatch], name: &str) -> Result<u64, DataFusionError> {
+    let mut sum = 0_u64;
+    for b in batches {
+        if let Some(c) = b.column_by_name(name) {
+            let c = cast(c, &DataType::Int64)?;
+            sum += c.as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64;
+        }
+    }
+    Ok(sum)
 }
 
 /// Plans `sql` (with `?` placeholders) and binds `params`.
@@ -472,8 +496,7 @@ impl InventoryQuery for DataFusionInventoryQuery {
         let incremental = match &self.source {
             Source::Folder { lake, .. } if self.incremental => self
                 .refresh(lake, request.window_end, &window_dt)
-                .await
-                .map_err(query_error)?
+                .await?
                 .filter(|(commit, _)| snapshot_covers(commit, &window_dt))
                 .map(|c| (lake.clone(), c)),
             _ => None,

@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use store_model::Reading;
-use store_model::lake::{ColumnType, READING_COLUMNS};
+use store_model::schema::{ColumnType, READING_COLUMNS};
 
 /// The columns of the readings table ([`READING_COLUMNS`]), without the `dt` partition.
 pub fn reading_schema() -> SchemaRef {

@@ -181,6 +181,12 @@ async fn folder_ledger_keeps_orders_and_claims_each_trip_once() {
     .await;
 }
 
+#[tokio::test]
+async fn folder_snapshot_store_commits_each_generation_once_and_collects_old_runs() {
+    let dir = TempDir::new().unwrap();
+    contract::snapshot_store_commits_each_generation_once_and_collects_old_runs(lake(&dir)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_of_one_queue_database_never_get_the_same_message() {
     use store_model::ports::AlertQueue;

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use store_local::snapshot::Snapshots;
 use store_local::{DataFusionInventoryQuery, FirehoseConfig, LakeFolder, LocalFirehoseSink};
 use store_model::ports::{InventoryQuery, ReadingSink};
 use store_model::random::SplitMix64;
+use store_model::snapshot::Snapshots;
 use store_model::{InventoryRequest, LatestReading, ObjectFormat, Reading};
 use tempfile::TempDir;
 
@@ -122,6 +122,7 @@ async fn incremental_runs_return_the_latest_readings_of_a_full_scan() {
         let snapshots = Snapshots::new(lake.folder());
         let first = snapshots
             .current()
+            .await
             .unwrap()
             .expect("the first run compacts");
         assert_eq!(
@@ -136,7 +137,7 @@ async fn incremental_runs_return_the_latest_readings_of_a_full_scan() {
             latest(&inc, now + 600, 24).await,
             latest(&full, now + 600, 24).await
         );
-        assert_eq!(snapshots.current().unwrap().unwrap().generation, 1);
+        assert_eq!(snapshots.current().await.unwrap().unwrap().generation, 1);
 
         // Two hours on, the hour is closed: generation 2 folds it (and only it).
         let later = T + 2 * 3600;
@@ -145,7 +146,7 @@ async fn incremental_runs_return_the_latest_readings_of_a_full_scan() {
             latest(&inc, later, 24).await,
             latest(&full, later, 24).await
         );
-        let second = snapshots.current().unwrap().unwrap();
+        let second = snapshots.current().await.unwrap().unwrap();
         assert_eq!(second.generation, 2);
         assert_eq!(
             second.folded_readings,
@@ -317,7 +318,7 @@ async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
         let now = T + 1800;
         latest(&inc, now, 24).await;
         let snapshots = Snapshots::new(lake.folder());
-        let first = snapshots.current().unwrap().unwrap();
+        let first = snapshots.current().await.unwrap().unwrap();
         // A delivery retried by Firehose lands in hour 15, already folded: the newest reading of
         // a shelf, and low.
         let late = Reading {
@@ -348,7 +349,7 @@ async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
                 .any(|l| (l.0.as_str(), l.1.as_str(), l.2, l.3) == ("STORE_2", "PRD_3", 1, T - 60)),
             "the late reading is the shelf's latest"
         );
-        let second = snapshots.current().unwrap().unwrap();
+        let second = snapshots.current().await.unwrap().unwrap();
         assert_eq!(
             (second.generation, &second.watermark),
             (first.generation + 1, &first.watermark),
@@ -356,7 +357,7 @@ async fn an_object_landing_in_a_folded_hour_reaches_the_next_plan() {
         );
         // Folded now: the next run in the same hour plans over it without folding again.
         latest(&inc, now + 120, 24).await;
-        assert_eq!(snapshots.current().unwrap().unwrap(), second);
+        assert_eq!(snapshots.current().await.unwrap().unwrap(), second);
     }
 }
 

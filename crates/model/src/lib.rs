@@ -23,6 +23,8 @@ pub mod ports;
 pub mod random;
 pub mod reading;
 pub mod routing;
+pub mod schema;
+pub mod snapshot;
 
 /// Which adapters the apps use: AWS services, or their embedded equivalents on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

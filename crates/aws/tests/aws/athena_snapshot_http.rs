@@ -6,12 +6,13 @@
 use aws_sdk_s3::primitives::ByteStream;
 use store_aws::{AthenaConfig, AthenaInventoryQuery, AwsClients, S3Objects, S3Snapshots};
 use store_model::InventoryRequest;
-use store_model::lake::{
-    SNAPSHOT_TABLE, SnapshotCommit, dt_partition, snapshot_commit_key, snapshot_run_prefix,
-    snapshot_watermark,
-};
+use store_model::lake::dt_partition;
 use store_model::ports::InventoryQuery;
 use store_model::reading::CLOCK_SKEW_SECONDS;
+use store_model::snapshot::{
+    Refresh, SNAPSHOT_TABLE, SnapshotCommit, snapshot_commit_key, snapshot_run_prefix,
+    snapshot_watermark,
+};
 
 use crate::moto;
 
@@ -213,8 +214,14 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
             .await
             .unwrap();
     }
-    assert_eq!(snapshots.commit(winner.clone()).await.unwrap(), winner);
-    assert_eq!(snapshots.commit(loser.clone()).await.unwrap(), winner);
+    assert_eq!(
+        snapshots.commit(winner.clone()).await.unwrap(),
+        (winner.clone(), Refresh::Committed)
+    );
+    assert_eq!(
+        snapshots.commit(loser.clone()).await.unwrap(),
+        (winner.clone(), Refresh::Adopted)
+    );
     assert!(
         moto::objects(&c, &bucket, &losers_data).await.is_empty(),
         "the loser's data is deleted"

@@ -146,3 +146,14 @@ async fn s3_ledger_keeps_orders_and_claims_each_trip_once() {
     let copy = || S3Ledger::new(S3Objects::new(c.s3.clone(), bucket.clone()));
     contract::ledger_keeps_orders_and_claims_each_trip_once(&copy(), &copy()).await;
 }
+
+#[tokio::test]
+async fn s3_snapshot_store_commits_each_generation_once_and_collects_old_runs() {
+    let c = moto::clients().await;
+    let bucket = moto::bucket(&c).await;
+    contract::snapshot_store_commits_each_generation_once_and_collects_old_runs(S3Objects::new(
+        c.s3.clone(),
+        bucket,
+    ))
+    .await;
+}

@@ -1,0 +1,210 @@
+//! Ledger cases.
+
+use super::alert;
+use crate::dispatch::{Dispatch, Trip};
+use crate::planning::Alert;
+use crate::ports::{Ledger, Recorded};
+
+/// Ledger: alerts are recorded and read back; a dispatch and a delivery are recorded once.
+pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn Ledger) {
+    let planned = 1_764_000_000;
+    let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned)).collect();
+    ledger
+        .record_alerts("run-1", &alerts)
+        .await
+        .expect("record alerts");
+    let old = alert(9, planned - 48 * 3600);
+    ledger
+        .record_alerts("run-0", std::slice::from_ref(&old))
+        .await
+        .expect("record alerts");
+
+    let mut got = ledger
+        .alerts_since(planned - 3600)
+        .await
+        .expect("read alerts");
+    got.sort_by(|a, b| a.alert.alert_id.cmp(&b.alert.alert_id));
+    assert_eq!(
+        got.iter().map(|s| s.alert.clone()).collect::<Vec<_>>(),
+        alerts
+    );
+    assert!(got.iter().all(|s| s.deliveries.is_empty()));
+
+    let first = dispatch(&alerts[0], planned + 10);
+    assert_eq!(
+        ledger.record_dispatch(&first).await.expect("dispatch"),
+        Recorded::Created
+    );
+    let mut second = first.clone();
+    second.dispatched_at += 99;
+    second.truck_id = "OTHER".into();
+    assert_eq!(
+        ledger.record_dispatch(&second).await.expect("dispatch"),
+        Recorded::AlreadyRecorded(first.clone()),
+        "a second dispatch of the same alert is refused and the first is returned"
+    );
+    assert_eq!(
+        ledger
+            .dispatches_since(planned - 3600)
+            .await
+            .expect("dispatches"),
+        vec![first]
+    );
+
+    // Alert 1 was cut into two pieces; each is delivered on its own.
+    let mut pieces = [
+        dispatch(&alerts[1], planned + 10),
+        dispatch(&alerts[1], planned + 10),
+    ];
+    for (k, p) in pieces.iter_mut().enumerate() {
+        p.dispatch_id = format!("{}~{}of2", p.alert_id, k + 1);
+        p.quantity = 10 + k as i64;
+    }
+    let deliveries = [
+        pieces[0].delivered(planned + 500),
+        pieces[1].delivered(planned + 700),
+    ];
+    for d in &deliveries {
+        assert_eq!(
+            ledger.record_delivery(d).await.expect("delivery"),
+            Recorded::Created
+        );
+    }
+    assert!(matches!(
+        ledger
+            .record_delivery(&deliveries[0])
+            .await
+            .expect("delivery"),
+        Recorded::AlreadyRecorded(_)
+    ));
+    let got = ledger
+        .alerts_since(planned - 3600)
+        .await
+        .expect("read alerts");
+    let delivered: Vec<(i64, i64)> = got
+        .iter()
+        .flat_map(|s| &s.deliveries)
+        .map(|d| (d.delivered_at, d.quantity))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![(planned + 500, 10), (planned + 700, 11)],
+        "both pieces are seen with their alert"
+    );
+    assert_eq!(
+        ledger
+            .deliveries_since(planned - 3600)
+            .await
+            .expect("deliveries")
+            .to_vec(),
+        deliveries.to_vec(),
+        "deliveries are listed oldest first"
+    );
+}
+
+/// Ledger: an alert is accepted as an open order once; a truck's trip number is claimed once,
+/// and the latest trip is what the ledger says, not what one copy of it remembers.
+pub async fn ledger_keeps_orders_and_claims_each_trip_once(
+    ledger: &dyn Ledger,
+    another_copy: &dyn Ledger,
+) {
+    let planned = 1_764_000_000;
+    let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned + n as i64)).collect();
+    for a in &alerts {
+        assert_eq!(
+            ledger.record_order(a).await.expect("order"),
+            Recorded::Created
+        );
+    }
+    let mut changed = alerts[0].clone();
+    changed.restock_qty += 5;
+    assert_eq!(
+        another_copy.record_order(&changed).await.expect("order"),
+        Recorded::AlreadyRecorded(alerts[0].clone()),
+        "an order is accepted once, as first recorded"
+    );
+    let old = alert(7, planned - 72 * 3600);
+    ledger.record_order(&old).await.expect("order");
+    assert_eq!(
+        ledger.orders_since(planned - 3600).await.expect("orders"),
+        alerts,
+        "orders in the window, oldest first"
+    );
+
+    assert_eq!(ledger.latest_trip("TRUCK_1").await.expect("trip"), None);
+    let trip = |n: u64, truck: &str, at: i64| Trip {
+        truck_id: truck.into(),
+        trip: n,
+        route_id: crate::dispatch::route_id(truck, at),
+        departed: at,
+        back_at: at + 1800,
+        dispatches: vec![dispatch(&alerts[n as usize % 3], at)],
+    };
+    let first = trip(1, "TRUCK_1", planned + 10);
+    assert_eq!(
+        ledger.claim_trip(&first).await.expect("claim"),
+        Recorded::Created
+    );
+    // Another dispatcher, which has not seen it, claims the same trip number: it loses.
+    let rival = trip(1, "TRUCK_1", planned + 20);
+    assert_eq!(
+        another_copy.claim_trip(&rival).await.expect("claim"),
+        Recorded::AlreadyRecorded(first.clone())
+    );
+    assert_eq!(
+        ledger
+            .claim_trip(&trip(1, "TRUCK_2", planned + 20))
+            .await
+            .expect("claim"),
+        Recorded::Created,
+        "trip numbers are per truck"
+    );
+    // Trip numbers past 9 sort after 9: the latest is the highest number.
+    for n in 2..=11 {
+        assert_eq!(
+            another_copy
+                .claim_trip(&trip(n, "TRUCK_1", planned + 100 * n as i64))
+                .await
+                .expect("claim"),
+            Recorded::Created
+        );
+    }
+    let latest = ledger.latest_trip("TRUCK_1").await.expect("trip");
+    assert_eq!(
+        latest.map(|t| t.trip),
+        Some(11),
+        "the other copy's trips are seen"
+    );
+    assert_eq!(
+        another_copy
+            .latest_trip("TRUCK_2")
+            .await
+            .expect("trip")
+            .map(|t| t.departed),
+        Some(planned + 20)
+    );
+    assert_eq!(ledger.latest_trip("TRUCK_9").await.expect("trip"), None);
+}
+
+fn dispatch(alert: &Alert, at: i64) -> Dispatch {
+    Dispatch {
+        dispatch_id: alert.alert_id.clone(),
+        alert_id: alert.alert_id.clone(),
+        store_id: alert.store_id.clone(),
+        product_id: alert.product_id.clone(),
+        product_name: alert.product_name.clone(),
+        quantity: alert.restock_qty,
+        truck_id: "TRUCK_1".into(),
+        route_id: crate::dispatch::route_id("TRUCK_1", at),
+        depot_id: "DEPOT".into(),
+        stop: 1,
+        leg_km: 3.25,
+        route_km: 9.5,
+        eta: at + 600,
+        truck_back_at: at + 1800,
+        planned_at: alert.planned_at,
+        dispatched_at: at,
+    }
+}
