@@ -5,7 +5,7 @@
 //! hour's `readings/dt=…/` partition, in NDJSON (a newline after every record) or Parquet. A final
 //! [`ReadingSink::flush`] writes what is left, so nothing accepted is lost on shutdown.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,19 +18,13 @@ use store_model::{ObjectFormat, Reading};
 use tracing::debug;
 use uuid::Uuid;
 
+use store_model::ports::Clock;
+
 use crate::folder::LakeFolder;
 use crate::schema::{reading_schema, readings_to_batch};
 
-/// A clock returning epoch seconds; injected so tests control arrival times.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
 /// Largest up-front reservation of an NDJSON buffer.
 const MAX_RESERVE: usize = 128 * 1024 * 1024;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp())
-}
 
 /// Buffering and naming of the local delivery stream (Firehose's buffering hints).
 #[derive(Debug, Clone)]

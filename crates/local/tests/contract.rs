@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use store_local::firehose::Clock;
 use store_local::{
     DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LakeFolder, LocalFirehoseSink,
     QueueConfig, SqliteAlertQueue,
 };
 use store_model::contract;
+use store_model::ports::Clock;
 use store_model::{ObjectFormat, Reading};
 use tempfile::TempDir;
 

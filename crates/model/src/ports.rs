@@ -13,6 +13,15 @@ use crate::dispatch::{Delivery, Dispatch, Trip};
 use crate::planning::{Alert, AlertStatus, InventoryRequest, LatestReading};
 use crate::reading::Reading;
 
+/// A clock returning epoch seconds, injected into every app and adapter that needs the time, so
+/// tests control it.
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(|| chrono::Utc::now().timestamp())
+}
+
 /// How a port operation failed, so callers know whether trying again can help.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

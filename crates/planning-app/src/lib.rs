@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::planning::{PlanContext, ReorderPolicy, Unsendable, plan};
-use store_model::ports::{AlertQueue, ErrorKind, InventoryQuery, Ledger, PortError};
+use store_model::ports::{AlertQueue, Clock, ErrorKind, InventoryQuery, Ledger, PortError};
 use store_model::{Alert, InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument, warn};
 
@@ -109,7 +109,7 @@ pub struct Planner {
     /// Stores expected to report; those silent in the window are listed in the result.
     pub known_stores: Vec<String>,
     /// Epoch seconds now; injected so tests fix the time.
-    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub clock: Clock,
 }
 
 impl Planner {

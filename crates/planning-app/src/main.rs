@@ -159,7 +159,7 @@ async fn planner(settings: &Settings) -> Result<Planner> {
         ledger,
         policy,
         known_stores: stores.ids(),
-        clock: Arc::new(|| chrono::Utc::now().timestamp()),
+        clock: store_model::ports::system_clock(),
     })
 }
 

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use store_local::firehose::Clock;
 use store_local::{
     DataDir, DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LocalFirehoseSink,
     QueueConfig, SqliteAlertQueue,
@@ -10,6 +9,7 @@ use store_local::{
 use store_model::contract::reading;
 use store_model::planning::LatestReading;
 use store_model::planning::{ReorderPolicy, SuppressReason};
+use store_model::ports::Clock;
 use store_model::ports::{
     AlertQueue, InventoryQuery, InventorySnapshot, Ledger, PortError, ReadingSink,
 };

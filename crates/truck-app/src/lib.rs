@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use store_model::places::{Fleet, Stores, Truck};
-use store_model::ports::{AlertQueue, Ledger, PortError, QueueMessage, Recorded};
+use store_model::ports::{AlertQueue, Clock, Ledger, PortError, QueueMessage, Recorded};
 use store_model::routing::{Demand, Route, RoutingOptions, Unassigned, plan_routes, split_demand};
 use store_model::{Alert, Delivery, Dispatch, Trip};
 use tracing::{info, warn};
@@ -130,7 +130,7 @@ pub struct Dispatcher {
     /// Divides every travel and service time (1 is real time; demos and tests run faster).
     pub time_scale: f64,
     /// Epoch seconds now.
-    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    pub clock: Clock,
 }
 
 /// The state of the road at the start of a step.

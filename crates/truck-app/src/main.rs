@@ -261,7 +261,7 @@ async fn main() -> Result<()> {
         wait: Duration::from_secs(cli.wait_seconds),
         batch_window: Duration::from_secs(batch_window),
         time_scale,
-        clock: Arc::new(|| chrono::Utc::now().timestamp()),
+        clock: store_model::ports::system_clock(),
     };
     let mut total = BatchReport::default();
     match cli.command {
