@@ -255,6 +255,7 @@ impl ReadingSink for LocalFirehoseSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};
     use store_model::contract::reading;
 
