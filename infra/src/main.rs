@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use store_aws::{AwsSettings, sdk_config};
 use store_infra::provision::{ProvisionOptions, provision};
 use store_infra::stack::{READINGS_PREFIX_EXPRESSION, StackNames};
+use store_runtime::{SdkSettings, sdk_config};
 
 /// The store inventory stack: synthesize its CloudFormation template, or provision it through the
 /// AWS APIs.
@@ -67,7 +67,7 @@ enum Command {
     Provision {
         /// Region and endpoint.
         #[command(flatten)]
-        aws: Box<AwsSettings>,
+        aws: SdkSettings,
         /// The readings prefix of the delivery stream. Servers that do not evaluate Firehose's
         /// `!{timestamp:…}` expressions need a literal partition, e.g. `readings/dt=2026-11-26-15/`.
         #[arg(long, default_value = READINGS_PREFIX_EXPRESSION)]

@@ -22,9 +22,9 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionRule, VersioningConfiguration,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use store_aws::settings::env;
 use store_model::lake::PARTITION_COLUMN;
 use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX};
+use store_runtime::env;
 use tracing::warn;
 
 use crate::stack::*;
@@ -32,7 +32,7 @@ use crate::stack::*;
 /// What the apps need to find the provisioned resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outputs {
-    /// `NAME=value` pairs, named by [`store_aws::settings::env`].
+    /// `NAME=value` pairs, named by [`store_runtime::env`].
     pub settings: Vec<(&'static str, String)>,
 }
 

@@ -2,14 +2,14 @@
 //!
 //! Names derive from the stack name (`${AWS::StackName}`), limits and the table from
 //! [`crate::stack`], the function's environment from the apps' own variable names
-//! ([`store_aws::settings::env`]), and each role's permissions from explicit statements
+//! ([`store_runtime::env`]), and each role's permissions from explicit statements
 //! ([`crate::policy`]). Every checkov check the stack does not pass is skipped in the resource's
 //! metadata, with the reason.
 
 use serde_json::{Value, json};
-use store_aws::settings::env;
 use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
 use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX};
+use store_runtime::env;
 
 use crate::policy::{Statement, document, tls_only_bucket_policy, trust};
 use crate::stack::*;

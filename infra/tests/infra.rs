@@ -68,13 +68,13 @@ fn assert_every_line_reaches_the_settings(text: &str) {
     let dir = tempfile::TempDir::new().unwrap();
     let path = dir.path().join("stack.env");
     std::fs::write(&path, text).unwrap();
-    let settings = store_aws::AwsSettings {
+    let settings = store_runtime::BackendSettings {
         env_file: Some(path),
-        ..store_aws::AwsSettings::default()
+        ..store_runtime::BackendSettings::default()
     }
     .with_env_file()
     .unwrap();
-    for (name, value) in store_aws::settings::parse_env_file(text) {
+    for (name, value) in store_runtime::settings::parse_env_file(text) {
         assert_eq!(
             settings.value_of(&name).as_deref(),
             Some(value.as_str()),

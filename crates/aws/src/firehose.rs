@@ -20,12 +20,10 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 use rand::Rng;
 use store_model::Reading;
-use store_model::ports::{PortError, ReadingSink, SinkStats};
+use store_model::ports::{PortError, READINGS_PER_PUT, ReadingSink, SinkStats};
 use tokio::task::JoinSet;
 use tracing::{error, instrument, warn};
 
-/// Most records in one `PutRecordBatch` call.
-pub const MAX_RECORDS_PER_CALL: usize = 500;
 /// Most bytes of record data in one call.
 pub const MAX_BYTES_PER_CALL: usize = 4 * 1024 * 1024;
 /// Largest record Firehose accepts.
@@ -363,7 +361,7 @@ impl ReadingSink for FirehoseReadingSink {
         let mut buffer = self.buffer.lock().await;
         self.shared.count(|s| s.accepted += encoded.len() as u64);
         for json in encoded {
-            if buffer.records.len() == MAX_RECORDS_PER_CALL
+            if buffer.records.len() == READINGS_PER_PUT
                 || buffer.bytes + json.len() > MAX_BYTES_PER_CALL
             {
                 self.dispatch(&mut buffer).await?;
@@ -372,7 +370,7 @@ impl ReadingSink for FirehoseReadingSink {
             buffer.records.push(json);
             buffer.oldest.get_or_insert_with(Instant::now);
         }
-        if buffer.records.len() == MAX_RECORDS_PER_CALL {
+        if buffer.records.len() == READINGS_PER_PUT {
             self.dispatch(&mut buffer).await?;
         }
         Ok(())

@@ -13,7 +13,9 @@ use aws_sdk_s3::config::SharedCredentialsProvider;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 
-use crate::settings::SettingsError;
+use store_model::ports::PortError;
+
+const OPERATION: &str = "open the lake bucket";
 
 /// Hands the SDK's credentials to `object_store`.
 #[derive(Debug)]
@@ -44,13 +46,10 @@ impl object_store::CredentialProvider for SdkCredentials {
 pub fn lake_object_store(
     config: &SdkConfig,
     bucket: &str,
-) -> Result<Arc<dyn ObjectStore>, SettingsError> {
-    let credentials = config
-        .credentials_provider()
-        .ok_or(SettingsError::Invalid {
-            flag: "backend",
-            reason: "no AWS credentials are configured".into(),
-        })?;
+) -> Result<Arc<dyn ObjectStore>, PortError> {
+    let credentials = config.credentials_provider().ok_or_else(|| {
+        PortError::permanent(OPERATION, "no AWS credentials are configured", None)
+    })?;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(config.region().map(|r| r.as_ref()).unwrap_or("us-east-1"))
@@ -61,9 +60,12 @@ pub fn lake_object_store(
             .with_allow_http(endpoint.starts_with("http://"))
             .with_virtual_hosted_style_request(false);
     }
-    let store = builder.build().map_err(|e| SettingsError::Invalid {
-        flag: "lake-bucket",
-        reason: e.to_string(),
+    let store = builder.build().map_err(|e| {
+        PortError::permanent(
+            OPERATION,
+            format!("bucket {bucket}: {e}"),
+            Some(Box::new(e)),
+        )
     })?;
     Ok(Arc::new(store))
 }

@@ -2,8 +2,9 @@
 //!
 //! Each adapter implements one port trait of `store-model` and converts between the SDK's types
 //! and the domain's at its edge, so nothing above it knows it talks to AWS. All clients come from
-//! one [`settings::sdk_config`] per process (region, retries, timeouts, optional endpoint), which is
-//! also how the tests point them at a local AWS API server.
+//! one SDK configuration per process (`store-runtime` loads it: region, retries, timeouts, optional
+//! endpoint), which is also how the tests point them at a local AWS API server. Depends on
+//! `store-model` and the AWS SDK only.
 //!
 //! | port | adapter |
 //! |---|---|
@@ -13,19 +14,17 @@
 //! | ledger | [`S3Ledger`]: conditional writes (`If-None-Match`), paginated listings |
 
 pub mod athena;
+pub mod clients;
 pub mod firehose;
 #[cfg(feature = "lake-object-store")]
 pub mod lake_store;
 pub mod s3;
-pub mod settings;
 pub mod snapshot;
 pub mod sqs;
 
 pub use athena::{AthenaConfig, AthenaInventoryQuery};
+pub use clients::AwsClients;
 pub use firehose::{FirehoseReadingSink, FirehoseSinkConfig};
 pub use s3::{S3Ledger, S3Objects};
-pub use settings::{
-    AwsClients, AwsConnection, AwsSettings, BackendSettings, QueryEngine, SettingsError, sdk_config,
-};
 pub use snapshot::S3Snapshots;
 pub use sqs::SqsAlertQueue;

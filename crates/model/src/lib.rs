@@ -49,6 +49,15 @@ impl std::str::FromStr for Backend {
     }
 }
 
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Local => "local",
+            Self::Aws => "aws",
+        })
+    }
+}
+
 pub use config::{ConfigError, ConfigFile};
 pub use dispatch::{Delivery, Dispatch, Trip};
 pub use lake::ObjectFormat;

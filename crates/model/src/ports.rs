@@ -111,6 +111,10 @@ pub struct SinkStats {
     pub spooled: u64,
 }
 
+/// The most readings an app hands a [`ReadingSink`] in one `put`: Firehose's limit of records per
+/// `PutRecordBatch` call, so one put is at most one call.
+pub const READINGS_PER_PUT: usize = 500;
+
 /// Where readings go: Firehose on AWS, the local Firehose otherwise.
 #[async_trait]
 pub trait ReadingSink: Send + Sync {

@@ -5,16 +5,14 @@
 //! result. Either way the adapters are built once, before the first event.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use store_aws::{AwsConnection, AwsSettings, BackendSettings, QueryEngine};
 use store_model::planning::ReorderPolicy;
-use store_model::ports::{AlertQueue, InventoryQuery, Ledger};
-use store_model::{Backend, ConfigFile, PlanningEvent, Stores};
+use store_model::{ConfigFile, PlanningEvent, Stores};
 use store_planning_app::{Planner, lambda_handler};
-use tracing_subscriber::EnvFilter;
+use store_runtime::connect::QueueOptions;
+use store_runtime::{BackendSettings, init_tracing};
 
 /// StorePlanningApp: find low stock in the lake and send restock alerts.
 #[derive(Parser, Debug)]
@@ -61,71 +59,6 @@ enum Command {
     ResendOutstanding,
 }
 
-type Adapters = (
-    Arc<dyn InventoryQuery>,
-    Arc<dyn AlertQueue>,
-    Arc<dyn Ledger>,
-);
-
-#[cfg(feature = "embedded")]
-fn local_adapters(settings: &Settings) -> Result<Adapters> {
-    use store_local::{
-        DataDir, DataFusionInventoryQuery, FolderLedger, QueueConfig, SqliteAlertQueue,
-    };
-    let dir = DataDir::new(&settings.backend.data_dir);
-    let lake = dir.lake().with_context(|| {
-        format!(
-            "opening the lake in {}",
-            settings.backend.data_dir.display()
-        )
-    })?;
-    // An empty snapshot table turns the snapshot off here too: every run scans the window.
-    let incremental = settings.backend.aws.snapshot_table()?.is_some();
-    Ok((
-        Arc::new(
-            DataFusionInventoryQuery::new(lake.clone(), &dir.state_dir())
-                .context("opening the query engine")?
-                .with_incremental(incremental),
-        ),
-        Arc::new(
-            SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())
-                .context("opening the alert queue")?,
-        ),
-        Arc::new(FolderLedger::new(lake)),
-    ))
-}
-
-#[cfg(not(feature = "embedded"))]
-fn local_adapters(_: &Settings) -> Result<Adapters> {
-    bail!(
-        "this build has no embedded engine (built without the `embedded` feature); use --backend aws"
-    )
-}
-
-#[cfg(feature = "embedded")]
-fn datafusion_over_s3(
-    config: &aws_config::SdkConfig,
-    aws: &AwsSettings,
-) -> Result<Arc<dyn InventoryQuery>> {
-    let bucket = aws.require_lake_bucket()?;
-    let store = store_aws::lake_store::lake_object_store(config, bucket)?;
-    Ok(Arc::new(
-        store_local::DataFusionInventoryQuery::over_bucket(
-            &format!("s3://{bucket}"),
-            store,
-            aws.lake_format(),
-        ),
-    ))
-}
-
-#[cfg(not(feature = "embedded"))]
-fn datafusion_over_s3(
-    _: &aws_config::SdkConfig,
-    _: &AwsSettings,
-) -> Result<Arc<dyn InventoryQuery>> {
-    bail!("this build has no embedded engine; use --query-engine athena")
-}
-
 async fn planner(settings: &Settings) -> Result<Planner> {
     let mut policy = ReorderPolicy::load(settings.policy.as_deref())?;
     match settings.alert_expiry_hours {
@@ -134,25 +67,10 @@ async fn planner(settings: &Settings) -> Result<Planner> {
         None => {}
     }
     let stores = Stores::load(settings.stores.as_deref())?;
-    let (query, queue, ledger) = match settings.backend.backend {
-        Backend::Local => local_adapters(settings)?,
-        Backend::Aws => {
-            let AwsConnection {
-                settings: aws,
-                config,
-                clients,
-            } = settings.backend.connect_aws().await?;
-            let query: Arc<dyn InventoryQuery> = match aws.query_engine() {
-                QueryEngine::Athena => Arc::new(aws.athena_query(&clients)?),
-                QueryEngine::Datafusion => datafusion_over_s3(&config, &aws)?,
-            };
-            (
-                query,
-                Arc::new(aws.alert_queue(&clients)?) as Arc<dyn AlertQueue>,
-                Arc::new(aws.ledger(&clients)?) as Arc<dyn Ledger>,
-            )
-        }
-    };
+    let connection = settings.backend.clone().connect().await?;
+    let query = connection.inventory_query()?;
+    let queue = connection.alert_queue(QueueOptions::default())?;
+    let ledger = connection.ledger()?;
     Ok(Planner {
         query,
         queue,
@@ -161,14 +79,6 @@ async fn planner(settings: &Settings) -> Result<Planner> {
         known_stores: stores.ids(),
         clock: store_model::ports::system_clock(),
     })
-}
-
-fn init_tracing() {
-    let filter = EnvFilter::try_from_env("STORE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 #[cfg(feature = "embedded")]

@@ -2,20 +2,17 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use store_aws::BackendSettings;
-use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::places::HO_CHI_MINH_CITY;
 use store_model::planning::printable;
-use store_model::ports::{AlertQueue, Ledger};
 use store_model::routing::RoutingOptions;
-use store_model::{Backend, ConfigFile, Fleet, Stores};
+use store_model::{ConfigFile, Fleet, Stores};
+use store_runtime::connect::QueueOptions;
+use store_runtime::{BackendSettings, init_tracing};
 use store_truck_app::{BatchReport, Dispatcher, ExecutionOutcome, LOOKBACK_SECONDS, board, report};
-use tracing_subscriber::EnvFilter;
 
 /// StoreTruckApp: take restock alerts off the queue and dispatch delivery trucks.
 #[derive(Parser, Debug)]
@@ -101,14 +98,6 @@ enum StoresCommand {
         #[arg(long, default_value_t = 12.0)]
         radius_km: f64,
     },
-}
-
-fn init_tracing() {
-    let filter = EnvFilter::try_from_env("STORE_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Prints what a step did: departures, dispatches, deliveries, what waits for a truck.
@@ -227,29 +216,12 @@ async fn main() -> Result<()> {
     if cli.max_receive_count == 0 || cli.visibility_timeout == 0 {
         bail!("--max-receive-count and --visibility-timeout must be at least 1");
     }
-    let (queue, ledger): (Arc<dyn AlertQueue>, Arc<dyn Ledger>) = match cli.backend.backend {
-        Backend::Local => {
-            let dir = DataDir::new(&cli.backend.data_dir);
-            let queue = SqliteAlertQueue::open(
-                &dir.queue_path(),
-                QueueConfig {
-                    visibility_timeout: Duration::from_secs(cli.visibility_timeout),
-                    max_receive_count: cli.max_receive_count,
-                    ..QueueConfig::default()
-                },
-            )
-            .context("opening the alert queue")?;
-            let lake = dir.lake().context("opening the lake")?;
-            (Arc::new(queue), Arc::new(FolderLedger::new(lake)))
-        }
-        Backend::Aws => {
-            let aws = cli.backend.connect_aws().await?;
-            (
-                Arc::new(aws.settings.alert_queue(&aws.clients)?),
-                Arc::new(aws.settings.ledger(&aws.clients)?),
-            )
-        }
-    };
+    let connection = cli.backend.clone().connect().await?;
+    let queue = connection.alert_queue(QueueOptions {
+        visibility_timeout: Duration::from_secs(cli.visibility_timeout),
+        max_receive_count: cli.max_receive_count,
+    })?;
+    let ledger = connection.ledger()?;
     let batch_window = cli.batch_window.unwrap_or(fleet.batch_window_seconds);
     let time_scale = cli.time_scale;
     let dispatcher = Dispatcher {

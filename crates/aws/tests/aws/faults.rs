@@ -20,13 +20,13 @@ use aws_sdk_s3::operation::put_object::PutObjectOutput;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
 use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use store_aws::firehose::{MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL};
+use store_aws::firehose::MAX_BYTES_PER_CALL;
 use store_aws::{
     AthenaConfig, AthenaInventoryQuery, FirehoseReadingSink, FirehoseSinkConfig, S3Objects,
     S3Snapshots, SqsAlertQueue,
 };
 use store_model::contract::{alert, reading};
-use store_model::ports::{AlertQueue, InventoryQuery, ReadingSink};
+use store_model::ports::{AlertQueue, InventoryQuery, READINGS_PER_PUT, ReadingSink};
 use store_model::{InventoryRequest, Reading};
 
 fn readings(n: usize) -> Vec<Reading> {
@@ -155,10 +155,7 @@ async fn firehose_calls_stay_within_500_records_and_4_mib() {
 
     let calls = calls.lock().unwrap();
     let counts: Vec<usize> = calls.iter().map(Vec::len).collect();
-    assert!(
-        counts.iter().all(|&n| n <= MAX_RECORDS_PER_CALL),
-        "{counts:?}"
-    );
+    assert!(counts.iter().all(|&n| n <= READINGS_PER_PUT), "{counts:?}");
     assert!(
         calls
             .iter()
@@ -180,7 +177,7 @@ async fn firehose_calls_stay_within_500_records_and_4_mib() {
     );
     assert_eq!(stats.delivered, 1_264);
     assert!(
-        calls.iter().any(|c| c.len() < MAX_RECORDS_PER_CALL
+        calls.iter().any(|c| c.len() < READINGS_PER_PUT
             && c.iter().map(Vec::len).sum::<usize>() > 3 * 1024 * 1024),
         "the byte limit, not the record limit, cut the calls of big readings"
     );
