@@ -9,6 +9,8 @@
 //! same readings again and sends alerts with the same deterministic ids, which the truck app
 //! recognises as already dispatched: a duplicate is harmless, a lost alert would not be.
 
+pub mod cli;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -22,6 +22,8 @@
 //!    carried twice.
 
 pub mod board;
+pub mod cli;
+pub mod console;
 pub mod report;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,305 @@
+//! The command line: the shared settings, and each subcommand as a struct with its own `run`.
+//! Ranges are checked by clap as the flags parse.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use store_model::places::HO_CHI_MINH_CITY;
+use store_model::ports::system_clock;
+use store_model::routing::RoutingOptions;
+use store_model::{ConfigFile, Fleet, Stores};
+use store_runtime::BackendSettings;
+use store_runtime::connect::QueueOptions;
+
+use crate::console::{print_board, show};
+use crate::{BatchReport, Dispatcher, ExecutionOutcome, report};
+
+/// StoreTruckApp: take restock alerts off the queue and dispatch delivery trucks.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    backend: BackendSettings,
+    #[command(flatten)]
+    dispatch: DispatchSettings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How the dispatcher consumes and routes.
+#[derive(Args, Debug)]
+struct DispatchSettings {
+    /// Seconds a received alert stays hidden from other consumers (local queue; an SQS queue
+    /// has its own).
+    #[arg(long, env = "STORE_VISIBILITY_TIMEOUT", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=43_200))]
+    visibility_timeout: u64,
+    /// Receives after which an unprocessed alert goes to the dead-letter queue (local queue; an
+    /// SQS queue's redrive policy sets its own).
+    #[arg(long, env = "STORE_MAX_RECEIVE_COUNT", default_value_t = 5, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_receive_count: u32,
+    /// Seconds a receive waits for the first alert (long poll, at most 20).
+    #[arg(long, env = "STORE_WAIT_SECONDS", default_value_t = 2, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=20))]
+    wait_seconds: u64,
+    /// The fleet file: depots and trucks (default: the shipped `config/fleet.toml`).
+    #[arg(long, env = "STORE_FLEET_FILE", global = true)]
+    fleet: Option<PathBuf>,
+    /// The store locations file (default: the shipped `config/stores.toml`).
+    #[arg(long, env = "STORE_STORES_FILE", global = true)]
+    stores: Option<PathBuf>,
+    /// Seconds to gather alerts before routing them together (default: the fleet file's
+    /// `batch_window_seconds`).
+    #[arg(long, env = "STORE_BATCH_WINDOW_SECONDS", global = true)]
+    batch_window: Option<u64>,
+    /// Runs travel and service times this many times faster than real time (1 = real time;
+    /// a demo uses e.g. 600, so an hour's trip takes six seconds).
+    #[arg(long, env = "STORE_TIME_SCALE", default_value_t = 1.0, global = true,
+          value_parser = time_scale)]
+    time_scale: f64,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Record the deliveries that are due, route one batch of alerts, and exit.
+    Once(Once),
+    /// Route alerts as they come and record deliveries as trucks arrive, showing the fleet
+    /// board live, until Ctrl-C.
+    Watch(Watch),
+    /// Show the queue depth and the fleet board without consuming anything.
+    Status(Status),
+    /// Write a self-contained HTML page with a map of depots, stores and routes, and the
+    /// dispatch tables.
+    Report(Report),
+    /// Store locations.
+    #[command(subcommand)]
+    Stores(StoresCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum StoresCommand {
+    /// Print a stores file with `--count` stores around Ho Chi Minh City (STORE_1..STORE_<count>,
+    /// the ids `store-app simulate --stores <count>` uses).
+    Generate(Generate),
+}
+
+/// `once`.
+#[derive(Args, Debug)]
+struct Once;
+
+/// `watch`.
+#[derive(Args, Debug)]
+struct Watch;
+
+/// `status`.
+#[derive(Args, Debug)]
+struct Status;
+
+/// `report`'s flags.
+#[derive(Args, Debug)]
+struct Report {
+    /// The page to write.
+    #[arg(long)]
+    html: PathBuf,
+    /// Hours of dispatches to include.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=2160))]
+    hours: u32,
+}
+
+/// `stores generate`'s flags.
+#[derive(Args, Debug)]
+struct Generate {
+    /// Number of stores.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    count: u64,
+    /// Seed: the same seed gives the same places.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Radius around the city centre, km.
+    #[arg(long, default_value_t = 12.0, value_parser = positive_km)]
+    radius_km: f64,
+}
+
+fn time_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x >= 1.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("`{s}` is not a number of at least 1")),
+    }
+}
+
+fn positive_km(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("`{s}` is not a distance above 0")),
+    }
+}
+
+impl Cli {
+    /// Runs the subcommand: store generation needs nothing else; the rest connect to the
+    /// backend and build the dispatcher first.
+    pub async fn run(self) -> Result<()> {
+        if let Command::Stores(StoresCommand::Generate(generate)) = &self.command {
+            generate.run();
+            return Ok(());
+        }
+        let dispatcher = self.dispatch.dispatcher(self.backend).await?;
+        let total = match self.command {
+            Command::Stores(_) => unreachable!("handled before connecting"),
+            Command::Status(status) => return status.run(&dispatcher).await,
+            Command::Report(report) => return report.run(&dispatcher).await,
+            Command::Once(once) => once.run(&dispatcher).await?,
+            Command::Watch(watch) => watch.run(&dispatcher).await,
+        };
+        summary(&dispatcher, &total).await
+    }
+}
+
+impl DispatchSettings {
+    /// The dispatcher over the backend's queue and ledger, with the fleet and stores loaded.
+    async fn dispatcher(self, backend: BackendSettings) -> Result<Dispatcher> {
+        let fleet = Fleet::load(self.fleet.as_deref())?;
+        let stores = Stores::load(self.stores.as_deref())?;
+        let connection = backend.connect().await?;
+        let queue = connection.alert_queue(QueueOptions {
+            visibility_timeout: Duration::from_secs(self.visibility_timeout),
+            max_receive_count: self.max_receive_count,
+        })?;
+        let batch_window = self.batch_window.unwrap_or(fleet.batch_window_seconds);
+        Ok(Dispatcher {
+            queue,
+            ledger: connection.ledger()?,
+            fleet,
+            stores,
+            routing: RoutingOptions::default(),
+            wait: Duration::from_secs(self.wait_seconds),
+            batch_window: Duration::from_secs(batch_window),
+            time_scale: self.time_scale,
+            clock: system_clock(),
+        })
+    }
+}
+
+impl Generate {
+    fn run(&self) {
+        let stores = Stores::generate(
+            self.count as usize,
+            self.seed,
+            HO_CHI_MINH_CITY,
+            self.radius_km,
+        );
+        print!("{}", stores.to_toml());
+    }
+}
+
+impl Once {
+    async fn run(self, dispatcher: &Dispatcher) -> Result<BatchReport> {
+        let outcome = dispatcher
+            .try_execute_task()
+            .await
+            .context("handling a batch")?;
+        let (report, until) = match outcome {
+            ExecutionOutcome::EmptyQueue => return Ok(BatchReport::default()),
+            ExecutionOutcome::TaskCompleted(r) => (r, None),
+            ExecutionOutcome::NoFreeTruck { report, until } => (report, Some(until)),
+        };
+        show(&report, &dispatcher.fleet, dispatcher.time_scale);
+        if let Some(until) = until {
+            println!(
+                "every truck is on the road; the first is back at {} UTC",
+                store_model::dispatch::clock(until)
+            );
+        }
+        Ok(report)
+    }
+}
+
+impl Watch {
+    async fn run(self, dispatcher: &Dispatcher) -> BatchReport {
+        let live = std::io::stdout().is_terminal();
+        eprintln!("watching for alerts (Ctrl-C to stop)…");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BatchReport>();
+        // The closure owns the sender, so the printer ends when the loop does.
+        let steps = dispatcher.run_until(shutdown, move |r| {
+            let _ = tx.send(r.clone());
+        });
+        let mut total = BatchReport::default();
+        let printer = async {
+            while let Some(r) = rx.recv().await {
+                if live {
+                    // Redraw the board in place, then the step's events below it.
+                    let _ = print_board(dispatcher, true, false).await;
+                    show(&r, &dispatcher.fleet, dispatcher.time_scale);
+                } else {
+                    show(&r, &dispatcher.fleet, dispatcher.time_scale);
+                    let _ = print_board(dispatcher, false, false).await;
+                }
+                total.absorb(&r);
+            }
+        };
+        tokio::join!(steps, printer);
+        total
+    }
+}
+
+impl Status {
+    async fn run(self, dispatcher: &Dispatcher) -> Result<()> {
+        print_board(dispatcher, false, true)
+            .await
+            .context("reading the queue and the ledger")
+    }
+}
+
+impl Report {
+    async fn run(self, dispatcher: &Dispatcher) -> Result<()> {
+        let now = (dispatcher.clock)();
+        let since = now - i64::from(self.hours) * 3600;
+        let dispatches = dispatcher.ledger.dispatches_since(since).await?;
+        let deliveries = dispatcher.ledger.deliveries_since(since).await?;
+        let page = report::html(
+            &dispatcher.fleet,
+            &dispatcher.stores,
+            &dispatches,
+            &deliveries,
+            now,
+        );
+        std::fs::write(&self.html, page)
+            .with_context(|| format!("writing {}", self.html.display()))?;
+        println!(
+            "wrote {} ({} dispatch(es), {} deliveries)",
+            self.html.display(),
+            dispatches.len(),
+            deliveries.len()
+        );
+        Ok(())
+    }
+}
+
+/// The closing line of `once` and `watch`: what was done, and what the queue holds.
+async fn summary(dispatcher: &Dispatcher, total: &BatchReport) -> Result<()> {
+    let depth = dispatcher
+        .queue
+        .depth()
+        .await
+        .context("reading the queue depth")?;
+    eprintln!(
+        "{} alert(s) accepted, {} trip(s), {} dispatch(es), {} deliveries; {} accepted before, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        total.accepted,
+        total.routes.len(),
+        total.dispatched.len(),
+        total.delivered.len(),
+        total.duplicates,
+        total.dead_lettered,
+        total.retried,
+        depth.visible,
+        depth.in_flight,
+        depth.dead
+    );
+    Ok(())
+}
