@@ -17,14 +17,11 @@ use aws_sdk_sqs::types::{
 };
 use store_model::planning::Alert;
 use store_model::ports::{AlertQueue, ErrorKind, PortError, QueueDepth, QueueMessage};
+use store_model::ports::{MAX_MESSAGE_BYTES, MESSAGES_PER_CALL};
 use tracing::{instrument, warn};
 
 use crate::firehose::backoff;
 
-/// Most entries in one batch call.
-pub const MAX_BATCH_ENTRIES: usize = 10;
-/// Most bytes in one message, and in one batch.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Longest long poll SQS allows.
 const MAX_WAIT: Duration = Duration::from_secs(20);
 /// Attempts for batch entries that failed on the service's side.
@@ -93,9 +90,9 @@ fn batches(bodies: &[String]) -> Vec<Vec<(usize, &str)>> {
     let mut out: Vec<Vec<(usize, &str)>> = Vec::new();
     let mut bytes = 0;
     for (i, body) in bodies.iter().enumerate() {
-        let fits = out
-            .last()
-            .is_some_and(|b| b.len() < MAX_BATCH_ENTRIES && bytes + body.len() <= MAX_BATCH_BYTES);
+        let fits = out.last().is_some_and(|b| {
+            b.len() < MESSAGES_PER_CALL && bytes + body.len() <= MAX_MESSAGE_BYTES
+        });
         if !fits {
             out.push(Vec::new());
             bytes = 0;
@@ -162,12 +159,12 @@ impl SqsAlertQueue {
         if let Some((i, b)) = bodies
             .iter()
             .enumerate()
-            .find(|(_, b)| b.len() > MAX_BATCH_BYTES)
+            .find(|(_, b)| b.len() > MAX_MESSAGE_BYTES)
         {
             return Err(PortError::permanent(
                 "send alerts",
                 format!(
-                    "message {i} is {} bytes; SQS takes at most {MAX_BATCH_BYTES}",
+                    "message {i} is {} bytes; SQS takes at most {MAX_MESSAGE_BYTES}",
                     b.len()
                 ),
                 None,
@@ -244,10 +241,10 @@ impl AlertQueue for SqsAlertQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
-        if !(1..=MAX_BATCH_ENTRIES).contains(&max) {
+        if !(1..=MESSAGES_PER_CALL).contains(&max) {
             return Err(PortError::permanent(
                 "receive alerts",
-                format!("can receive 1 to {MAX_BATCH_ENTRIES} messages at a time, not {max}"),
+                format!("can receive 1 to {MESSAGES_PER_CALL} messages at a time, not {max}"),
                 None,
             ));
         }
@@ -287,7 +284,7 @@ impl AlertQueue for SqsAlertQueue {
     }
 
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), PortError> {
-        for chunk in receipt_handles.chunks(MAX_BATCH_ENTRIES) {
+        for chunk in receipt_handles.chunks(MESSAGES_PER_CALL) {
             let batch: Vec<(usize, &String)> = chunk.iter().enumerate().collect();
             resend_failed_entries("delete alerts", batch, |pending| async move {
                 let entries: Vec<DeleteMessageBatchRequestEntry> = pending

@@ -19,12 +19,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use store_model::Alert;
 use store_model::ports::{AlertQueue, PortError, QueueDepth, QueueMessage};
+use store_model::ports::{MAX_MESSAGE_BYTES, MESSAGES_PER_CALL};
 use uuid::Uuid;
-
-/// SQS's largest message body.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-/// SQS's largest batch.
-pub const MAX_BATCH: usize = 10;
 
 /// Queue attributes, as an SQS queue and its redrive policy have them.
 #[derive(Debug, Clone)]
@@ -202,11 +198,11 @@ impl SqliteAlertQueue {
 
     /// Sends raw bodies (the port sends alerts; tests and tools may send anything).
     pub async fn send_bodies(&self, bodies: Vec<String>) -> Result<Vec<String>, PortError> {
-        if let Some(b) = bodies.iter().find(|b| b.len() > MAX_BODY_BYTES) {
+        if let Some(b) = bodies.iter().find(|b| b.len() > MAX_MESSAGE_BYTES) {
             return Err(PortError::permanent(
                 "send alerts",
                 format!(
-                    "a message of {} bytes exceeds the {MAX_BODY_BYTES}-byte limit",
+                    "a message of {} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit",
                     b.len()
                 ),
                 None,
@@ -214,7 +210,7 @@ impl SqliteAlertQueue {
         }
         self.with_conn("send alerts", move |conn| {
             let mut ids = Vec::with_capacity(bodies.len());
-            for chunk in bodies.chunks(MAX_BATCH) {
+            for chunk in bodies.chunks(MESSAGES_PER_CALL) {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_error("send alerts"))?;
@@ -340,10 +336,10 @@ impl AlertQueue for SqliteAlertQueue {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
-        if !(1..=MAX_BATCH).contains(&max) {
+        if !(1..=MESSAGES_PER_CALL).contains(&max) {
             return Err(PortError::permanent(
                 "receive alerts",
-                format!("can receive 1 to {MAX_BATCH} messages at a time, asked for {max}"),
+                format!("can receive 1 to {MESSAGES_PER_CALL} messages at a time, asked for {max}"),
                 None,
             ));
         }
@@ -366,7 +362,7 @@ impl AlertQueue for SqliteAlertQueue {
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), PortError> {
         let handles = receipt_handles.to_vec();
         self.with_conn("delete alerts", move |conn| {
-            for chunk in handles.chunks(MAX_BATCH) {
+            for chunk in handles.chunks(MESSAGES_PER_CALL) {
                 let tx = conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_error("delete alerts"))?;

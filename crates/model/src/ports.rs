@@ -111,6 +111,14 @@ pub struct SinkStats {
     pub spooled: u64,
 }
 
+/// The most messages one queue call sends, receives or deletes: SQS's limit, which the embedded
+/// queue keeps too.
+pub const MESSAGES_PER_CALL: usize = 10;
+
+/// The largest message body, and the most body bytes in one send: SQS's limit, kept by the
+/// embedded queue too.
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
 /// The most readings an app hands a [`ReadingSink`] in one `put`: Firehose's limit of records per
 /// `PutRecordBatch` call, so one put is at most one call.
 pub const READINGS_PER_PUT: usize = 500;

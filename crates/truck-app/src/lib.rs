@@ -31,7 +31,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use store_model::places::{Fleet, Stores, Truck};
-use store_model::ports::{AlertQueue, Clock, Ledger, PortError, QueueMessage, Recorded};
+use store_model::ports::{
+    AlertQueue, Clock, Ledger, MESSAGES_PER_CALL, PortError, QueueMessage, Recorded,
+};
 use store_model::routing::{Demand, Route, RoutingOptions, Unassigned, plan_routes, split_demand};
 use store_model::{Alert, Delivery, Dispatch, Trip};
 use tracing::{info, warn};
@@ -40,10 +42,10 @@ use tracing::{info, warn};
 pub const LOOKBACK_SECONDS: i64 = 2 * 24 * 3600;
 
 /// Most open orders routed together in one step (the oldest first).
-pub const MAX_BATCH: usize = 500;
+pub const MAX_ORDERS_PER_STEP: usize = 500;
 
 /// Most messages accepted in one step.
-pub const MAX_ACCEPT: usize = 500;
+pub const MAX_ACCEPTS_PER_STEP: usize = 500;
 
 /// What one step did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -146,6 +148,12 @@ struct Road {
 impl Dispatcher {
     /// One step: finish and deliver, accept what is queued, then dispatch open orders.
     pub async fn try_execute_task(&self) -> Result<ExecutionOutcome, PortError> {
+        self.step(&mut Stop::never()).await
+    }
+
+    /// One step that stops waiting for messages when `stop` is asked. Only the waits are raced
+    /// against it: the ledger writes and deletes of a step always run to their end.
+    async fn step(&self, stop: &mut Stop) -> Result<ExecutionOutcome, PortError> {
         let now = (self.clock)();
         let mut report = BatchReport::default();
         let mut road = self.road(now).await?;
@@ -159,7 +167,7 @@ impl Dispatcher {
         } else {
             Duration::ZERO
         };
-        let accepted = self.accept(wait, &mut report).await?;
+        let accepted = self.accept(wait, stop, &mut report).await?;
         let planned: HashSet<String> = open.iter().map(|o| o.alert.alert_id.clone()).collect();
         open.extend(
             accepted
@@ -181,7 +189,7 @@ impl Dispatcher {
             let until = road_until(&road, now);
             return Ok(ExecutionOutcome::NoFreeTruck { report, until });
         }
-        open.truncate(MAX_BATCH);
+        open.truncate(MAX_ORDERS_PER_STEP);
         self.dispatch(open, free, &mut road, &mut report).await?;
         Ok(ExecutionOutcome::TaskCompleted(report))
     }
@@ -273,10 +281,14 @@ impl Dispatcher {
     async fn accept(
         &self,
         wait: Duration,
+        stop: &mut Stop,
         report: &mut BatchReport,
     ) -> Result<Vec<Alert>, PortError> {
         let mut accepted = Vec::new();
-        let mut received = self.queue.receive(10, wait).await?;
+        let Some(received) = stop.or(self.queue.receive(MESSAGES_PER_CALL, wait)).await else {
+            return Ok(accepted);
+        };
+        let mut received = received?;
         if received.is_empty() {
             return Ok(accepted);
         }
@@ -286,13 +298,17 @@ impl Dispatcher {
             taken += received.len();
             accepted.extend(self.accept_messages(&received, report).await?);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() || taken >= MAX_ACCEPT {
+            if left.is_zero() || taken >= MAX_ACCEPTS_PER_STEP {
                 return Ok(accepted);
             }
-            received = self
-                .queue
-                .receive(10.min(MAX_ACCEPT - taken), left.min(Duration::from_secs(1)))
-                .await?;
+            let more = self.queue.receive(
+                MESSAGES_PER_CALL.min(MAX_ACCEPTS_PER_STEP - taken),
+                left.min(Duration::from_secs(1)),
+            );
+            match stop.or(more).await {
+                Some(more) => received = more?,
+                None => return Ok(accepted),
+            }
         }
     }
 
@@ -476,20 +492,27 @@ impl Dispatcher {
         Ok(out)
     }
 
-    /// Runs steps until `shutdown` resolves, calling `on_step` after each one that did
-    /// something. Queue errors are reported and retried after a pause, so a passing outage does
-    /// not end the watch; with every truck out, it sleeps until one is back (at most a second,
-    /// so deliveries are still recorded on time).
+    /// Runs steps until `shutdown` completes, calling `on_step` after each step that did
+    /// something. Shutdown is raced only against waiting (for messages, or for a truck to come
+    /// back): a step that is recording finishes first, so no trip is left half recorded and no
+    /// accepted message undeleted. Queue errors are reported and retried after a pause, so a
+    /// passing outage does not end the watch; with every truck out, it sleeps until one is back
+    /// (at most a second, so deliveries are still recorded on time).
     pub async fn run_until(
         &self,
         shutdown: impl Future<Output = ()>,
         mut on_step: impl FnMut(&BatchReport),
     ) {
-        tokio::pin!(shutdown);
-        loop {
-            let pause = tokio::select! {
-                () = &mut shutdown => return,
-                outcome = self.try_execute_task() => match outcome {
+        let (asked, stop) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = asked.send(true);
+            std::future::pending::<()>().await;
+        };
+        let steps = async {
+            let mut stop = Stop(Some(stop));
+            while !stop.asked() {
+                let pause = match self.step(&mut stop).await {
                     Ok(ExecutionOutcome::TaskCompleted(report)) => {
                         on_step(&report);
                         None
@@ -505,14 +528,47 @@ impl Dispatcher {
                         warn!(error = %e, "dispatching failed; trying again shortly");
                         Some(Duration::from_secs(1))
                     }
-                },
-            };
-            if let Some(pause) = pause {
-                tokio::select! {
-                    () = &mut shutdown => return,
-                    () = tokio::time::sleep(pause) => {}
+                };
+                if let Some(pause) = pause {
+                    stop.or(tokio::time::sleep(pause)).await;
                 }
             }
+        };
+        tokio::select! {
+            () = steps => {}
+            () = signal => {}
+        }
+    }
+}
+
+/// A request to stop, as a step sees it: raced only against waits.
+struct Stop(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Stop {
+    /// A stop never asked (a single step).
+    fn never() -> Self {
+        Self(None)
+    }
+
+    /// Whether stopping has been asked.
+    fn asked(&self) -> bool {
+        self.0.as_ref().is_some_and(|r| *r.borrow())
+    }
+
+    /// `wait`'s output, or `None` when stopping is asked first (or was already).
+    async fn or<T>(&mut self, wait: impl Future<Output = T>) -> Option<T> {
+        let Some(asked) = self.0.as_mut() else {
+            return Some(wait.await);
+        };
+        tokio::pin!(wait);
+        tokio::select! {
+            biased;
+            result = asked.wait_for(|stop| *stop) => match result {
+                Ok(_) => None,
+                // The sender is gone: nobody can ask any more.
+                Err(_) => Some(wait.as_mut().await),
+            },
+            out = wait.as_mut() => Some(out),
         }
     }
 }

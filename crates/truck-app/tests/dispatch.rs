@@ -190,6 +190,8 @@ struct Faulty {
     /// Dispatchers meet here before their first claim.
     meet: Option<Arc<tokio::sync::Barrier>>,
     met: AtomicBool,
+    /// Asks for shutdown (as Ctrl-C would) at the first dispatch it records, then records slowly.
+    stop: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Faulty {
@@ -199,6 +201,7 @@ impl Faulty {
             dead: AtomicBool::new(false),
             meet: None,
             met: AtomicBool::new(false),
+            stop: None,
         }
     }
 }
@@ -218,6 +221,10 @@ impl Ledger for Faulty {
                 "process killed",
                 None,
             ));
+        }
+        if let Some(stop) = &self.stop {
+            stop.notify_one();
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         self.inner.record_dispatch(d).await
     }
@@ -425,6 +432,28 @@ async fn the_watch_loop_stops_on_shutdown() {
     })
     .await;
     assert_eq!(seen, 2);
+}
+
+#[tokio::test]
+async fn shutdown_in_the_middle_of_recording_lets_the_step_finish() {
+    let dir = TempDir::new().unwrap();
+    let (queue, folder) = open(&dir);
+    let alerts: Vec<Alert> = (0..4).map(|n| alert(n, 1_764_000_000)).collect();
+    queue.send(&alerts).await.unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let ledger = Arc::new(Faulty {
+        stop: Some(stop.clone()),
+        ..Faulty::new(folder)
+    });
+    let d = dispatcher(Arc::new(queue.clone()), ledger.clone());
+    let mut seen = 0;
+    d.run_until(stop.notified(), |r| seen += r.dispatched.len())
+        .await;
+    // The step that was recording when shutdown came recorded every dispatch of its trips.
+    let recorded = ledger.dispatches_since(0).await.unwrap();
+    assert_eq!((seen, recorded.len()), (4, 4));
+    assert_each_unit_carried_once(&recorded, 4, alerts[0].restock_qty);
+    assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
 
 #[tokio::test]
