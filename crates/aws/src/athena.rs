@@ -35,6 +35,7 @@ use store_model::snapshot::{
 use tracing::{info, instrument, warn};
 use uuid::Uuid;
 
+use crate::errors::{Permanent, sdk_error};
 use crate::snapshot::S3Snapshots;
 
 /// Where and how the planning query runs.
@@ -85,17 +86,21 @@ pub struct AthenaInventoryQuery {
 
 const OPERATION: &str = "planning query";
 
+/// Athena's errors that retrying cannot help.
+const PERMANENT: Permanent = Permanent {
+    codes: &[
+        "InvalidRequestException",
+        "ResourceNotFoundException",
+        "AccessDeniedException",
+    ],
+    statuses: &[],
+};
+
 fn call_error<E>(e: SdkError<E>) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let message = format!("{}", DisplayErrorContext(&e));
-    match e.code() {
-        Some("InvalidRequestException" | "ResourceNotFoundException" | "AccessDeniedException") => {
-            PortError::permanent(OPERATION, message, Some(Box::new(e)))
-        }
-        _ => PortError::transient(OPERATION, message, e),
-    }
+    sdk_error(OPERATION, e, &PERMANENT)
 }
 
 /// An execution parameter: Athena substitutes it as a typed literal, so text is quoted (with
@@ -136,10 +141,10 @@ impl ResultTyping {
             .map(|(i, n)| (n.to_ascii_lowercase(), i))
             .collect();
         if let Some(missing) = COLUMNS.iter().find(|c| !index.contains_key(**c)) {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 OPERATION,
                 format!("the result lacks column `{missing}`"),
-                None,
             ));
         }
         Ok(Self { index })
@@ -166,10 +171,10 @@ impl ResultTyping {
             .filter(|v| !v.is_empty())
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    PortError::permanent(
+                    PortError::new(
+                        ErrorKind::Permanent,
                         OPERATION,
                         format!("row {n}: column `{column}` is {v:?}, not an integer"),
-                        None,
                     )
                 })
             })
@@ -178,10 +183,10 @@ impl ResultTyping {
 
     fn required_int(&self, row: &Row, column: &str, n: usize) -> Result<i64, PortError> {
         self.int(row, column, n)?.ok_or_else(|| {
-            PortError::permanent(
+            PortError::new(
+                ErrorKind::Permanent,
                 OPERATION,
                 format!("row {n}: column `{column}` is null"),
-                None,
             )
         })
     }
@@ -190,10 +195,10 @@ impl ResultTyping {
     pub fn latest(&self, row: &Row, n: usize) -> Result<LatestReading, PortError> {
         let required_text = |column: &str| {
             self.text(row, column).map(str::to_owned).ok_or_else(|| {
-                PortError::permanent(
+                PortError::new(
+                    ErrorKind::Permanent,
                     OPERATION,
                     format!("row {n}: column `{column}` is null"),
-                    None,
                 )
             })
         };
@@ -317,7 +322,11 @@ impl AthenaInventoryQuery {
             .find(|v| v.chars().all(|c| c.is_ascii_digit()) && !v.is_empty());
         value.map_or(Ok(0), |v| {
             v.parse().map_err(|_| {
-                PortError::permanent(OPERATION, format!("query {id} counted {v:?}"), None)
+                PortError::new(
+                    ErrorKind::Permanent,
+                    OPERATION,
+                    format!("query {id} counted {v:?}"),
+                )
             })
         })
     }
@@ -344,11 +353,7 @@ impl AthenaInventoryQuery {
                             .encryption_option(EncryptionOption::SseS3)
                             .build()
                             .map_err(|e| {
-                                PortError::permanent(
-                                    OPERATION,
-                                    "bad encryption setting",
-                                    Some(Box::new(e)),
-                                )
+                                PortError::permanent(OPERATION, "bad encryption setting", e)
                             })?,
                     )
                     .build(),
@@ -356,7 +361,11 @@ impl AthenaInventoryQuery {
         }
         let out = call.send().await.map_err(call_error)?;
         out.query_execution_id().map(str::to_owned).ok_or_else(|| {
-            PortError::permanent(OPERATION, "Athena returned no query execution id", None)
+            PortError::new(
+                ErrorKind::Permanent,
+                OPERATION,
+                "Athena returned no query execution id",
+            )
         })
     }
 
@@ -382,7 +391,11 @@ impl AthenaInventoryQuery {
                 .await
                 .map_err(call_error)?;
             let execution = out.query_execution().cloned().ok_or_else(|| {
-                PortError::permanent(OPERATION, format!("query {id} has no execution"), None)
+                PortError::new(
+                    ErrorKind::Permanent,
+                    OPERATION,
+                    format!("query {id} has no execution"),
+                )
             })?;
             let status = execution.status();
             match status.and_then(|s| s.state()) {
@@ -404,7 +417,7 @@ impl AthenaInventoryQuery {
                     return Err(if retryable {
                         PortError::new(ErrorKind::Transient, OPERATION, message)
                     } else {
-                        PortError::permanent(OPERATION, message, None)
+                        PortError::new(ErrorKind::Permanent, OPERATION, message)
                     });
                 }
                 // QUEUED and RUNNING (and states this client does not know) mean: not yet.

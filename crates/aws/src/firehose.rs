@@ -20,7 +20,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 use rand::Rng;
 use store_model::Reading;
-use store_model::ports::{PortError, READINGS_PER_PUT, ReadingSink, SinkStats};
+use store_model::ports::{ErrorKind, PortError, READINGS_PER_PUT, ReadingSink, SinkStats};
 use tokio::task::JoinSet;
 use tracing::{error, instrument, warn};
 
@@ -183,7 +183,7 @@ async fn join_one(set: &mut JoinSet<Result<(), PortError>>) -> Result<(), PortEr
         Some(Err(e)) => Err(PortError::permanent(
             "put readings",
             "a Firehose batch task failed",
-            Some(Box::new(e)),
+            e,
         )),
         None => Ok(()),
     }
@@ -224,11 +224,7 @@ impl Shared {
                 .map(|data| Record::builder().data(Blob::new(data.clone())).build())
                 .collect::<Result<_, _>>()
                 .map_err(|e| {
-                    PortError::permanent(
-                        "put readings",
-                        "could not build a Firehose record",
-                        Some(Box::new(e)),
-                    )
+                    PortError::permanent("put readings", "could not build a Firehose record", e)
                 })?;
             self.count(|s| s.objects += 1);
             let result = self
@@ -306,9 +302,7 @@ impl Shared {
         let count = pending.len() as u64;
         tokio::task::spawn_blocking(move || shared.spool.append(&pending))
             .await
-            .map_err(|e| {
-                PortError::permanent("spool readings", "spool task failed", Some(Box::new(e)))
-            })?
+            .map_err(|e| PortError::permanent("spool readings", "spool task failed", e))?
             .map_err(|e| {
                 PortError::permanent(
                     "spool readings",
@@ -316,7 +310,7 @@ impl Shared {
                         "{count} undelivered readings could not be written to {}",
                         self.spool.path.display()
                     ),
-                    Some(Box::new(e)),
+                    e,
                 )
             })?;
         self.count(|s| s.spooled += count);
@@ -337,15 +331,12 @@ impl ReadingSink for FirehoseReadingSink {
         let mut encoded = Vec::with_capacity(readings.len());
         for r in readings {
             let mut json = serde_json::to_vec(r).map_err(|e| {
-                PortError::permanent(
-                    "put readings",
-                    "could not encode a reading",
-                    Some(Box::new(e)),
-                )
+                PortError::permanent("put readings", "could not encode a reading", e)
             })?;
             json.push(b'\n');
             if json.len() > MAX_RECORD_BYTES {
-                return Err(PortError::permanent(
+                return Err(PortError::new(
+                    ErrorKind::Permanent,
                     "put readings",
                     format!(
                         "the reading of store {} product {} is {} bytes as JSON; Firehose takes at most {MAX_RECORD_BYTES} bytes per record (none of this call's readings were accepted)",
@@ -353,7 +344,6 @@ impl ReadingSink for FirehoseReadingSink {
                         r.product_id,
                         json.len()
                     ),
-                    None,
                 ));
             }
             encoded.push(json);
@@ -387,11 +377,7 @@ impl ReadingSink for FirehoseReadingSink {
         // Collect finished calls so their errors surface while streaming.
         while let Some(done) = buffer.in_flight.try_join_next() {
             done.map_err(|e| {
-                PortError::permanent(
-                    "put readings",
-                    "a Firehose batch task failed",
-                    Some(Box::new(e)),
-                )
+                PortError::permanent("put readings", "a Firehose batch task failed", e)
             })??;
         }
         Ok(())

@@ -13,7 +13,7 @@ use aws_sdk_s3::config::SharedCredentialsProvider;
 use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AwsCredential};
 
-use store_model::ports::PortError;
+use store_model::ports::{ErrorKind, PortError};
 
 const OPERATION: &str = "open the lake bucket";
 
@@ -48,7 +48,11 @@ pub fn lake_object_store(
     bucket: &str,
 ) -> Result<Arc<dyn ObjectStore>, PortError> {
     let credentials = config.credentials_provider().ok_or_else(|| {
-        PortError::permanent(OPERATION, "no AWS credentials are configured", None)
+        PortError::new(
+            ErrorKind::Permanent,
+            OPERATION,
+            "no AWS credentials are configured",
+        )
     })?;
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
@@ -60,12 +64,8 @@ pub fn lake_object_store(
             .with_allow_http(endpoint.starts_with("http://"))
             .with_virtual_hosted_style_request(false);
     }
-    let store = builder.build().map_err(|e| {
-        PortError::permanent(
-            OPERATION,
-            format!("bucket {bucket}: {e}"),
-            Some(Box::new(e)),
-        )
-    })?;
+    let store = builder
+        .build()
+        .map_err(|e| PortError::permanent(OPERATION, format!("bucket {bucket}: {e}"), e))?;
     Ok(Arc::new(store))
 }

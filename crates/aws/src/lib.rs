@@ -15,6 +15,7 @@
 
 pub mod athena;
 pub mod clients;
+mod errors;
 pub mod firehose;
 #[cfg(feature = "lake-object-store")]
 pub mod lake_store;

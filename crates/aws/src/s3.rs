@@ -5,14 +5,14 @@
 //! when the key exists, so two consumers racing on one alert record one dispatch between them.
 //! Listings are paginated and start at the first wanted partition; reads run concurrently.
 
+use crate::errors::{Permanent, sdk_error, status};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures::{StreamExt, TryStreamExt};
 use store_model::ledger::{LedgerStore, ObjectLedger};
-use store_model::ports::PortError;
+use store_model::ports::{ErrorKind, PortError};
 
 /// The AWS [`store_model::ports::Ledger`].
 pub type S3Ledger = ObjectLedger<S3Objects>;
@@ -55,7 +55,7 @@ impl S3Objects {
         {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(s3_error("read object", e)),
+            Err(e) => return Err(sdk_error("read object", e, &PERMANENT)),
         };
         let bytes = out.body.collect().await.map_err(|e| {
             PortError::transient(
@@ -111,7 +111,7 @@ impl S3Objects {
             .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| s3_error("list objects", e))?;
+            let page = page.map_err(|e| sdk_error("list objects", e, &PERMANENT))?;
             out.extend(page.contents().iter().cloned());
         }
         Ok(out)
@@ -125,16 +125,12 @@ impl S3Objects {
                 .iter()
                 .map(|k| ObjectIdentifier::builder().key(k).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    PortError::permanent("delete objects", "bad object key", Some(Box::new(e)))
-                })?;
+                .map_err(|e| PortError::permanent("delete objects", "bad object key", e))?;
             let delete = Delete::builder()
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|e| {
-                    PortError::permanent("delete objects", "bad delete request", Some(Box::new(e)))
-                })?;
+                .map_err(|e| PortError::permanent("delete objects", "bad delete request", e))?;
             let out = self
                 .client
                 .delete_objects()
@@ -142,7 +138,7 @@ impl S3Objects {
                 .delete(delete)
                 .send()
                 .await
-                .map_err(|e| s3_error("delete objects", e))?;
+                .map_err(|e| sdk_error("delete objects", e, &PERMANENT))?;
             if let Some(e) = out.errors().first() {
                 return Err(PortError::new(
                     store_model::ports::ErrorKind::Transient,
@@ -164,25 +160,12 @@ impl S3Objects {
 /// Keys per `DeleteObjects` call.
 const DELETE_BATCH: usize = 1000;
 
-fn status<E>(e: &SdkError<E>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
-}
-
-fn s3_error<E>(operation: &'static str, e: SdkError<E>) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = format!("{}", DisplayErrorContext(&e));
-    let permanent = matches!(
-        e.code(),
-        Some("NoSuchBucket" | "AccessDenied" | "InvalidBucketName")
-    ) || matches!(status(&e), Some(400 | 403 | 404));
-    if permanent {
-        PortError::permanent(operation, message, Some(Box::new(e)))
-    } else {
-        PortError::transient(operation, message, e)
-    }
-}
+/// S3's errors that retrying cannot help (a `HEAD` or a refused request answers with a bare
+/// status).
+const PERMANENT: Permanent = Permanent {
+    codes: &["NoSuchBucket", "AccessDenied", "InvalidBucketName"],
+    statuses: &[400, 403, 404],
+};
 
 #[async_trait]
 impl LedgerStore for S3Objects {
@@ -195,7 +178,7 @@ impl LedgerStore for S3Objects {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| s3_error("write ledger", e))?;
+            .map_err(|e| sdk_error("write ledger", e, &PERMANENT))?;
         Ok(())
     }
 
@@ -219,10 +202,10 @@ impl LedgerStore for S3Objects {
                     // It exists; it cannot vanish, as ledger objects are never deleted.
                     return match self.get(key).await? {
                         Some(existing) => Ok(Some(existing)),
-                        None => Err(PortError::permanent(
+                        None => Err(PortError::new(
+                            ErrorKind::Permanent,
                             "write ledger",
                             format!("s3://{}/{key} exists but cannot be read", self.bucket),
-                            None,
                         )),
                     };
                 }
@@ -234,7 +217,7 @@ impl LedgerStore for S3Objects {
                     ))
                     .await;
                 }
-                Err(e) => return Err(s3_error("write ledger", e)),
+                Err(e) => return Err(sdk_error("write ledger", e, &PERMANENT)),
             }
         }
     }
@@ -250,7 +233,7 @@ impl LedgerStore for S3Objects {
             .send();
         let mut keys = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| s3_error("list ledger", e))?;
+            let page = page.map_err(|e| sdk_error("list ledger", e, &PERMANENT))?;
             keys.extend(
                 page.contents()
                     .iter()

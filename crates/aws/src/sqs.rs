@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
     MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
@@ -20,6 +19,7 @@ use store_model::ports::{AlertQueue, ErrorKind, PortError, QueueDepth, QueueMess
 use store_model::ports::{MAX_MESSAGE_BYTES, MESSAGES_PER_CALL};
 use tracing::{instrument, warn};
 
+use crate::errors::{Permanent, sdk_error};
 use crate::firehose::backoff;
 
 /// Longest long poll SQS allows.
@@ -35,28 +35,18 @@ pub struct SqsAlertQueue {
     dead_letter_queue_url: String,
 }
 
-fn call_error<E>(operation: &'static str, e: SdkError<E>) -> PortError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let message = format!("{}", DisplayErrorContext(&e));
-    let permanent = matches!(
-        e.code(),
-        Some(
-            "AWS.SimpleQueueService.NonExistentQueue"
-                | "QueueDoesNotExist"
-                | "InvalidParameterValue"
-                | "AccessDenied"
-                | "AccessDeniedException"
-                | "ReceiptHandleIsInvalid"
-        )
-    );
-    if permanent {
-        PortError::permanent(operation, message, Some(Box::new(e)))
-    } else {
-        PortError::transient(operation, message, e)
-    }
-}
+/// SQS's errors that retrying cannot help.
+const PERMANENT: Permanent = Permanent {
+    codes: &[
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "InvalidParameterValue",
+        "AccessDenied",
+        "AccessDeniedException",
+        "ReceiptHandleIsInvalid",
+    ],
+    statuses: &[],
+};
 
 fn entry_errors(operation: &'static str, failed: &[&BatchResultErrorEntry]) -> PortError {
     let detail: Vec<String> = failed
@@ -161,13 +151,13 @@ impl SqsAlertQueue {
             .enumerate()
             .find(|(_, b)| b.len() > MAX_MESSAGE_BYTES)
         {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 "send alerts",
                 format!(
                     "message {i} is {} bytes; SQS takes at most {MAX_MESSAGE_BYTES}",
                     b.len()
                 ),
-                None,
             ));
         }
         for batch in batches(bodies) {
@@ -181,9 +171,7 @@ impl SqsAlertQueue {
                             .build()
                     })
                     .collect::<Result<_, _>>()
-                    .map_err(|e| {
-                        PortError::permanent("send alerts", "bad batch entry", Some(Box::new(e)))
-                    })?;
+                    .map_err(|e| PortError::permanent("send alerts", "bad batch entry", e))?;
                 let out = self
                     .client
                     .send_message_batch()
@@ -191,7 +179,7 @@ impl SqsAlertQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| call_error("send alerts", e))?;
+                    .map_err(|e| sdk_error("send alerts", e, &PERMANENT))?;
                 Ok(out.failed().to_vec())
             })
             .await?;
@@ -208,7 +196,7 @@ impl SqsAlertQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .send()
             .await
-            .map_err(|e| call_error("queue depth", e))?;
+            .map_err(|e| sdk_error("queue depth", e, &PERMANENT))?;
         let get = |name: QueueAttributeName| {
             out.attributes()
                 .and_then(|a| a.get(&name))
@@ -230,22 +218,16 @@ impl AlertQueue for SqsAlertQueue {
             .iter()
             .map(serde_json::to_string)
             .collect::<Result<_, _>>()
-            .map_err(|e| {
-                PortError::permanent(
-                    "send alerts",
-                    "could not encode an alert",
-                    Some(Box::new(e)),
-                )
-            })?;
+            .map_err(|e| PortError::permanent("send alerts", "could not encode an alert", e))?;
         self.send_bodies(&bodies).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
         if !(1..=MESSAGES_PER_CALL).contains(&max) {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 "receive alerts",
                 format!("can receive 1 to {MESSAGES_PER_CALL} messages at a time, not {max}"),
-                None,
             ));
         }
         let out = self
@@ -257,7 +239,7 @@ impl AlertQueue for SqsAlertQueue {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| call_error("receive alerts", e))?;
+            .map_err(|e| sdk_error("receive alerts", e, &PERMANENT))?;
         out.messages()
             .iter()
             .map(|m| {
@@ -273,10 +255,10 @@ impl AlertQueue for SqsAlertQueue {
                         body: m.body().unwrap_or_default().to_owned(),
                         receive_count,
                     }),
-                    _ => Err(PortError::permanent(
+                    _ => Err(PortError::new(
+                        ErrorKind::Permanent,
                         "receive alerts",
                         "SQS returned a message without an id or receipt handle",
-                        None,
                     )),
                 }
             })
@@ -296,9 +278,7 @@ impl AlertQueue for SqsAlertQueue {
                             .build()
                     })
                     .collect::<Result<_, _>>()
-                    .map_err(|e| {
-                        PortError::permanent("delete alerts", "bad batch entry", Some(Box::new(e)))
-                    })?;
+                    .map_err(|e| PortError::permanent("delete alerts", "bad batch entry", e))?;
                 let out = self
                     .client
                     .delete_message_batch()
@@ -306,7 +286,7 @@ impl AlertQueue for SqsAlertQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| call_error("delete alerts", e))?;
+                    .map_err(|e| sdk_error("delete alerts", e, &PERMANENT))?;
                 Ok(out.failed().to_vec())
             })
             .await?;
@@ -326,7 +306,7 @@ impl AlertQueue for SqsAlertQueue {
             .visibility_timeout(whole_seconds(timeout, Duration::from_secs(12 * 3600)))
             .send()
             .await
-            .map_err(|e| call_error("extend visibility", e))?;
+            .map_err(|e| sdk_error("extend visibility", e, &PERMANENT))?;
         Ok(())
     }
 
@@ -336,9 +316,7 @@ impl AlertQueue for SqsAlertQueue {
                 .data_type("String")
                 .string_value(v)
                 .build()
-                .map_err(|e| {
-                    PortError::permanent("dead-letter", "bad message attribute", Some(Box::new(e)))
-                })
+                .map_err(|e| PortError::permanent("dead-letter", "bad message attribute", e))
         };
         self.client
             .send_message()
@@ -349,7 +327,7 @@ impl AlertQueue for SqsAlertQueue {
             .message_attributes("receive_count", text(&message.receive_count.to_string())?)
             .send()
             .await
-            .map_err(|e| call_error("dead-letter", e))?;
+            .map_err(|e| sdk_error("dead-letter", e, &PERMANENT))?;
         self.delete(std::slice::from_ref(&message.receipt_handle))
             .await
     }

@@ -13,7 +13,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use store_model::lake::reading_object_key;
-use store_model::ports::{PortError, ReadingSink, SinkStats};
+use store_model::ports::{ErrorKind, PortError, ReadingSink, SinkStats};
 use store_model::{ObjectFormat, Reading};
 use tracing::debug;
 use uuid::Uuid;
@@ -126,11 +126,7 @@ impl LocalFirehoseSink {
             tokio::task::spawn_blocking(move || lake.put(&written_key, &bytes).map(|()| bytes))
                 .await
                 .map_err(|e| {
-                    PortError::permanent(
-                        "write readings object",
-                        "writer task failed",
-                        Some(Box::new(e)),
-                    )
+                    PortError::permanent("write readings object", "writer task failed", e)
                 })?
                 .map_err(|e| {
                     PortError::transient(
@@ -168,10 +164,10 @@ fn approx_json_size(r: &Reading) -> usize {
 /// Encodes readings as one Parquet object (Snappy, as Firehose's conversion writes it).
 pub fn encode_parquet(readings: &[Reading]) -> Result<Vec<u8>, PortError> {
     let fail = |e: &dyn std::fmt::Display| {
-        PortError::permanent(
+        PortError::new(
+            ErrorKind::Permanent,
             "encode parquet",
             format!("could not encode readings: {e}"),
-            None,
         )
     };
     let batch = readings_to_batch(readings).map_err(|e| fail(&e))?;
@@ -203,11 +199,7 @@ impl ReadingSink for LocalFirehoseSink {
                 match self.config.format {
                     ObjectFormat::Json => {
                         serde_json::to_writer(&mut buffer.json, r).map_err(|e| {
-                            PortError::permanent(
-                                "put readings",
-                                "could not encode a reading",
-                                Some(Box::new(e)),
-                            )
+                            PortError::permanent("put readings", "could not encode a reading", e)
                         })?;
                         buffer.json.push(b'\n');
                     }

@@ -21,7 +21,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     let lake = lake.clone();
     tokio::task::spawn_blocking(move || work(&lake))
         .await
-        .map_err(|e| PortError::permanent(operation, "ledger task failed", Some(Box::new(e))))?
+        .map_err(|e| PortError::permanent(operation, "ledger task failed", e))?
         .map_err(|e| PortError::transient(operation, "ledger file access failed", e))
 }
 

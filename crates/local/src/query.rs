@@ -29,7 +29,7 @@ use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
     incremental_planning_sql, replace_placeholders,
 };
-use store_model::ports::{InventoryQuery, InventorySnapshot, PortError};
+use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use store_model::snapshot::{
     Fold, SnapshotCommit, SnapshotStore, SnapshotWriter, Snapshots, Written, snapshot_covers,
     snapshot_data_key,
@@ -72,11 +72,7 @@ enum Source {
 }
 
 fn query_error(e: DataFusionError) -> PortError {
-    PortError::permanent(
-        "planning query",
-        format!("DataFusion failed: {e}"),
-        Some(Box::new(e)),
-    )
+    PortError::permanent("planning query", format!("DataFusion failed: {e}"), e)
 }
 
 /// Rewrites `?` placeholders (Athena's form) as `$1, $2, …` (DataFusion's), outside quotes.
@@ -89,11 +85,7 @@ impl DataFusionInventoryQuery {
     pub fn new(lake: LakeFolder, state_dir: &std::path::Path) -> Result<Self, PortError> {
         let check =
             LakeCheck::open(lake.clone(), &state_dir.join("lake-check.db")).map_err(|e| {
-                PortError::permanent(
-                    "open lake check",
-                    "cannot open the lake check state",
-                    Some(Box::new(e)),
-                )
+                PortError::permanent("open lake check", "cannot open the lake check state", e)
             })?;
         Ok(Self {
             source: Source::Folder {
@@ -277,9 +269,8 @@ impl SnapshotWriter for FoldWriter<'_> {
         let folded = column_sum(&batches, "folded").map_err(query_error)?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let data_key = snapshot_data_key(run);
-        let bytes = encode(schema, &batches).map_err(|e| {
-            PortError::permanent(FOLD, "cannot encode the snapshot", Some(Box::new(e)))
-        })?;
+        let bytes = encode(schema, &batches)
+            .map_err(|e| PortError::permanent(FOLD, "cannot encode the snapshot", e))?;
         let key = data_key.clone();
         blocking(self.lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
         Ok(Written {
@@ -369,14 +360,19 @@ async fn query(
 
 fn column(batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef, PortError> {
     let array = batch.column_by_name(name).ok_or_else(|| {
-        PortError::permanent(
+        PortError::new(
+            ErrorKind::Permanent,
             "planning query",
             format!("the result lacks column `{name}`"),
-            None,
         )
     })?;
-    cast(array, to)
-        .map_err(|e| PortError::permanent("planning query", format!("column `{name}`: {e}"), None))
+    cast(array, to).map_err(|e| {
+        PortError::new(
+            ErrorKind::Permanent,
+            "planning query",
+            format!("column `{name}`: {e}"),
+        )
+    })
 }
 
 /// Turns the planning SQL's result rows into [`LatestReading`]s.
@@ -471,9 +467,7 @@ impl InventoryQuery for DataFusionInventoryQuery {
                 let check = check.clone();
                 let report = tokio::task::spawn_blocking(move || check.check_since(&min_dt))
                     .await
-                    .map_err(|e| {
-                        PortError::permanent("check lake", "check task failed", Some(Box::new(e)))
-                    })?
+                    .map_err(|e| PortError::permanent("check lake", "check task failed", e))?
                     .map_err(|e| {
                         PortError::transient(
                             "check lake",

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use store_model::Alert;
-use store_model::ports::{AlertQueue, PortError, QueueDepth, QueueMessage};
+use store_model::ports::{AlertQueue, ErrorKind, PortError, QueueDepth, QueueMessage};
 use store_model::ports::{MAX_MESSAGE_BYTES, MESSAGES_PER_CALL};
 use uuid::Uuid;
 
@@ -97,18 +97,48 @@ fn create_queue_file(path: &Path) -> Result<(), PortError> {
     let created = Connection::open(&tmp)
         .and_then(|conn| conn.execute_batch(SCHEMA).map(|()| conn))
         .and_then(|conn| conn.close().map_err(|(_, e)| e))
-        .map_err(db_error("create queue"))
+        .map_err(|e| db_error("create queue", e))
         .and_then(|()| match std::fs::hard_link(&tmp, path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(PortError::permanent(
                 "create queue",
                 format!("cannot create {}", path.display()),
-                Some(Box::new(e)),
+                e,
             )),
         });
     let _ = std::fs::remove_file(&tmp);
     created
+}
+
+/// Opens the queue file at `path`, which holds the queue's tables, for this process.
+fn open_connection(path: &Path) -> Result<Connection, Failure> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // A queue file exists only with its tables (it is created whole): one without them was
+    // emptied or damaged, and taking it for an empty queue would lose its messages silently.
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('messages', 'dead_letters')",
+            [],
+            |row| row.get(0),
+        )?;
+    if tables != 2 {
+        return Err(Failure::Port(PortError::new(
+            ErrorKind::Permanent,
+            "open queue",
+            format!(
+                "{} exists but holds no queue (it was emptied or damaged), so the messages it held are gone; \
+                 the planner can send the alerts still outstanding again (`store-planning-app resend-outstanding`), \
+                 after the file is moved away (a new queue is created in its place)",
+                path.display()
+            ),
+        )));
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
 }
 
 fn now_ms() -> i64 {
@@ -117,16 +147,42 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn db_error(operation: &'static str) -> impl FnOnce(rusqlite::Error) -> PortError {
-    move |e| {
-        let busy = matches!(
-            e.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        );
-        if busy {
-            PortError::transient(operation, "the queue database is busy; retry", e)
-        } else {
-            PortError::permanent(operation, "queue database error", Some(Box::new(e)))
+fn db_error(operation: &'static str, e: rusqlite::Error) -> PortError {
+    let busy = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    if busy {
+        PortError::transient(operation, "the queue database is busy; retry", e)
+    } else {
+        PortError::permanent(operation, "queue database error", e)
+    }
+}
+
+/// Why a queue operation failed: the database, or the operation's own verdict. The work of an
+/// operation returns this, and [`Failure::into_port`] names the operation once.
+enum Failure {
+    Db(rusqlite::Error),
+    Port(PortError),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<PortError> for Failure {
+    fn from(e: PortError) -> Self {
+        Self::Port(e)
+    }
+}
+
+impl Failure {
+    fn into_port(self, operation: &'static str) -> PortError {
+        match self {
+            Self::Db(e) => db_error(operation, e),
+            Self::Port(e) => e,
         }
     }
 }
@@ -136,45 +192,13 @@ impl SqliteAlertQueue {
     pub fn open(path: &Path, config: QueueConfig) -> Result<Self, PortError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
-                PortError::permanent(
-                    "open queue",
-                    format!("cannot create {}", dir.display()),
-                    Some(Box::new(e)),
-                )
+                PortError::permanent("open queue", format!("cannot create {}", dir.display()), e)
             })?;
         }
         if !path.exists() {
             create_queue_file(path)?;
         }
-        let conn = Connection::open(path).map_err(db_error("open queue"))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(db_error("open queue"))?;
-        // A queue file exists only with its tables (it is created whole): one without them was
-        // emptied or damaged, and taking it for an empty queue would lose its messages silently.
-        let tables: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('messages', 'dead_letters')",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(db_error("open queue"))?;
-        if tables != 2 {
-            return Err(PortError::permanent(
-                "open queue",
-                format!(
-                    "{} exists but holds no queue (it was emptied or damaged), so the messages it held are gone; \
-                     the planner can send the alerts still outstanding again (`store-planning-app resend-outstanding`), \
-                     after the file is moved away (a new queue is created in its place)",
-                    path.display()
-                ),
-                None,
-            ));
-        }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_error("open queue"))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db_error("open queue"))?;
-        conn.execute_batch(SCHEMA).map_err(db_error("open queue"))?;
+        let conn = open_connection(path).map_err(|e| e.into_port("open queue"))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             config,
@@ -185,7 +209,7 @@ impl SqliteAlertQueue {
     async fn with_conn<T: Send + 'static>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
+        work: impl FnOnce(&mut Connection) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, PortError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
@@ -193,43 +217,41 @@ impl SqliteAlertQueue {
             work(&mut conn)
         })
         .await
-        .map_err(|e| PortError::permanent(operation, "queue task failed", Some(Box::new(e))))?
+        .map_err(|e| PortError::permanent(operation, "queue task failed", e))?
+        .map_err(|e| e.into_port(operation))
     }
 
     /// Sends raw bodies (the port sends alerts; tests and tools may send anything).
     pub async fn send_bodies(&self, bodies: Vec<String>) -> Result<Vec<String>, PortError> {
         if let Some(b) = bodies.iter().find(|b| b.len() > MAX_MESSAGE_BYTES) {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 "send alerts",
                 format!(
                     "a message of {} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit",
                     b.len()
                 ),
-                None,
             ));
         }
         self.with_conn("send alerts", move |conn| {
             let mut ids = Vec::with_capacity(bodies.len());
             for chunk in bodies.chunks(MESSAGES_PER_CALL) {
                 let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_error("send alerts"))?;
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let now = now_ms();
                 {
                     let mut insert = tx
                         .prepare_cached(
                             "INSERT INTO messages (message_id, body, sent_at_ms, visible_at_ms) VALUES (?1, ?2, ?3, ?3)",
-                        )
-                        .map_err(db_error("send alerts"))?;
+                        )?;
                     for body in chunk {
                         let id = Uuid::new_v4().to_string();
                         insert
-                            .execute(params![id, body, now])
-                            .map_err(db_error("send alerts"))?;
+                            .execute(params![id, body, now])?;
                         ids.push(id);
                     }
                 }
-                tx.commit().map_err(db_error("send alerts"))?;
+                tx.commit()?;
             }
             Ok(ids)
         })
@@ -240,11 +262,8 @@ impl SqliteAlertQueue {
         conn: &mut Connection,
         max: usize,
         config: &QueueConfig,
-    ) -> Result<Vec<QueueMessage>, PortError> {
-        let err = db_error("receive alerts");
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+    ) -> Result<Vec<QueueMessage>, Failure> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
         let max_receives = i64::from(config.max_receive_count);
         tx.execute(
@@ -254,26 +273,21 @@ impl SqliteAlertQueue {
              FROM messages INDEXED BY messages_by_receive_count
              WHERE receive_count >= ?2 AND visible_at_ms <= ?1",
             params![now, max_receives],
-        )
-        .map_err(db_error("receive alerts"))?;
+        )?;
         tx.execute(
             "DELETE FROM messages INDEXED BY messages_by_receive_count
              WHERE receive_count >= ?2 AND visible_at_ms <= ?1",
             params![now, max_receives],
-        )
-        .map_err(db_error("receive alerts"))?;
+        )?;
         let candidates: Vec<(i64, String, String, u32)> = {
             let mut stmt = tx
                 // In send order (the rowid), skipping what is in flight: this stops after `max`
                 // rows instead of sorting every visible message.
-                .prepare_cached("SELECT seq, message_id, body, receive_count FROM messages NOT INDEXED WHERE visible_at_ms <= ?1 ORDER BY seq LIMIT ?2")
-                .map_err(db_error("receive alerts"))?;
+                .prepare_cached("SELECT seq, message_id, body, receive_count FROM messages NOT INDEXED WHERE visible_at_ms <= ?1 ORDER BY seq LIMIT ?2")?;
             stmt.query_map(params![now, max as i64], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })
-            .map_err(db_error("receive alerts"))?
-            .collect::<Result<_, _>>()
-            .map_err(db_error("receive alerts"))?
+            })?
+            .collect::<Result<_, _>>()?
         };
         let visible_at = now + config.visibility_timeout.as_millis() as i64;
         let mut out = Vec::with_capacity(candidates.len());
@@ -282,8 +296,7 @@ impl SqliteAlertQueue {
             tx.prepare_cached(
                 "UPDATE messages SET receipt_handle = ?1, receive_count = receive_count + 1, visible_at_ms = ?2 WHERE seq = ?3",
             )
-            .and_then(|mut stmt| stmt.execute(params![handle, visible_at, seq]))
-            .map_err(db_error("receive alerts"))?;
+            .and_then(|mut stmt| stmt.execute(params![handle, visible_at, seq]))?;
             out.push(QueueMessage {
                 message_id,
                 receipt_handle: handle,
@@ -291,7 +304,7 @@ impl SqliteAlertQueue {
                 receive_count: count + 1,
             });
         }
-        tx.commit().map_err(db_error("receive alerts"))?;
+        tx.commit()?;
         Ok(out)
     }
 
@@ -299,8 +312,7 @@ impl SqliteAlertQueue {
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, PortError> {
         self.with_conn("list dead letters", |conn| {
             let mut stmt = conn
-                .prepare("SELECT message_id, body, receive_count, reason FROM dead_letters ORDER BY moved_at_ms, message_id")
-                .map_err(db_error("list dead letters"))?;
+                .prepare("SELECT message_id, body, receive_count, reason FROM dead_letters ORDER BY moved_at_ms, message_id")?;
             stmt.query_map([], |row| {
                 Ok(DeadLetter {
                     message_id: row.get(0)?,
@@ -308,10 +320,9 @@ impl SqliteAlertQueue {
                     receive_count: row.get(2)?,
                     reason: row.get(3)?,
                 })
-            })
-            .map_err(db_error("list dead letters"))?
+            })?
             .collect::<Result<_, _>>()
-            .map_err(db_error("list dead letters"))
+            .map_err(Failure::from)
         })
         .await
     }
@@ -324,11 +335,7 @@ impl AlertQueue for SqliteAlertQueue {
             .iter()
             .map(|a| {
                 serde_json::to_string(a).map_err(|e| {
-                    PortError::permanent(
-                        "send alerts",
-                        "could not encode an alert",
-                        Some(Box::new(e)),
-                    )
+                    PortError::permanent("send alerts", "could not encode an alert", e)
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -337,10 +344,10 @@ impl AlertQueue for SqliteAlertQueue {
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<QueueMessage>, PortError> {
         if !(1..=MESSAGES_PER_CALL).contains(&max) {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 "receive alerts",
                 format!("can receive 1 to {MESSAGES_PER_CALL} messages at a time, asked for {max}"),
-                None,
             ));
         }
         let deadline = Instant::now() + wait;
@@ -363,21 +370,16 @@ impl AlertQueue for SqliteAlertQueue {
         let handles = receipt_handles.to_vec();
         self.with_conn("delete alerts", move |conn| {
             for chunk in handles.chunks(MESSAGES_PER_CALL) {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(db_error("delete alerts"))?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 {
-                    let mut delete = tx
-                        .prepare_cached("DELETE FROM messages WHERE receipt_handle = ?1")
-                        .map_err(db_error("delete alerts"))?;
+                    let mut delete =
+                        tx.prepare_cached("DELETE FROM messages WHERE receipt_handle = ?1")?;
                     for handle in chunk {
                         // Like SQS, deleting with a stale handle is not an error: the work is done.
-                        delete
-                            .execute(params![handle])
-                            .map_err(db_error("delete alerts"))?;
+                        delete.execute(params![handle])?;
                     }
                 }
-                tx.commit().map_err(db_error("delete alerts"))?;
+                tx.commit()?;
             }
             Ok(())
         })
@@ -395,14 +397,9 @@ impl AlertQueue for SqliteAlertQueue {
                 .execute(
                     "UPDATE messages SET visible_at_ms = ?1 WHERE receipt_handle = ?2",
                     params![now_ms() + timeout.as_millis() as i64, handle],
-                )
-                .map_err(db_error("change visibility"))?;
+                )?;
             if n == 0 {
-                return Err(PortError::permanent(
-                    "change visibility",
-                    "the receipt handle is no longer valid (the message was deleted or received again)",
-                    None,
-                ));
+                return Err(PortError::new(ErrorKind::Permanent, "change visibility", "the receipt handle is no longer valid (the message was deleted or received again)").into());
             }
             Ok(())
         })
@@ -414,25 +411,18 @@ impl AlertQueue for SqliteAlertQueue {
         let reason = reason.to_owned();
         self.with_conn("dead-letter alert", move |conn| {
             let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error("dead-letter alert"))?;
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let moved = tx
                 .execute(
                     "INSERT OR REPLACE INTO dead_letters (message_id, body, receive_count, reason, sent_at_ms, moved_at_ms)
                      SELECT message_id, body, receive_count, ?2, sent_at_ms, ?3 FROM messages WHERE receipt_handle = ?1",
                     params![handle, reason, now_ms()],
-                )
-                .map_err(db_error("dead-letter alert"))?;
+                )?;
             if moved == 0 {
-                return Err(PortError::permanent(
-                    "dead-letter alert",
-                    "the receipt handle is no longer valid",
-                    None,
-                ));
+                return Err(PortError::new(ErrorKind::Permanent, "dead-letter alert", "the receipt handle is no longer valid").into());
             }
-            tx.execute("DELETE FROM messages WHERE receipt_handle = ?1", params![handle])
-                .map_err(db_error("dead-letter alert"))?;
-            tx.commit().map_err(db_error("dead-letter alert"))
+            tx.execute("DELETE FROM messages WHERE receipt_handle = ?1", params![handle])?;
+            Ok(tx.commit()?)
         })
         .await
     }
@@ -440,11 +430,11 @@ impl AlertQueue for SqliteAlertQueue {
     async fn depth(&self) -> Result<QueueDepth, PortError> {
         self.with_conn("queue depth", |conn| {
             let now = now_ms();
-            let count = |sql: &str| -> Result<u64, PortError> {
+            let count = |sql: &str| -> Result<u64, Failure> {
                 conn.query_row(sql, params![now], |r| r.get::<_, i64>(0))
                     .optional()
                     .map(|n| n.unwrap_or(0) as u64)
-                    .map_err(db_error("queue depth"))
+                    .map_err(Failure::from)
             };
             Ok(QueueDepth {
                 visible: count("SELECT count(*) FROM messages WHERE visible_at_ms <= ?1")?,

@@ -29,7 +29,7 @@ use crate::lake::{
     ledger_object_key,
 };
 use crate::planning::{Alert, AlertStatus, Delivered};
-use crate::ports::{Ledger, PortError, Recorded};
+use crate::ports::{ErrorKind, Ledger, PortError, Recorded};
 
 /// The object operations a ledger needs.
 #[async_trait]
@@ -109,7 +109,7 @@ pub fn decode_lines<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> (Vec<T>, Ve
 }
 
 fn encode_error(operation: &'static str, e: serde_json::Error) -> PortError {
-    PortError::permanent(operation, "could not encode the record", Some(Box::new(e)))
+    PortError::permanent(operation, "could not encode the record", e)
 }
 
 impl<S: LedgerStore> ObjectLedger<S> {
@@ -216,10 +216,10 @@ impl<S: LedgerStore> ObjectLedger<S> {
                 (mut records, _) if records.len() == 1 => {
                     Ok(Recorded::AlreadyRecorded(records.remove(0)))
                 }
-                _ => Err(PortError::permanent(
+                _ => Err(PortError::new(
+                    ErrorKind::Permanent,
                     operation,
                     format!("the recorded entry {key} is unreadable"),
-                    None,
                 )),
             },
         }
@@ -344,12 +344,12 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
                 self.saw_trip(&trip);
                 Ok(Some(trip))
             }
-            _ => Err(PortError::permanent(
+            _ => Err(PortError::new(
+                ErrorKind::Permanent,
                 "read trips",
                 format!(
                     "the trip {key} is unreadable; the truck cannot be planned until it is repaired"
                 ),
-                None,
             )),
         }
     }

@@ -74,17 +74,17 @@ impl PortError {
         }
     }
 
-    /// An error that retrying will not fix.
+    /// An error that retrying will not fix, caused by `source` (without one: [`PortError::new`]).
     pub fn permanent(
         operation: &'static str,
         message: impl Into<String>,
-        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
         Self {
             kind: ErrorKind::Permanent,
             operation,
             message: message.into(),
-            source,
+            source: Some(source.into()),
         }
     }
 

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use store_local::{DataDir, FolderLedger, QueueConfig, SqliteAlertQueue};
 use store_model::contract::alert;
 use store_model::planning::AlertStatus;
-use store_model::ports::{AlertQueue, Ledger, PortError, QueueDepth, QueueMessage, Recorded};
+use store_model::ports::{
+    AlertQueue, ErrorKind, Ledger, PortError, QueueDepth, QueueMessage, Recorded,
+};
 use store_model::routing::RoutingOptions;
 use store_model::{Alert, Delivery, Dispatch, Trip};
 use store_model::{ConfigFile, Fleet, Stores};
@@ -122,10 +124,10 @@ impl AlertQueue for DiesBeforeDelete {
     }
     async fn delete(&self, _: &[String]) -> Result<(), PortError> {
         self.died.store(true, Ordering::SeqCst);
-        Err(PortError::permanent(
+        Err(PortError::new(
+            ErrorKind::Permanent,
             "delete alerts",
             "process killed",
-            None,
         ))
     }
     async fn extend_visibility(&self, h: &str, t: Duration) -> Result<(), PortError> {
@@ -216,10 +218,10 @@ impl Ledger for Faulty {
     }
     async fn record_dispatch(&self, d: &Dispatch) -> Result<Recorded<Dispatch>, PortError> {
         if self.dead.load(Ordering::SeqCst) {
-            return Err(PortError::permanent(
+            return Err(PortError::new(
+                ErrorKind::Permanent,
                 "record dispatch",
                 "process killed",
-                None,
             ));
         }
         if let Some(stop) = &self.stop {

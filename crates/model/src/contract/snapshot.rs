@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 
 use crate::lake::{READINGS_PREFIX, dt_partition};
-use crate::ports::PortError;
+use crate::ports::{ErrorKind, PortError};
 use crate::snapshot::{
     Fold, Refresh, SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SnapshotCommit, SnapshotStore,
     SnapshotWriter, Snapshots, Written, snapshot_run_prefix,
@@ -32,7 +32,11 @@ impl<S: SnapshotStore> SnapshotWriter for TestWriter<'_, S> {
         let data_key = format!("{}part-0.parquet", snapshot_run_prefix(run));
         self.store.put(&data_key, b"PAR1".to_vec()).await?;
         if self.fail {
-            return Err(PortError::permanent("test fold", "the engine failed", None));
+            return Err(PortError::new(
+                ErrorKind::Permanent,
+                "test fold",
+                "the engine failed",
+            ));
         }
         Ok(Written {
             data_key,

@@ -113,11 +113,7 @@ pub struct Snapshots<S> {
 }
 
 fn bad_commit(key: &str, e: serde_json::Error) -> PortError {
-    PortError::permanent(
-        OPERATION,
-        format!("{key} is not a snapshot commit: {e}"),
-        Some(Box::new(e)),
-    )
+    PortError::permanent(OPERATION, format!("{key} is not a snapshot commit: {e}"), e)
 }
 
 impl<S: SnapshotStore> Snapshots<S> {
@@ -226,9 +222,8 @@ impl<S: SnapshotStore> Snapshots<S> {
         commit: SnapshotCommit,
     ) -> Result<(SnapshotCommit, Refresh), PortError> {
         let key = snapshot_commit_key(commit.generation);
-        let record = serde_json::to_vec(&commit).map_err(|e| {
-            PortError::permanent(OPERATION, "cannot encode the commit", Some(Box::new(e)))
-        })?;
+        let record = serde_json::to_vec(&commit)
+            .map_err(|e| PortError::permanent(OPERATION, "cannot encode the commit", e))?;
         match self.store.create(&key, record).await? {
             None => {
                 info!(generation = commit.generation, run = %commit.run, "snapshot committed");
