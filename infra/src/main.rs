@@ -43,7 +43,7 @@ enum Command {
     /// Write every role's policies as the stack would have them in one account and region, as
     /// JSON (for `parliament` in `scripts/test.sh`).
     Policies {
-        /// The file.
+        /// Where the policies' JSON is written.
         output: PathBuf,
     },
     /// Turn `aws cloudformation describe-stacks --query Stacks[0].Outputs` JSON (a file, or `-`

@@ -37,7 +37,7 @@ pub fn no_value() -> Value {
 pub struct Skip {
     /// The check id, e.g. `CKV_AWS_18`.
     pub id: &'static str,
-    /// Why.
+    /// Why the check does not apply to this resource, as the template's metadata records it.
     pub reason: &'static str,
 }
 

@@ -70,7 +70,7 @@ fn immutable(prefix: &str) -> bool {
 /// A record that did not parse, skipped by a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadableLine {
-    /// The object.
+    /// The key of the object holding the line.
     pub key: String,
     /// The line, from 1.
     pub line: usize,

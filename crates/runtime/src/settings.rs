@@ -231,7 +231,7 @@ pub enum SettingsError {
     /// The env file cannot be read.
     #[error("cannot read the env file {path}: {source}")]
     EnvFile {
-        /// The file.
+        /// The env file named by `--env-file`.
         path: PathBuf,
         /// The read's error.
         #[source]
@@ -240,9 +240,9 @@ pub enum SettingsError {
     /// A value in the env file does not parse.
     #[error("the env file {path} sets {name} to a value that is not valid: {reason}")]
     EnvFileValue {
-        /// The file.
+        /// The env file named by `--env-file`.
         path: PathBuf,
-        /// The variable.
+        /// The variable whose value is wrong.
         name: String,
         /// What is wrong with the value.
         reason: String,
@@ -250,7 +250,7 @@ pub enum SettingsError {
     /// A required name is not set.
     #[error("`--{flag}` (or {env}) is required with --backend aws")]
     Missing {
-        /// The flag.
+        /// The flag that would set it, without `--`.
         flag: &'static str,
         /// Its environment variable.
         env: &'static str,
@@ -261,7 +261,7 @@ pub enum SettingsError {
     /// A name does not have the shape AWS gives it.
     #[error("`--{flag}` is not valid: {reason}")]
     Invalid {
-        /// The flag.
+        /// The flag that set it, without `--`.
         flag: &'static str,
         /// What is wrong with it.
         reason: String,

@@ -41,7 +41,7 @@ pub struct Demand {
     pub demand_id: String,
     /// Store to deliver to.
     pub store_id: String,
-    /// Units.
+    /// Units to deliver.
     pub quantity: i64,
     /// Numbers of the pieces already dispatched (by an earlier batch), left out now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -115,7 +115,7 @@ pub struct Unassigned {
     pub store_id: String,
     /// Units not assigned.
     pub quantity: i64,
-    /// Why.
+    /// Why no truck took it, for the operator (e.g. no free truck has room).
     pub reason: String,
 }
 

@@ -100,7 +100,7 @@ pub enum Refresh {
 pub struct Refreshed<R> {
     /// The generation to plan over; none for [`Refresh::Scan`].
     pub commit: Option<SnapshotCommit>,
-    /// How.
+    /// How the run came by it: folded and committed, adopted, already current, or none.
     pub how: Refresh,
     /// What the writer measured.
     pub report: R,
