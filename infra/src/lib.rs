@@ -8,6 +8,9 @@
 //! holds the policy documents, every statement explicit about actions and resources, and
 //! [`resolve`] evaluates the template for one account and region, so the policies are checked
 //! against the ARNs the services really act on.
+//!
+//! Depends on `store-model` (keys, columns), `store-runtime` (the apps' variable names and
+//! `sdk_config`) and `store-aws` (the statements Athena runs, for review).
 
 pub mod policy;
 pub mod provision;

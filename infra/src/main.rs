@@ -78,15 +78,28 @@ enum Command {
     },
 }
 
+/// Every role's policies, evaluated for one account and region, as JSON at `output`.
+fn write_policies(names: &StackNames, output: &std::path::Path) -> Result<()> {
+    let template = serde_json::from_str(&store_infra::synth::template().to_json())?;
+    let resolved = store_infra::resolve::Resolved::new(
+        template,
+        store_infra::resolve::Deployment::sample(&names.stack, &[]),
+    );
+    let policies: Vec<serde_json::Value> = resolved
+        .role_policies()
+        .into_iter()
+        .map(|(role, name, document)| {
+            serde_json::json!({"role": role, "policy": name, "document": document})
+        })
+        .collect();
+    std::fs::write(output, serde_json::to_string_pretty(&policies)?)
+        .with_context(|| format!("writing {}", output.display()))?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STORE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    store_runtime::init_tracing();
     let cli = Cli::parse();
     let names = StackNames::new(&cli.stack_name).map_err(anyhow::Error::msg)?;
     match cli.command {
@@ -114,20 +127,7 @@ async fn main() -> Result<()> {
             }
         }
         Command::Policies { output } => {
-            let template = serde_json::from_str(&store_infra::synth::template().to_json())?;
-            let resolved = store_infra::resolve::Resolved::new(
-                template,
-                store_infra::resolve::Deployment::sample(&names.stack, &[]),
-            );
-            let policies: Vec<serde_json::Value> = resolved
-                .role_policies()
-                .into_iter()
-                .map(|(role, name, document)| {
-                    serde_json::json!({"role": role, "policy": name, "document": document})
-                })
-                .collect();
-            std::fs::write(&output, serde_json::to_string_pretty(&policies)?)
-                .with_context(|| format!("writing {}", output.display()))?;
+            write_policies(&names, &output)?;
         }
         Command::EnvFile { outputs } => {
             let text = if outputs.as_os_str() == "-" {

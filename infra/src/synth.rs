@@ -11,7 +11,7 @@ use store_model::lake::{PARTITION_COLUMN, READINGS_PREFIX};
 use store_model::snapshot::{SNAPSHOT_PARTITION_COLUMN, SNAPSHOT_TABLE, SNAPSHOTS_PREFIX};
 use store_runtime::env;
 
-use crate::policy::{Statement, document, tls_only_bucket_policy, trust};
+use crate::policy::{document, tls_only_bucket_policy, trust};
 use crate::stack::*;
 use crate::template::{
     Output, Parameter, Resource, Skip, Template, get_att, if_then, no_value, reference, sub,
@@ -79,184 +79,6 @@ const PARQUET: &str = "ConvertToParquet";
 /// The condition true when the planner has reserved concurrency.
 const RESERVE_CONCURRENCY: &str = "ReservePlannerConcurrency";
 
-fn bucket_arn() -> Value {
-    get_att(LAKE_BUCKET, "Arn")
-}
-
-fn bucket_objects(prefix: &str) -> Value {
-    sub(&format!("${{{LAKE_BUCKET}.Arn}}/{prefix}*"))
-}
-
-/// The catalog, the database and `tables`.
-fn glue_arns(tables: &[&str]) -> Vec<Value> {
-    let mut arns = vec![
-        sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
-        sub(&format!(
-            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:database/${{{DATABASE}}}"
-        )),
-    ];
-    arns.extend(tables.iter().map(|table| {
-        sub(&format!(
-            "arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:table/${{{DATABASE}}}/{table}"
-        ))
-    }));
-    arns
-}
-
-/// The ARN of the log group `logical_id` followed by `suffix` (`:*` for its streams,
-/// `:log-stream:NAME` for one), built from its name: the group's `Arn` attribute already ends in
-/// `:*`, so nothing can be appended to it.
-fn log_group_arn(logical_id: &str, suffix: &str) -> Value {
-    sub(&format!(
-        "arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{logical_id}}}{suffix}"
-    ))
-}
-
-/// Table parameters written for the bucket `BUCKET`, as `Fn::Sub` values naming the lake bucket;
-/// the projection template's `${column}` stays literal for Athena.
-fn in_the_lake_bucket(
-    parameters: Vec<(String, String)>,
-    column: &str,
-) -> serde_json::Map<String, Value> {
-    parameters
-        .into_iter()
-        .map(|(k, v)| {
-            let v = if v.contains("BUCKET") {
-                sub(&v
-                    .replace("BUCKET", &format!("${{{LAKE_BUCKET}}}"))
-                    .replace(&format!("${{{column}}}"), &format!("${{!{column}}}")))
-            } else {
-                json!(v)
-            };
-            (k, v)
-        })
-        .collect()
-}
-
-/// The delivery stream role's statements: write the lake, read the table (for Parquet), log.
-pub fn firehose_statements() -> Vec<Statement> {
-    vec![
-        Statement::allow(
-            "WriteTheLake",
-            &[
-                "s3:AbortMultipartUpload",
-                "s3:GetBucketLocation",
-                "s3:GetObject",
-                "s3:ListBucket",
-                "s3:ListBucketMultipartUploads",
-                "s3:PutObject",
-            ],
-            vec![
-                bucket_arn(),
-                bucket_objects(READINGS_PREFIX),
-                bucket_objects(ERRORS_PREFIX),
-            ],
-        ),
-        Statement::allow(
-            "ReadTheTableForParquetConversion",
-            &[
-                "glue:GetTable",
-                "glue:GetTableVersion",
-                "glue:GetTableVersions",
-            ],
-            glue_arns(&[READINGS_TABLE]),
-        ),
-        Statement::allow(
-            "LogDeliveryErrors",
-            &["logs:PutLogEvents"],
-            vec![log_group_arn(
-                FIREHOSE_LOGS,
-                &format!(":log-stream:${{{FIREHOSE_LOG_STREAM}}}"),
-            )],
-        ),
-    ]
-}
-
-/// The planner's statements: run the query in its workgroup, read the lake and ledger, write
-/// alerts to the ledger, results to their prefix and snapshots to theirs, collect old snapshot
-/// data, send alerts, log.
-pub fn planner_statements() -> Vec<Statement> {
-    vec![
-        Statement::allow(
-            "RunThePlanningQuery",
-            &[
-                "athena:GetQueryExecution",
-                "athena:GetQueryResults",
-                "athena:StartQueryExecution",
-                "athena:StopQueryExecution",
-            ],
-            vec![sub(&format!(
-                "arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/${{{WORKGROUP}}}"
-            ))],
-        ),
-        Statement::allow(
-            "ReadTheCatalog",
-            &["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"],
-            glue_arns(&[READINGS_TABLE, SNAPSHOT_TABLE]),
-        ),
-        // Athena may look up the catalog's `default` database whatever the query's database is.
-        Statement::allow(
-            "ReadTheDefaultDatabase",
-            &["glue:GetDatabase"],
-            vec![
-                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog"),
-                sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default"),
-            ],
-        ),
-        // Athena lists the lake, the result location and an UNLOAD's (empty) target with the
-        // caller's permissions, multipart uploads included.
-        Statement::allow(
-            "ListTheLake",
-            &[
-                "s3:GetBucketLocation",
-                "s3:ListBucket",
-                "s3:ListBucketMultipartUploads",
-            ],
-            vec![bucket_arn()],
-        ),
-        Statement::allow(
-            "ReadReadingsAndLedger",
-            &["s3:GetObject"],
-            vec![
-                bucket_objects(READINGS_PREFIX),
-                bucket_objects("ledger/"),
-                bucket_objects(QUERY_RESULTS_PREFIX),
-                bucket_objects(SNAPSHOTS_PREFIX),
-            ],
-        ),
-        Statement::allow(
-            "WriteAlertsResultsAndSnapshots",
-            &[
-                "s3:PutObject",
-                "s3:AbortMultipartUpload",
-                "s3:ListMultipartUploadParts",
-            ],
-            vec![
-                bucket_objects("ledger/alerts/"),
-                bucket_objects(QUERY_RESULTS_PREFIX),
-                bucket_objects(SNAPSHOTS_PREFIX),
-            ],
-        ),
-        Statement::allow(
-            "CollectSupersededSnapshotRuns",
-            &["s3:DeleteObject"],
-            vec![bucket_objects(&format!(
-                "{SNAPSHOTS_PREFIX}{SNAPSHOT_PARTITION_COLUMN}="
-            ))],
-        ),
-        Statement::allow(
-            "SendAlerts",
-            &["sqs:SendMessage"],
-            vec![get_att(ALERT_QUEUE, "Arn")],
-        ),
-        Statement::allow(
-            "Log",
-            &["logs:CreateLogStream", "logs:PutLogEvents"],
-            vec![log_group_arn(PLANNER_LOGS, ":*")],
-        ),
-    ]
-}
-
 /// The stack outputs and the app setting each one fills.
 pub const OUTPUTS: [(&str, &str); 8] = [
     ("LakeBucketName", env::LAKE_BUCKET),
@@ -274,6 +96,20 @@ pub fn template() -> Template {
     let mut t = Template::new(
         "Store inventory streaming pipeline: lake, delivery stream, catalog, planning query, alert queues and the planner function.",
     );
+    parameters(&mut t);
+    lake(&mut t);
+    ingest(&mut t);
+    catalog(&mut t);
+    snapshot_catalog(&mut t);
+    queues(&mut t);
+    planner_role(&mut t);
+    planner(&mut t);
+    outputs(&mut t);
+    t
+}
+
+/// The parameters and the conditions they drive.
+fn parameters(t: &mut Template) {
     t.parameters.insert(
         params::CODE_BUCKET,
         Parameter {
@@ -318,7 +154,10 @@ pub fn template() -> Template {
         PARQUET,
         json!({"Fn::Equals": [reference(params::LAKE_FORMAT), "parquet"]}),
     );
+}
 
+/// The lake bucket, encrypted, versioned, private, with its lifecycle.
+fn lake(t: &mut Template) {
     // The lake.
     let expire = |id: &str, prefix: &str, days: i32| json!({"Id": id, "Status": "Enabled", "Prefix": prefix, "ExpirationInDays": days});
     t.add(
@@ -363,7 +202,10 @@ pub fn template() -> Template {
             }),
         ),
     );
+}
 
+/// Ingest: the delivery stream, its role and its logs.
+fn ingest(t: &mut Template) {
     // Ingest.
     t.add(
         FIREHOSE_LOGS,
@@ -436,7 +278,10 @@ pub fn template() -> Template {
         )
         .after(&[TABLE]),
     );
+}
 
+/// The catalog and the query: the readings table and the Athena workgroup.
+fn catalog(t: &mut Template) {
     // The catalog and the query.
     let columns: Vec<Value> = glue_columns()
         .into_iter()
@@ -486,6 +331,10 @@ pub fn template() -> Template {
             }),
         ),
     );
+}
+
+/// The snapshot table over the compacted runs.
+fn snapshot_catalog(t: &mut Template) {
     let snapshot_columns: Vec<Value> = snapshot_glue_columns()
         .into_iter()
         .map(|(name, ty)| json!({"Name": name, "Type": ty}))
@@ -537,7 +386,10 @@ pub fn template() -> Template {
             }),
         ),
     );
+}
 
+/// The alert queue and its dead-letter queue.
+fn queues(t: &mut Template) {
     // The alert queues.
     t.add(
         DEAD_LETTER_QUEUE,
@@ -587,7 +439,10 @@ pub fn template() -> Template {
             }),
         ),
     );
+}
 
+/// The planner's role and logs.
+fn planner_role(t: &mut Template) {
     // The planner.
     t.add(
         PLANNER_LOGS,
@@ -616,6 +471,10 @@ pub fn template() -> Template {
             }),
         ),
     );
+}
+
+/// The planner function, its environment and its concurrency.
+fn planner(t: &mut Template) {
     let mut variables = serde_json::Map::new();
     for (name, value) in [
         ("STORE_BACKEND", json!("aws")),
@@ -689,6 +548,10 @@ pub fn template() -> Template {
             },
         );
     }
+}
+
+/// The stack outputs.
+fn outputs(t: &mut Template) {
     t.outputs.insert(
         "PlannerFunctionName",
         Output {
@@ -698,7 +561,6 @@ pub fn template() -> Template {
             value: reference(PLANNER),
         },
     );
-    t
 }
 
 /// Turns `describe-stacks` outputs (`[{"OutputKey": …, "OutputValue": …}]`) into the apps'
@@ -719,220 +581,9 @@ pub fn env_file_from_outputs(outputs: &Value) -> Result<String, String> {
     Ok(text)
 }
 
+mod iam;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::resolve::{Deployment, Resolved};
+mod tests;
 
-    #[test]
-    fn every_policy_statement_names_its_actions_and_resources() {
-        for s in firehose_statements().iter().chain(&planner_statements()) {
-            assert_eq!(s.problem(), None);
-        }
-    }
-
-    #[test]
-    fn the_planner_may_write_only_alerts_and_query_results() {
-        let writes = planner_statements()
-            .into_iter()
-            .find(|s| s.actions.contains(&"s3:PutObject"))
-            .unwrap();
-        let text = serde_json::to_string(&writes.resources).unwrap();
-        assert!(text.contains("ledger/alerts/") && text.contains(QUERY_RESULTS_PREFIX));
-        assert!(
-            !text.contains("readings/"),
-            "the planner never writes readings"
-        );
-    }
-
-    #[test]
-    fn the_function_environment_uses_the_apps_variable_names() {
-        let t = template();
-        let vars = &t.resources[PLANNER].properties["Environment"]["Variables"];
-        for name in [
-            env::LAKE_BUCKET,
-            env::ALERT_QUEUE_URL,
-            env::ATHENA_WORKGROUP,
-            env::GLUE_DATABASE,
-        ] {
-            assert!(vars.get(name).is_some(), "{name}");
-        }
-    }
-
-    fn resolved(parameters: &[(&str, &str)]) -> Resolved {
-        Resolved::new(
-            serde_json::from_str(&template().to_json()).unwrap(),
-            Deployment::sample("store-inventory", parameters),
-        )
-    }
-
-    const LOGS: &str = "arn:aws:logs:ap-southeast-1:123456789012:log-group:";
-
-    #[test]
-    fn firehose_may_write_its_delivery_error_log_stream() {
-        let r = resolved(&[]);
-        let stream =
-            format!("{LOGS}/aws/kinesisfirehose/store-inventory-readings:log-stream:S3Delivery");
-        assert!(r.allows(FIREHOSE_ROLE, "logs:PutLogEvents", &stream));
-        let other = format!("{LOGS}/aws/kinesisfirehose/other:log-stream:S3Delivery");
-        assert!(!r.allows(FIREHOSE_ROLE, "logs:PutLogEvents", &other));
-    }
-
-    #[test]
-    fn the_planner_may_write_its_own_log_streams_only() {
-        let r = resolved(&[]);
-        let group = format!("{LOGS}/aws/lambda/store-inventory-planner");
-        let stream = format!("{group}:log-stream:2026/11/28/[$LATEST]0123abcd");
-        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
-            assert!(r.allows(PLANNER_ROLE, action, &stream), "{action}");
-        }
-        let other = format!("{LOGS}/aws/lambda/other:log-stream:x");
-        assert!(!r.allows(PLANNER_ROLE, "logs:PutLogEvents", &other));
-    }
-
-    /// Each action a role needs on a resource, from the AWS documentation of the service that
-    /// acts (the README's permissions table lists the same, with the documents).
-    #[test]
-    fn every_role_may_do_what_its_services_need() {
-        let r = resolved(&[]);
-        let lake = "arn:aws:s3:::store-inventory-lake-123456789012-ap-southeast-1";
-        let glue = "arn:aws:glue:ap-southeast-1:123456789012:";
-        let planner_needs: Vec<(&str, String)> = vec![
-            // Athena's query-result location.
-            ("s3:GetBucketLocation", lake.into()),
-            ("s3:ListBucket", lake.into()),
-            ("s3:ListBucketMultipartUploads", lake.into()),
-            ("s3:GetObject", format!("{lake}/athena-results/q.csv")),
-            ("s3:PutObject", format!("{lake}/athena-results/q.csv")),
-            (
-                "s3:AbortMultipartUpload",
-                format!("{lake}/athena-results/q.csv"),
-            ),
-            (
-                "s3:ListMultipartUploadParts",
-                format!("{lake}/athena-results/q.csv"),
-            ),
-            // What the query reads, and what UNLOAD writes.
-            (
-                "s3:GetObject",
-                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
-            ),
-            (
-                "s3:PutObject",
-                format!("{lake}/snapshots/latest/run=000000000001-x/part-0"),
-            ),
-            (
-                "s3:DeleteObject",
-                format!("{lake}/snapshots/latest/run=000000000001-x/part-0"),
-            ),
-            (
-                "s3:PutObject",
-                format!("{lake}/snapshots/latest/_commits/000000000001.json"),
-            ),
-            (
-                "s3:PutObject",
-                format!("{lake}/ledger/alerts/dt=2026-11-28-10/a.json"),
-            ),
-            // The catalog, and the `default` database Athena may ask for.
-            ("glue:GetDatabase", format!("{glue}database/default")),
-            (
-                "glue:GetDatabase",
-                format!("{glue}database/store_inventory"),
-            ),
-            (
-                "glue:GetTable",
-                format!("{glue}table/store_inventory/readings"),
-            ),
-            (
-                "glue:GetTable",
-                format!("{glue}table/store_inventory/latest_snapshot"),
-            ),
-            (
-                "athena:StopQueryExecution",
-                "arn:aws:athena:ap-southeast-1:123456789012:workgroup/store-inventory-planning"
-                    .into(),
-            ),
-            (
-                "sqs:SendMessage",
-                "arn:aws:sqs:ap-southeast-1:123456789012:store-inventory-alerts".into(),
-            ),
-        ];
-        for (action, arn) in &planner_needs {
-            assert!(
-                r.allows(PLANNER_ROLE, action, arn),
-                "planner: {action} on {arn}"
-            );
-        }
-        let firehose_needs: Vec<(&str, String)> = vec![
-            (
-                "s3:PutObject",
-                format!("{lake}/readings/dt=2026-11-28-10/a"),
-            ),
-            (
-                "s3:PutObject",
-                format!("{lake}/errors/format-conversion-failed/dt=2026-11-28-10/a"),
-            ),
-            ("s3:ListBucketMultipartUploads", lake.into()),
-            (
-                "glue:GetTableVersions",
-                format!("{glue}table/store_inventory/readings"),
-            ),
-        ];
-        for (action, arn) in &firehose_needs {
-            assert!(
-                r.allows(FIREHOSE_ROLE, action, arn),
-                "firehose: {action} on {arn}"
-            );
-        }
-        // And nothing beyond: the planner deletes no reading, writes no reading, sends to no
-        // other queue; Firehose writes nothing outside its prefixes.
-        for (action, arn) in [
-            (
-                "s3:DeleteObject",
-                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
-            ),
-            (
-                "s3:PutObject",
-                format!("{lake}/readings/dt=2026-11-28-10/a.json"),
-            ),
-            (
-                "s3:DeleteObject",
-                format!("{lake}/snapshots/latest/_commits/000000000001.json"),
-            ),
-            (
-                "sqs:SendMessage",
-                "arn:aws:sqs:ap-southeast-1:123456789012:other".into(),
-            ),
-        ] {
-            assert!(
-                !r.allows(PLANNER_ROLE, action, &arn),
-                "planner must not: {action} on {arn}"
-            );
-        }
-        assert!(!r.allows(FIREHOSE_ROLE, "s3:PutObject", &format!("{lake}/ledger/x")));
-    }
-
-    #[test]
-    fn reserved_concurrency_is_opt_in() {
-        let none = resolved(&[]).property(PLANNER, "ReservedConcurrentExecutions");
-        assert_eq!(none, Value::Null, "no reservation unless asked for");
-        let some = resolved(&[(params::RESERVED_CONCURRENCY, "3")])
-            .property(PLANNER, "ReservedConcurrentExecutions");
-        assert_eq!(some, json!("3"));
-    }
-
-    #[test]
-    fn outputs_become_the_env_file() {
-        let outputs: Vec<Value> = OUTPUTS
-            .iter()
-            .map(|(k, _)| json!({"OutputKey": k, "OutputValue": format!("v-{k}")}))
-            .collect();
-        let text = env_file_from_outputs(&json!(outputs)).unwrap();
-        assert!(text.contains("STORE_LAKE_BUCKET=v-LakeBucketName\n"));
-        assert!(
-            env_file_from_outputs(&json!([]))
-                .unwrap_err()
-                .contains("LakeBucketName")
-        );
-    }
-}
+use iam::*;
+pub use iam::{firehose_statements, planner_statements};

@@ -12,7 +12,6 @@
 //! only those hours and the previous generation), commits it, and then plans over the snapshot
 //! and the open hours: what Athena scans, and bills, follows the new data, not the history.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,20 +19,18 @@ use aws_sdk_athena::Client;
 use aws_sdk_athena::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_athena::types::{
     EncryptionConfiguration, EncryptionOption, QueryExecution, QueryExecutionContext,
-    QueryExecutionState, ResultConfiguration, Row,
+    QueryExecutionState, ResultConfiguration,
 };
 use store_model::lake::dt_partition;
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
-    incremental_planning_sql, rejected_rows_sql, replace_placeholders,
+    incremental_planning_sql, rejected_rows_sql,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use store_model::snapshot::{
-    Fold, SnapshotCommit, SnapshotWriter, Written, snapshot_covers, snapshot_run,
-    snapshot_run_prefix,
+    Fold, SnapshotCommit, SnapshotWriter, Written, snapshot_covers, snapshot_run_prefix,
 };
 use tracing::{info, instrument, warn};
-use uuid::Uuid;
 
 use crate::errors::{Permanent, sdk_error};
 use crate::snapshot::S3Snapshots;
@@ -101,127 +98,6 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     sdk_error(OPERATION, e, &PERMANENT)
-}
-
-/// An execution parameter: Athena substitutes it as a typed literal, so text is quoted (with
-/// quotes doubled) and numbers are written plainly.
-pub fn parameter_literal(p: &SqlParam) -> String {
-    match p {
-        SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        SqlParam::Int(i) => i.to_string(),
-    }
-}
-
-/// Columns of the planning SQL's result, in any order.
-const COLUMNS: [&str; 11] = [
-    "store_id",
-    "product_id",
-    "product_name",
-    "current_stock",
-    "threshold_level",
-    "max_stock",
-    "check_timestamp",
-    "event_id",
-    "readings",
-    "first_stock",
-    "first_timestamp",
-];
-
-/// Types rows of the planning SQL's result by column name.
-pub struct ResultTyping {
-    index: HashMap<String, usize>,
-}
-
-impl ResultTyping {
-    /// Checks that the result has every planning column.
-    pub fn new(column_names: &[String]) -> Result<Self, PortError> {
-        let index: HashMap<String, usize> = column_names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.to_ascii_lowercase(), i))
-            .collect();
-        if let Some(missing) = COLUMNS.iter().find(|c| !index.contains_key(**c)) {
-            return Err(PortError::new(
-                ErrorKind::Permanent,
-                OPERATION,
-                format!("the result lacks column `{missing}`"),
-            ));
-        }
-        Ok(Self { index })
-    }
-
-    /// Whether a row is the header row Athena puts first in a SELECT's first page.
-    pub fn is_header(&self, row: &Row) -> bool {
-        COLUMNS.iter().all(|c| {
-            row.data()
-                .get(self.index[*c])
-                .and_then(|d| d.var_char_value())
-                .is_some_and(|v| v.eq_ignore_ascii_case(c))
-        })
-    }
-
-    fn text<'r>(&self, row: &'r Row, column: &str) -> Option<&'r str> {
-        row.data()
-            .get(self.index[column])
-            .and_then(|d| d.var_char_value())
-    }
-
-    fn int(&self, row: &Row, column: &str, n: usize) -> Result<Option<i64>, PortError> {
-        self.text(row, column)
-            .filter(|v| !v.is_empty())
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    PortError::new(
-                        ErrorKind::Permanent,
-                        OPERATION,
-                        format!("row {n}: column `{column}` is {v:?}, not an integer"),
-                    )
-                })
-            })
-            .transpose()
-    }
-
-    fn required_int(&self, row: &Row, column: &str, n: usize) -> Result<i64, PortError> {
-        self.int(row, column, n)?.ok_or_else(|| {
-            PortError::new(
-                ErrorKind::Permanent,
-                OPERATION,
-                format!("row {n}: column `{column}` is null"),
-            )
-        })
-    }
-
-    /// Types one data row.
-    pub fn latest(&self, row: &Row, n: usize) -> Result<LatestReading, PortError> {
-        let required_text = |column: &str| {
-            self.text(row, column).map(str::to_owned).ok_or_else(|| {
-                PortError::new(
-                    ErrorKind::Permanent,
-                    OPERATION,
-                    format!("row {n}: column `{column}` is null"),
-                )
-            })
-        };
-        Ok(LatestReading {
-            store_id: required_text("store_id")?,
-            product_id: required_text("product_id")?,
-            product_name: self
-                .text(row, "product_name")
-                .unwrap_or_default()
-                .to_owned(),
-            current_stock: self.required_int(row, "current_stock", n)?,
-            threshold_level: self.required_int(row, "threshold_level", n)?,
-            max_stock: self.int(row, "max_stock", n)?,
-            check_timestamp: self.required_int(row, "check_timestamp", n)?,
-            event_id: self
-                .text(row, "event_id")
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned),
-            readings: self.required_int(row, "readings", n)?.max(0) as u64,
-            first_stock: self.required_int(row, "first_stock", n)?,
-            first_timestamp: self.required_int(row, "first_timestamp", n)?,
-        })
-    }
 }
 
 impl AthenaInventoryQuery {
@@ -397,63 +273,44 @@ impl AthenaInventoryQuery {
                     format!("query {id} has no execution"),
                 )
             })?;
-            let status = execution.status();
-            match status.and_then(|s| s.state()) {
-                Some(QueryExecutionState::Succeeded) => return Ok(execution),
-                Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
-                    let reason = status
-                        .and_then(|s| s.state_change_reason())
-                        .unwrap_or("no reason given");
-                    let error = status.and_then(|s| s.athena_error());
-                    let retryable = error.is_some_and(|e| e.retryable());
-                    let message = format!(
-                        "query {id} {}: {reason}{}",
-                        state.as_str(),
-                        error
-                            .and_then(|e| e.error_type())
-                            .map(|t| format!(" (error type {t})"))
-                            .unwrap_or_default()
-                    );
-                    return Err(if retryable {
-                        PortError::new(ErrorKind::Transient, OPERATION, message)
-                    } else {
-                        PortError::new(ErrorKind::Permanent, OPERATION, message)
-                    });
-                }
-                // QUEUED and RUNNING (and states this client does not know) mean: not yet.
-                _ => {}
+            if let Some(done) = finished(id, execution) {
+                return done;
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                if let Err(e) = self
-                    .client
-                    .stop_query_execution()
-                    .query_execution_id(id)
-                    .send()
-                    .await
-                {
-                    warn!(query_id = id, error = %DisplayErrorContext(&e), "could not stop the query");
-                }
-                return Err(match caller_deadline {
-                    Some(_) => PortError::new(
-                        ErrorKind::OutOfTime,
-                        OPERATION,
-                        format!(
-                            "query {id} was still running at the caller's deadline; it was stopped"
-                        ),
-                    ),
-                    None => PortError::new(
-                        ErrorKind::Transient,
-                        OPERATION,
-                        format!(
-                            "query {id} did not finish within {:?}; it was stopped",
-                            self.config.timeout
-                        ),
-                    ),
-                });
+                return Err(self.stop(id, caller_deadline.is_some()).await);
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(self.config.max_poll);
+        }
+    }
+
+    /// Stops a query that outlasted the caller's deadline (`by_caller`) or the timeout.
+    async fn stop(&self, id: &str, by_caller: bool) -> PortError {
+        if let Err(e) = self
+            .client
+            .stop_query_execution()
+            .query_execution_id(id)
+            .send()
+            .await
+        {
+            warn!(query_id = id, error = %DisplayErrorContext(&e), "could not stop the query");
+        }
+        if by_caller {
+            PortError::new(
+                ErrorKind::OutOfTime,
+                OPERATION,
+                format!("query {id} was still running at the caller's deadline; it was stopped"),
+            )
+        } else {
+            PortError::new(
+                ErrorKind::Transient,
+                OPERATION,
+                format!(
+                    "query {id} did not finish within {:?}; it was stopped",
+                    self.config.timeout
+                ),
+            )
         }
     }
 
@@ -501,74 +358,41 @@ impl AthenaInventoryQuery {
     }
 }
 
-/// The `UNLOAD` of a compaction into a run's prefix. The target is built from the bucket name and
-/// a generated run id, never from user input: UNLOAD takes no parameter for it, and refuses a
-/// location holding data.
-fn unload_sql(select: &str, bucket: &str, run: &str) -> String {
-    format!(
-        "UNLOAD (\n{select}\n) TO 's3://{bucket}/{}' WITH (format = 'PARQUET', compression = 'SNAPPY')",
-        snapshot_run_prefix(run)
-    )
+/// The end of an execution: success, or an error with Athena's reason and whether a retry can
+/// help; `None` while it is QUEUED or RUNNING (or in a state this client does not know).
+fn finished(id: &str, execution: QueryExecution) -> Option<Result<QueryExecution, PortError>> {
+    let state = execution.status().and_then(|s| s.state()).cloned();
+    match state {
+        Some(QueryExecutionState::Succeeded) => Some(Ok(execution)),
+        Some(state @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
+            Some(Err(failure(id, &execution, &state)))
+        }
+        _ => None,
+    }
 }
 
-/// `sql` with every `?` outside quotes replaced by its parameter, as Athena substitutes
-/// execution parameters.
-pub fn bind(sql: &str, params: &[SqlParam]) -> String {
-    replace_placeholders(sql, |n| params.get(n).map(parameter_literal))
-}
-
-/// Every statement text this adapter sends to Athena, each with sample parameters bound as
-/// Athena binds them: what `scripts/test.sh` parses as Trino SQL (`store-infra athena-sql`),
-/// since the local AWS server runs none of it.
-pub fn statements_for_review() -> Vec<(&'static str, String)> {
-    let table = "\"readings\"";
-    let snapshots = "(SELECT * FROM \"latest_snapshot\" WHERE run = ?) snapshot";
-    let now = 1_764_000_000;
-    let run = SqlParam::Text(snapshot_run(4, Uuid::nil()));
-    let request = InventoryRequest::new(now, 24, Vec::new());
-    let stores = InventoryRequest::new(now, 24, vec!["STORE_1".into(), "O'Brien's".into()]);
-    let hours =
-        |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late, now);
-    let late = ["2025-11-24-03".to_owned(), "2025-11-24-07".to_owned()];
-    let compaction = |previous: bool, late: &[String]| {
-        let select = compaction_sql(table, previous.then_some(snapshots), late.len());
-        let mut params: Vec<SqlParam> = previous.then(|| run.clone()).into_iter().collect();
-        params.extend(hours(late));
-        (select, params)
+/// A failed or cancelled execution as an error: Athena's reason, its error type, and whether
+/// Athena says a retry can help.
+fn failure(id: &str, execution: &QueryExecution, state: &QueryExecutionState) -> PortError {
+    let status = execution.status();
+    let reason = status
+        .and_then(|s| s.state_change_reason())
+        .unwrap_or("no reason given");
+    let error = status.and_then(|s| s.athena_error());
+    let message = format!(
+        "query {id} {}: {reason}{}",
+        state.as_str(),
+        error
+            .and_then(|e| e.error_type())
+            .map(|t| format!(" (error type {t})"))
+            .unwrap_or_default()
+    );
+    let kind = if error.is_some_and(|e| e.retryable()) {
+        ErrorKind::Transient
+    } else {
+        ErrorKind::Permanent
     };
-    let mut out = vec![
-        ("planning", bind(&request.sql(table), &request.params())),
-        (
-            "planning-stores",
-            bind(&stores.sql(table), &stores.params()),
-        ),
-    ];
-    for (name, r) in [("incremental", &request), ("incremental-stores", &stores)] {
-        let mut params = vec![run.clone()];
-        params.extend(r.incremental_params("2025-11-24-15"));
-        let sql = incremental_planning_sql(table, snapshots, r.store_ids.len());
-        out.push((name, bind(&sql, &params)));
-    }
-    for (name, previous, late) in [
-        ("compaction-first", false, &[][..]),
-        ("compaction", true, &[][..]),
-        ("compaction-late", true, &late[..]),
-    ] {
-        let (select, params) = compaction(previous, late);
-        out.push((
-            name,
-            bind(
-                &unload_sql(&select, "lake-bucket", &snapshot_run(5, Uuid::nil())),
-                &params,
-            ),
-        ));
-    }
-    out.push(("rejected", bind(&rejected_rows_sql(table, 0), &hours(&[]))));
-    out.push((
-        "rejected-late",
-        bind(&rejected_rows_sql(table, late.len()), &hours(&late)),
-    ));
-    out
+    PortError::new(kind, OPERATION, message)
 }
 
 /// Athena's side of a fold: an `UNLOAD` of the compaction SQL into the run's prefix, then a count
@@ -687,45 +511,11 @@ impl InventoryQuery for AthenaInventoryQuery {
     }
 }
 
+mod results;
+mod statements;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn parameters_are_typed_literals_with_quotes_doubled() {
-        assert_eq!(parameter_literal(&SqlParam::Int(-5)), "-5");
-        assert_eq!(
-            parameter_literal(&SqlParam::Text("O'Brien's store".into())),
-            "'O''Brien''s store'"
-        );
-    }
-
-    #[test]
-    fn binding_fills_placeholders_outside_quotes_in_order() {
-        let sql = "SELECT '?' FROM t WHERE a = ? AND b IN (?, ?)";
-        let params = [
-            SqlParam::Int(3),
-            SqlParam::Text("x'y".into()),
-            SqlParam::Text("z".into()),
-        ];
-        assert_eq!(
-            bind(sql, &params),
-            "SELECT '?' FROM t WHERE a = 3 AND b IN ('x''y', 'z')"
-        );
-    }
-
-    #[test]
-    fn every_reviewed_statement_has_all_its_parameters_bound() {
-        for (name, sql) in statements_for_review() {
-            let unquoted: String = sql.split('\'').step_by(2).collect();
-            assert!(!unquoted.contains('?'), "{name}: {sql}");
-        }
-    }
-
-    #[test]
-    fn a_result_without_a_planning_column_is_refused() {
-        let names: Vec<String> = COLUMNS[1..].iter().map(|c| c.to_string()).collect();
-        let e = ResultTyping::new(&names).err().unwrap();
-        assert!(e.to_string().contains("store_id"));
-    }
-}
+pub use results::ResultTyping;
+use statements::unload_sql;
+pub use statements::{bind, parameter_literal, statements_for_review};

@@ -236,45 +236,11 @@ impl Shared {
                 .await;
             let reason = match result {
                 Ok(out) => {
-                    let responses = out.request_responses();
-                    let failed: Vec<usize> = if responses.len() == pending.len() {
-                        (0..pending.len())
-                            .filter(|&i| responses[i].error_code().is_some())
-                            .collect()
-                    } else {
-                        // A response that does not line up with the request: trust none of it.
-                        (0..pending.len()).collect()
-                    };
-                    let delivered: Vec<usize> = (0..pending.len())
-                        .filter(|i| failed.binary_search(i).is_err())
-                        .collect();
-                    let delivered_bytes: usize = delivered.iter().map(|&i| pending[i].len()).sum();
-                    self.count(|s| {
-                        s.delivered += delivered.len() as u64;
-                        s.bytes += delivered_bytes as u64;
-                    });
-                    if failed.is_empty() {
+                    let (left, first) = self.settle(pending, &out, attempt);
+                    if left.is_empty() {
                         return Ok(());
                     }
-                    let first = failed
-                        .first()
-                        .and_then(|&i| responses.get(i))
-                        .map(|r| {
-                            format!(
-                                "{}: {}",
-                                r.error_code().unwrap_or("?"),
-                                r.error_message().unwrap_or("")
-                            )
-                        })
-                        .unwrap_or_else(|| "the response did not match the request".into());
-                    warn!(failed = failed.len(), attempt, error = %first, "Firehose rejected part of a batch");
-                    let mut keep = Vec::with_capacity(failed.len());
-                    for (i, record) in pending.into_iter().enumerate() {
-                        if failed.binary_search(&i).is_ok() {
-                            keep.push(record);
-                        }
-                    }
-                    pending = keep;
+                    pending = left;
                     first
                 }
                 Err(e) => {
@@ -298,6 +264,65 @@ impl Shared {
             ))
             .await;
         };
+        self.spool_undelivered(pending, attempt, reason).await
+    }
+
+    /// Counts what a call delivered; returns the records it did not take (all of them when the
+    /// response does not line up with the request) and the first entry's error.
+    fn settle(
+        &self,
+        pending: Vec<Vec<u8>>,
+        out: &aws_sdk_firehose::operation::put_record_batch::PutRecordBatchOutput,
+        attempt: u32,
+    ) -> (Vec<Vec<u8>>, String) {
+        let responses = out.request_responses();
+        let failed: Vec<usize> = if responses.len() == pending.len() {
+            (0..pending.len())
+                .filter(|&i| responses[i].error_code().is_some())
+                .collect()
+        } else {
+            // A response that does not line up with the request: trust none of it.
+            (0..pending.len()).collect()
+        };
+        let delivered: Vec<usize> = (0..pending.len())
+            .filter(|i| failed.binary_search(i).is_err())
+            .collect();
+        let delivered_bytes: usize = delivered.iter().map(|&i| pending[i].len()).sum();
+        self.count(|s| {
+            s.delivered += delivered.len() as u64;
+            s.bytes += delivered_bytes as u64;
+        });
+        if failed.is_empty() {
+            return (Vec::new(), String::new());
+        }
+        let first = failed
+            .first()
+            .and_then(|&i| responses.get(i))
+            .map(|r| {
+                format!(
+                    "{}: {}",
+                    r.error_code().unwrap_or("?"),
+                    r.error_message().unwrap_or("")
+                )
+            })
+            .unwrap_or_else(|| "the response did not match the request".into());
+        warn!(failed = failed.len(), attempt, error = %first, "Firehose rejected part of a batch");
+        let left = pending
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| failed.binary_search(i).is_ok())
+            .map(|(_, record)| record)
+            .collect();
+        (left, first)
+    }
+
+    /// Appends records Firehose would not take after the last attempt to the spool file.
+    async fn spool_undelivered(
+        self: Arc<Self>,
+        pending: Vec<Vec<u8>>,
+        attempt: u32,
+        reason: String,
+    ) -> Result<(), PortError> {
         let shared = self.clone();
         let count = pending.len() as u64;
         tokio::task::spawn_blocking(move || shared.spool.append(&pending))

@@ -8,9 +8,11 @@
 //! - `queue` times alerts through the embedded queue: send, receive, delete.
 //!
 //! Every command prints one JSON object on stdout.
+//!
+//! Depends on `store-model` and `store-local` (the engine it times).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -253,148 +255,175 @@ async fn main() -> Result<()> {
             seed,
             now,
             span_seconds,
-        } => {
-            let lake = DataDir::new(&data_dir).lake()?;
-            let clock = Arc::new(AtomicI64::new(now - span_seconds));
-            let sink = LocalFirehoseSink::new(
-                lake,
-                FirehoseConfig {
-                    stream_name: "store-readings".into(),
-                    format,
-                    // Firehose's largest buffering hints: 128 MiB or 900 s.
-                    buffer_bytes: 128 * 1024 * 1024,
-                    buffer_interval: Duration::from_secs(900),
-                },
-                {
-                    let clock = clock.clone();
-                    Arc::new(move || clock.load(Ordering::Relaxed))
-                },
-            );
-            let started = Instant::now();
-            let mut chunk = Vec::with_capacity(10_000);
-            for (arrival, reading) in Generator::new(seed).stream(readings, now, span_seconds) {
-                chunk.push(reading);
-                if chunk.len() == chunk.capacity() {
-                    clock.store(arrival, Ordering::Relaxed);
-                    sink.flush_if_due().await?;
-                    sink.put(&chunk).await?;
-                    chunk.clear();
-                }
-            }
-            sink.put(&chunk).await?;
-            let stats = sink.flush().await?;
-            println!(
-                "{}",
-                json!({
-                    "readings": stats.delivered,
-                    "objects": stats.objects,
-                    "bytes": stats.bytes,
-                    "seconds": started.elapsed().as_secs_f64(),
-                })
-            );
-        }
+        } => generate(&data_dir, readings, format, seed, now, span_seconds).await,
         Command::Ndjson {
             out,
             readings,
             seed,
             now,
-        } => {
-            let file = std::fs::File::create(&out).with_context(|| format!("{}", out.display()))?;
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-            let mut bytes = 0_u64;
-            for (_, r) in Generator::new(seed).stream(readings, now, 24 * 3600) {
-                let line = serde_json::to_vec(&r)?;
-                bytes += line.len() as u64 + 1;
-                w.write_all(&line)?;
-                w.write_all(b"\n")?;
-            }
-            w.flush()?;
-            println!("{}", json!({"readings": readings, "bytes": bytes}));
-        }
+        } => ndjson(&out, readings, seed, now),
         Command::Plan {
             data_dir,
             now,
             mode,
             runs,
-        } => {
-            let incremental = match mode.as_str() {
-                "full" => false,
-                "incremental" => true,
-                other => bail!("--mode must be `full` or `incremental`, got `{other}`"),
-            };
-            let dir = DataDir::new(&data_dir);
-            let query = DataFusionInventoryQuery::new(dir.lake()?, &dir.state_dir())?
-                .with_incremental(incremental);
-            let request = InventoryRequest::new(now, 24, Vec::new());
-            let started = Instant::now();
-            let first = query.latest_readings(&request).await?;
-            let first_seconds = started.elapsed().as_secs_f64();
-            let first_bytes = first.bytes_scanned;
-            let mut times = Vec::new();
-            let mut last = first;
-            for _ in 0..runs {
-                let started = Instant::now();
-                last = query.latest_readings(&request).await?;
-                times.push(started.elapsed().as_secs_f64());
-            }
-            times.sort_by(f64::total_cmp);
-            let low = last
-                .latest
-                .iter()
-                .filter(|l| l.current_stock < l.threshold_level)
-                .count();
-            println!(
-                "{}",
-                json!({
-                    "first_seconds": first_seconds,
-                    "first_bytes_scanned": first_bytes,
-                    "best_seconds": times.first().copied().unwrap_or(first_seconds),
-                    "rows": last.latest.len(),
-                    "low": low,
-                    "readings_scanned": last.readings_scanned,
-                    "bytes_scanned": last.bytes_scanned,
-                    "peak_rss_kib": peak_rss_kib(),
-                })
-            );
-        }
-        Command::Queue { data_dir, alerts } => {
-            if alerts == 0 {
-                bail!("--alerts must be at least 1");
-            }
-            let dir = DataDir::new(&data_dir);
-            std::fs::create_dir_all(dir.root())?;
-            let queue = SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())?;
-            let batch: Vec<_> = (0..alerts)
-                .map(|n| store_model::contract::alert(n, 1_764_000_000))
-                .collect();
-            // The planner sends a run's alerts in one call; the truck app takes ten at a time.
-            let started = Instant::now();
-            for chunk in batch.chunks(1_000) {
-                queue.send(chunk).await?;
-            }
-            let sent = started.elapsed().as_secs_f64();
-            let mut received = 0;
-            while received < alerts {
-                let messages = queue.receive(10, Duration::from_millis(100)).await?;
-                if messages.is_empty() {
-                    bail!("the queue ran dry after {received} of {alerts}");
-                }
-                received += messages.len();
-                let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
-                queue.delete(&handles).await?;
-            }
-            let total = started.elapsed().as_secs_f64();
-            println!(
-                "{}",
-                json!({
-                    "alerts": alerts,
-                    "send_seconds": sent,
-                    "total_seconds": total,
-                    "alerts_per_second": alerts as f64 / total,
-                    "peak_rss_kib": peak_rss_kib(),
-                })
-            );
+        } => plan(&data_dir, now, &mode, runs).await,
+        Command::Queue { data_dir, alerts } => queue(&data_dir, alerts).await,
+    }
+}
+
+/// `generate`: a lake of `readings` readings over `span_seconds` before `now`, through the local
+/// delivery stream with Firehose's largest buffers.
+async fn generate(
+    data_dir: &Path,
+    readings: u64,
+    format: ObjectFormat,
+    seed: u64,
+    now: i64,
+    span_seconds: i64,
+) -> Result<()> {
+    let lake = DataDir::new(data_dir).lake()?;
+    let clock = Arc::new(AtomicI64::new(now - span_seconds));
+    let sink = LocalFirehoseSink::new(
+        lake,
+        FirehoseConfig {
+            stream_name: "store-readings".into(),
+            format,
+            // Firehose's largest buffering hints: 128 MiB or 900 s.
+            buffer_bytes: 128 * 1024 * 1024,
+            buffer_interval: Duration::from_secs(900),
+        },
+        {
+            let clock = clock.clone();
+            Arc::new(move || clock.load(Ordering::Relaxed))
+        },
+    );
+    let started = Instant::now();
+    let mut chunk = Vec::with_capacity(10_000);
+    for (arrival, reading) in Generator::new(seed).stream(readings, now, span_seconds) {
+        chunk.push(reading);
+        if chunk.len() == chunk.capacity() {
+            clock.store(arrival, Ordering::Relaxed);
+            sink.flush_if_due().await?;
+            sink.put(&chunk).await?;
+            chunk.clear();
         }
     }
+    sink.put(&chunk).await?;
+    let stats = sink.flush().await?;
+    println!(
+        "{}",
+        json!({
+            "readings": stats.delivered,
+            "objects": stats.objects,
+            "bytes": stats.bytes,
+            "seconds": started.elapsed().as_secs_f64(),
+        })
+    );
+
+    Ok(())
+}
+
+/// `ndjson`: the same readings as one NDJSON file (for DuckDB and `cat`).
+fn ndjson(out: &Path, readings: u64, seed: u64, now: i64) -> Result<()> {
+    let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut bytes = 0_u64;
+    for (_, r) in Generator::new(seed).stream(readings, now, 24 * 3600) {
+        let line = serde_json::to_vec(&r)?;
+        bytes += line.len() as u64 + 1;
+        w.write_all(&line)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    println!("{}", json!({"readings": readings, "bytes": bytes}));
+
+    Ok(())
+}
+
+/// `plan`: the planning query over a lake, first run and best of `runs`.
+async fn plan(data_dir: &Path, now: i64, mode: &str, runs: u32) -> Result<()> {
+    let incremental = match mode {
+        "full" => false,
+        "incremental" => true,
+        other => bail!("--mode must be `full` or `incremental`, got `{other}`"),
+    };
+    let dir = DataDir::new(data_dir);
+    let query =
+        DataFusionInventoryQuery::new(dir.lake()?, &dir.state_dir())?.with_incremental(incremental);
+    let request = InventoryRequest::new(now, 24, Vec::new());
+    let started = Instant::now();
+    let first = query.latest_readings(&request).await?;
+    let first_seconds = started.elapsed().as_secs_f64();
+    let first_bytes = first.bytes_scanned;
+    let mut times = Vec::new();
+    let mut last = first;
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = query.latest_readings(&request).await?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let low = last
+        .latest
+        .iter()
+        .filter(|l| l.current_stock < l.threshold_level)
+        .count();
+    println!(
+        "{}",
+        json!({
+            "first_seconds": first_seconds,
+            "first_bytes_scanned": first_bytes,
+            "best_seconds": times.first().copied().unwrap_or(first_seconds),
+            "rows": last.latest.len(),
+            "low": low,
+            "readings_scanned": last.readings_scanned,
+            "bytes_scanned": last.bytes_scanned,
+            "peak_rss_kib": peak_rss_kib(),
+        })
+    );
+
+    Ok(())
+}
+
+/// `queue`: `alerts` alerts through the embedded queue, sent and received in batches.
+async fn queue(data_dir: &Path, alerts: usize) -> Result<()> {
+    if alerts == 0 {
+        bail!("--alerts must be at least 1");
+    }
+    let dir = DataDir::new(data_dir);
+    std::fs::create_dir_all(dir.root())?;
+    let queue = SqliteAlertQueue::open(&dir.queue_path(), QueueConfig::default())?;
+    let batch: Vec<_> = (0..alerts)
+        .map(|n| store_model::contract::alert(n, 1_764_000_000))
+        .collect();
+    // The planner sends a run's alerts in one call; the truck app takes ten at a time.
+    let started = Instant::now();
+    for chunk in batch.chunks(1_000) {
+        queue.send(chunk).await?;
+    }
+    let sent = started.elapsed().as_secs_f64();
+    let mut received = 0;
+    while received < alerts {
+        let messages = queue.receive(10, Duration::from_millis(100)).await?;
+        if messages.is_empty() {
+            bail!("the queue ran dry after {received} of {alerts}");
+        }
+        received += messages.len();
+        let handles: Vec<String> = messages.into_iter().map(|m| m.receipt_handle).collect();
+        queue.delete(&handles).await?;
+    }
+    let total = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({
+            "alerts": alerts,
+            "send_seconds": sent,
+            "total_seconds": total,
+            "alerts_per_second": alerts as f64 / total,
+            "peak_rss_kib": peak_rss_kib(),
+        })
+    );
+
     Ok(())
 }

@@ -50,17 +50,7 @@ impl OptimizerRule for FuseMaxBy {
         let LogicalPlan::Aggregate(aggregate) = &plan else {
             return Ok(Transformed::no(plan));
         };
-        // Aggregates by (function, key), in first-seen order.
-        let mut families: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-        for (i, e) in aggregate.aggr_expr.iter().enumerate() {
-            if let Some((f, key)) = fusable(e) {
-                families
-                    .entry((f.func.name().to_owned(), format!("{key}")))
-                    .or_default()
-                    .push(i);
-            }
-        }
-        families.retain(|_, members| members.len() >= 2);
+        let families = families(aggregate);
         if families.is_empty() {
             return Ok(Transformed::no(plan));
         }
@@ -91,23 +81,7 @@ impl OptimizerRule for FuseMaxBy {
             }
         }
         for (family, members) in families.values().enumerate() {
-            let (f, key) = fusable(&aggregate.aggr_expr[members[0]]).expect("fusable");
-            let mut fields = Vec::with_capacity(members.len() * 2);
-            for (k, &i) in members.iter().enumerate() {
-                let (g, _) = fusable(&aggregate.aggr_expr[i]).expect("fusable");
-                fields.push(lit(format!("f{k}")));
-                fields.push(g.params.args[0].clone());
-            }
-            let fused = Expr::AggregateFunction(AggregateFunction::new_udf(
-                Arc::clone(&f.func),
-                vec![named_struct(fields), key.clone()],
-                false,
-                None,
-                vec![],
-                None,
-            ))
-            .alias(format!("{FUSED}{family}"));
-            kept.push(fused);
+            kept.push(fused(&aggregate.aggr_expr, members).alias(format!("{FUSED}{family}")));
         }
 
         let groups = aggregate.group_expr.len();
@@ -137,6 +111,41 @@ impl OptimizerRule for FuseMaxBy {
     }
 }
 
+/// The fusable aggregates by (function, key), in first-seen order: the families of two or more.
+fn families(aggregate: &Aggregate) -> BTreeMap<(String, String), Vec<usize>> {
+    let mut families: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, e) in aggregate.aggr_expr.iter().enumerate() {
+        if let Some((f, key)) = fusable(e) {
+            families
+                .entry((f.func.name().to_owned(), format!("{key}")))
+                .or_default()
+                .push(i);
+        }
+    }
+    families.retain(|_, members| members.len() >= 2);
+    families
+}
+
+/// One aggregate over a family's shared key, whose value is a struct of the members' values
+/// (fields `f0`, `f1`, …).
+fn fused(aggregates: &[Expr], members: &[usize]) -> Expr {
+    let (f, key) = fusable(&aggregates[members[0]]).expect("a family's members are fusable");
+    let mut fields = Vec::with_capacity(members.len() * 2);
+    for (k, &i) in members.iter().enumerate() {
+        let (g, _) = fusable(&aggregates[i]).expect("a family's members are fusable");
+        fields.push(lit(format!("f{k}")));
+        fields.push(g.params.args[0].clone());
+    }
+    Expr::AggregateFunction(AggregateFunction::new_udf(
+        Arc::clone(&f.func),
+        vec![named_struct(fields), key.clone()],
+        false,
+        None,
+        vec![],
+        None,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::array::RecordBatch;
@@ -145,7 +154,8 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     use super::*;
-    use crate::max_by::{max_by_udaf, min_by_udaf, sample_table};
+    use crate::max_by::tests::sample_table;
+    use crate::max_by::{max_by_udaf, min_by_udaf};
 
     const SQL: &str = "SELECT g,
             max_by(v, row(ts, coalesce(id, ''))) AS v,

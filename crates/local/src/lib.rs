@@ -12,6 +12,8 @@
 //!
 //! The lake is a folder (`<data-dir>/s3/<bucket>/`) holding exactly the keys the S3 bucket would,
 //! so data written by one backend reads the same way in the other.
+//!
+//! Depends on `store-model` only (and DataFusion, SQLite); the runtime picks it for `--backend local`.
 
 pub mod firehose;
 pub mod folder;

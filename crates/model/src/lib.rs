@@ -8,6 +8,9 @@
 //!
 //! Everything here is deterministic given its inputs (the clock is passed in), so the rules are
 //! tested directly and both backends are guaranteed to plan alike.
+//!
+//! Depends on no crate of this workspace (serde, chrono, uuid, toml and tracing only); every other
+//! crate depends on it.
 
 pub mod config;
 #[cfg(feature = "contract")]

@@ -8,6 +8,9 @@
 //! Alerts are sent before they are recorded. If the run dies in between, the next run plans the
 //! same readings again and sends alerts with the same deterministic ids, which the truck app
 //! recognises as already dispatched: a duplicate is harmless, a lost alert would not be.
+//!
+//! Depends on `store-model` (ports, rules) for the handler, and on `store-runtime` for the command
+//! line's wiring only ([`cli`]).
 
 pub mod cli;
 
@@ -159,6 +162,34 @@ impl Planner {
         Ok(sendable)
     }
 
+    /// The stores expected to report in this run: the known ones, narrowed to the event's.
+    fn known_stores_of(&self, event: &PlanningEvent) -> Vec<String> {
+        match &event.store_ids {
+            Some(ids) => self
+                .known_stores
+                .iter()
+                .filter(|s| ids.contains(s))
+                .cloned()
+                .collect(),
+            None => self.known_stores.clone(),
+        }
+    }
+
+    /// Sends the alerts, then records them in the ledger under the run's query id.
+    async fn send(&self, query_id: &str, alerts: &[Alert]) -> Result<(), PlanningError> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        self.queue
+            .send(alerts)
+            .await
+            .map_err(PlanningError::Queue)?;
+        self.ledger
+            .record_alerts(query_id, alerts)
+            .await
+            .map_err(PlanningError::Ledger)
+    }
+
     /// Runs one planning pass whose query must be done by `deadline`.
     #[instrument(skip_all, fields(lookback = event.lookback(), dry_run = event.dry_run.unwrap_or(false)), err)]
     pub async fn handle_by(
@@ -187,15 +218,7 @@ impl Planner {
                 .policy
                 .alert_expiry_seconds()
                 .max(i64::from(event.lookback()) * 3600);
-        let known_stores: Vec<String> = match &event.store_ids {
-            Some(ids) => self
-                .known_stores
-                .iter()
-                .filter(|s| ids.contains(s))
-                .cloned()
-                .collect(),
-            None => self.known_stores.clone(),
-        };
+        let known_stores = self.known_stores_of(&event);
         let ledger = self
             .ledger
             .alerts_since(since)
@@ -220,15 +243,8 @@ impl Planner {
             warn!(alert_id = %u.alert_id, store = %u.store_id, product = %u.product_id, reason = %u.reason, "alert not sent");
         }
         let dry_run = event.dry_run.unwrap_or(false);
-        if !dry_run && !decision.alerts.is_empty() {
-            self.queue
-                .send(&decision.alerts)
-                .await
-                .map_err(PlanningError::Queue)?;
-            self.ledger
-                .record_alerts(&snapshot.query_id, &decision.alerts)
-                .await
-                .map_err(PlanningError::Ledger)?;
+        if !dry_run {
+            self.send(&snapshot.query_id, &decision.alerts).await?;
         }
         info!(
             query_id = %snapshot.query_id,

@@ -44,23 +44,7 @@ pub async fn send(
     // Lines are read (with a bounded buffer) and validated on their own thread, in blocks,
     // while this one encodes and writes the previous block: the two halves of the work overlap.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Result<Reading, Rejected>>>(4);
-    let parse_source = source.clone();
-    let parser = std::thread::spawn(move || -> std::io::Result<()> {
-        let mut lines = input::LineReader::new(reader, MAX_RECORD_BYTES);
-        let mut parser = input::LineParser::new(&parse_source, format, door);
-        let mut block = Vec::with_capacity(PARSE_BLOCK);
-        while let Some(raw) = lines.next_line()? {
-            block.extend(parser.parse(&raw));
-            if block.len() == PARSE_BLOCK {
-                let full = std::mem::replace(&mut block, Vec::with_capacity(PARSE_BLOCK));
-                if tx.blocking_send(full).is_err() {
-                    return Ok(());
-                }
-            }
-        }
-        let _ = tx.blocking_send(block);
-        Ok(())
-    });
+    let parser = spawn_parser(reader, source.clone(), format, door, tx);
     let delivered = async {
         while let Some(block) = rx.recv().await {
             for result in block {
@@ -162,4 +146,31 @@ impl<'a> RejectFile<'a> {
         }
         Ok(())
     }
+}
+
+/// Reads lines (with a bounded buffer) and validates them on a thread of their own, handing
+/// blocks of results to `tx`; ends early when the receiver is gone.
+fn spawn_parser(
+    reader: Box<dyn BufRead + Send>,
+    source: String,
+    format: InputFormat,
+    door: input::Door,
+    tx: tokio::sync::mpsc::Sender<Vec<Result<Reading, Rejected>>>,
+) -> std::thread::JoinHandle<std::io::Result<()>> {
+    std::thread::spawn(move || {
+        let mut lines = input::LineReader::new(reader, MAX_RECORD_BYTES);
+        let mut parser = input::LineParser::new(&source, format, door);
+        let mut block = Vec::with_capacity(PARSE_BLOCK);
+        while let Some(raw) = lines.next_line()? {
+            block.extend(parser.parse(&raw));
+            if block.len() == PARSE_BLOCK {
+                let full = std::mem::replace(&mut block, Vec::with_capacity(PARSE_BLOCK));
+                if tx.blocking_send(full).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        let _ = tx.blocking_send(block);
+        Ok(())
+    })
 }

@@ -2,25 +2,17 @@
 //! dispatchers at once and SIGKILL at random points, then a count of what went in against what
 //! came out. Short by default; `STORE_CHAOS_SECONDS` makes it a soak (`scripts/soak.sh`).
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::bin;
 use serde_json::Value;
 use store_model::random::SplitMix64;
 use tempfile::TempDir;
-
-fn bin(name: &str) -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    dir.join(name)
-}
 
 fn spawn(name: &str, data: &Path, args: &[&str]) -> Child {
     spawn_limited(name, data, args, None)

@@ -8,7 +8,7 @@ use store_model::dispatch::clock;
 use store_model::places::{Fleet, GeoPoint, Stores};
 use store_model::{Delivery, Dispatch};
 
-use crate::board::{delivered_at, trips};
+use crate::board::{Trip, delivered_at, trips};
 
 /// Colours of the routes, one per truck in fleet order.
 const PALETTE: [&str; 8] = [
@@ -90,6 +90,54 @@ pub fn html(
         .enumerate()
         .map(|(i, t)| (t.truck_id.as_str(), PALETTE[i % PALETTE.len()]))
         .collect();
+    let svg = map_svg(fleet, stores, &trips, &colour);
+    let legend = legend(fleet, &colour);
+    let route_rows = trip_rows(fleet, &trips);
+    let dispatch_rows = dispatch_rows(dispatches, &delivered);
+    let total_units: i64 = dispatches.iter().map(|d| d.quantity).sum();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Truck dispatch report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
+table{{border-collapse:collapse;margin:12px 0 24px}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
+th{{background:#eee;text-align:left}}td.n{{text-align:right}}
+ul.legend{{list-style:none;padding:0}}.swatch{{display:inline-block;width:14px;height:14px;margin-right:6px;vertical-align:middle}}
+</style></head>
+<body data-map-rendered="pending">
+<h1>Truck dispatch report</h1>
+<p>Generated {now_clock} UTC: {trips} trip(s), {dispatches} dispatch(es), {units} units, {delivered} delivered.</p>
+{svg}
+<ul class="legend">{legend}</ul>
+<h2>Trips</h2>
+<table><tr><th>Truck</th><th>Depot</th><th>Left</th><th>Back</th><th>Stops</th><th>Load</th><th>km</th></tr>{route_rows}</table>
+<h2>Dispatches</h2>
+<table><tr><th>Dispatch</th><th>Store</th><th>Product</th><th>Name</th><th>Units</th><th>Truck</th><th>Stop</th><th>ETA</th><th>Status</th></tr>{dispatch_rows}</table>
+<script>
+// Marks the page once the browser has laid out the map, for the headless check.
+const map = document.getElementById('map');
+const routes = map.querySelectorAll('polyline.route');
+const drawn = [...routes].filter(r => {{ const b = r.getBBox(); return b.width > 0 || b.height > 0; }}).length;
+const stores = map.querySelectorAll('g.store circle').length;
+document.body.dataset.mapRendered = `routes=${{drawn}}/${{routes.length}} stores=${{stores}} width=${{Math.round(map.getBoundingClientRect().width)}}`;
+</script>
+</body></html>
+"#,
+        now_clock = clock(now),
+        trips = trips.len(),
+        dispatches = dispatches.len(),
+        units = total_units,
+        delivered = deliveries.len(),
+    )
+}
+
+/// The map: routes first, so the places are drawn on top, then stores and depots.
+fn map_svg(
+    fleet: &Fleet,
+    stores: &Stores,
+    trips: &[Trip<'_>],
+    colour: &HashMap<&str, &str>,
+) -> String {
     let points: Vec<GeoPoint> = fleet
         .depots
         .iter()
@@ -103,8 +151,7 @@ pub fn html(
         svg,
         r##"<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="Map of depots, stores and routes"><rect width="100%" height="100%" fill="#f7f7f2"/>"##
     );
-    // Routes first, so the places are drawn on top.
-    for t in &trips {
+    for t in trips {
         let Some(depot) = fleet.depot(t.depot_id) else {
             continue;
         };
@@ -154,6 +201,11 @@ pub fn html(
     }
     svg.push_str("</svg>");
 
+    svg
+}
+
+/// Each truck's colour, capacity, speed and depot.
+fn legend(fleet: &Fleet, colour: &HashMap<&str, &str>) -> String {
     let mut legend = String::new();
     for t in &fleet.trucks {
         let c = colour.get(t.truck_id.as_str()).copied().unwrap_or("#333");
@@ -167,8 +219,13 @@ pub fn html(
         );
     }
 
+    legend
+}
+
+/// One row per trip.
+fn trip_rows(fleet: &Fleet, trips: &[Trip<'_>]) -> String {
     let mut route_rows = String::new();
-    for t in &trips {
+    for t in trips {
         let cap = fleet
             .trucks
             .iter()
@@ -187,6 +244,11 @@ pub fn html(
             t.km()
         );
     }
+    route_rows
+}
+
+/// One row per dispatch, with whether it was delivered.
+fn dispatch_rows(dispatches: &[Dispatch], delivered: &HashMap<&str, i64>) -> String {
     let mut dispatch_rows = String::new();
     for d in dispatches {
         let status = delivered.get(d.dispatch_id.as_str()).map_or_else(
@@ -207,41 +269,7 @@ pub fn html(
             status
         );
     }
-    let total_units: i64 = dispatches.iter().map(|d| d.quantity).sum();
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Truck dispatch report</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#222}}
-table{{border-collapse:collapse;margin:12px 0 24px}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
-th{{background:#eee;text-align:left}}td.n{{text-align:right}}
-ul.legend{{list-style:none;padding:0}}.swatch{{display:inline-block;width:14px;height:14px;margin-right:6px;vertical-align:middle}}
-</style></head>
-<body data-map-rendered="pending">
-<h1>Truck dispatch report</h1>
-<p>Generated {now_clock} UTC: {trips} trip(s), {dispatches} dispatch(es), {units} units, {delivered} delivered.</p>
-{svg}
-<ul class="legend">{legend}</ul>
-<h2>Trips</h2>
-<table><tr><th>Truck</th><th>Depot</th><th>Left</th><th>Back</th><th>Stops</th><th>Load</th><th>km</th></tr>{route_rows}</table>
-<h2>Dispatches</h2>
-<table><tr><th>Dispatch</th><th>Store</th><th>Product</th><th>Name</th><th>Units</th><th>Truck</th><th>Stop</th><th>ETA</th><th>Status</th></tr>{dispatch_rows}</table>
-<script>
-// Marks the page once the browser has laid out the map, for the headless check.
-const map = document.getElementById('map');
-const routes = map.querySelectorAll('polyline.route');
-const drawn = [...routes].filter(r => {{ const b = r.getBBox(); return b.width > 0 || b.height > 0; }}).length;
-const stores = map.querySelectorAll('g.store circle').length;
-document.body.dataset.mapRendered = `routes=${{drawn}}/${{routes.length}} stores=${{stores}} width=${{Math.round(map.getBoundingClientRect().width)}}`;
-</script>
-</body></html>
-"#,
-        now_clock = clock(now),
-        trips = trips.len(),
-        dispatches = dispatches.len(),
-        units = total_units,
-        delivered = deliveries.len(),
-    )
+    dispatch_rows
 }
 
 #[cfg(test)]

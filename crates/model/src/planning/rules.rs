@@ -152,37 +152,13 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
                 .suppressed
                 .push(suppressed(SuppressReason::CoveredByOutstanding));
         } else {
-            let order = ctx.policy.order(reading, projected);
             let velocity = sales_per_hour(reading, sent.iter().copied());
-            decision.alerts.push(Alert {
-                alert_id: id,
-                store_id: reading.store_id.clone(),
-                product_id: reading.product_id.clone(),
-                product_name: reading.product_name.clone(),
-                alert: ALERT_TEXT.to_owned(),
-                current_stock: reading.current_stock,
-                threshold_level: reading.threshold_level,
-                projected_stock: projected,
-                restock_qty: order.quantity,
-                reading_time: reading.check_timestamp,
-                planned_at: ctx.now,
-                query_id: ctx.query_id.to_owned(),
-                sales_per_hour: velocity.map(|v| (v * 100.0).round() / 100.0),
-                hours_to_stockout: hours_to_stockout(reading.current_stock, velocity)
-                    .map(|h| (h * 100.0).round() / 100.0),
-                explanation: Some(order),
-            });
+            decision
+                .alerts
+                .push(new_alert(reading, id, projected, velocity, ctx));
         }
     }
-    decision.alerts.sort_by(|a, b| {
-        let shortfall = |x: &Alert| x.threshold_level - x.projected_stock;
-        let hours = |x: &Alert| x.hours_to_stockout.unwrap_or(f64::INFINITY);
-        hours(a)
-            .total_cmp(&hours(b))
-            .then_with(|| shortfall(b).cmp(&shortfall(a)))
-            .then_with(|| a.store_id.cmp(&b.store_id))
-            .then_with(|| a.product_id.cmp(&b.product_id))
-    });
+    decision.alerts.sort_by(most_urgent_first);
     let reporting: HashSet<&str> = latest.iter().map(|r| r.store_id.as_str()).collect();
     decision.silent_stores = ctx
         .known_stores
@@ -191,4 +167,44 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .cloned()
         .collect();
     decision
+}
+
+/// The alert answering a low reading, ordering up to the policy's level from `projected`.
+fn new_alert(
+    reading: &LatestReading,
+    alert_id: String,
+    projected: i64,
+    velocity: Option<f64>,
+    ctx: &PlanContext<'_>,
+) -> Alert {
+    let order = ctx.policy.order(reading, projected);
+    let cents = |x: f64| (x * 100.0).round() / 100.0;
+    Alert {
+        alert_id,
+        store_id: reading.store_id.clone(),
+        product_id: reading.product_id.clone(),
+        product_name: reading.product_name.clone(),
+        alert: ALERT_TEXT.to_owned(),
+        current_stock: reading.current_stock,
+        threshold_level: reading.threshold_level,
+        projected_stock: projected,
+        restock_qty: order.quantity,
+        reading_time: reading.check_timestamp,
+        planned_at: ctx.now,
+        query_id: ctx.query_id.to_owned(),
+        sales_per_hour: velocity.map(cents),
+        hours_to_stockout: hours_to_stockout(reading.current_stock, velocity).map(cents),
+        explanation: Some(order),
+    }
+}
+
+/// Soonest out of stock first, then the largest shortfall, then by store and product.
+fn most_urgent_first(a: &Alert, b: &Alert) -> std::cmp::Ordering {
+    let shortfall = |x: &Alert| x.threshold_level - x.projected_stock;
+    let hours = |x: &Alert| x.hours_to_stockout.unwrap_or(f64::INFINITY);
+    hours(a)
+        .total_cmp(&hours(b))
+        .then_with(|| shortfall(b).cmp(&shortfall(a)))
+        .then_with(|| a.store_id.cmp(&b.store_id))
+        .then_with(|| a.product_id.cmp(&b.product_id))
 }
