@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::schema::READING_COLUMNS;
+
 /// Namespace for event ids derived from a reading's content (UUID v5), so the same input record
 /// always gets the same id and ties between readings are broken the same way on every run.
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x5a1e_0b1d_7e57_4c2a_9d6b_2f3e_8a41_c0de);
@@ -79,21 +81,6 @@ pub const EARLIEST_CHECK_TIMESTAMP: i64 = 946_684_800;
 /// minutes. The door's default, and what the planner's fold allows.
 pub const CLOCK_SKEW_SECONDS: i64 = 15 * 60;
 
-/// The fields of the contract: a record naming one of them twice is refused.
-const CONTRACT_FIELDS: [&str; 11] = [
-    "store_id",
-    "product_id",
-    "product_name",
-    "current_stock",
-    "threshold_level",
-    "is_stock_low",
-    "check_timestamp",
-    "notification_sent",
-    "restock_status",
-    "event_id",
-    "max_stock",
-];
-
 /// The first contract field a JSON object names twice, if any. (A JSON map keeps the last
 /// value of a repeated key; which one the writer meant is unknowable, so the record is refused.
 /// The typed path refuses such a record on its own, so only the general path needs this.)
@@ -111,13 +98,13 @@ impl<'de> serde::Deserialize<'de> for Duplicate {
                 self,
                 mut map: A,
             ) -> Result<Duplicate, A::Error> {
-                let mut seen = [false; CONTRACT_FIELDS.len()];
+                let mut seen = [false; READING_COLUMNS.len()];
                 let mut first = None;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     map.next_value::<serde::de::IgnoredAny>()?;
-                    if let Some(i) = CONTRACT_FIELDS.iter().position(|f| *f == key) {
+                    if let Some(i) = READING_COLUMNS.iter().position(|(f, _)| *f == key) {
                         if seen[i] && first.is_none() {
-                            first = Some(CONTRACT_FIELDS[i]);
+                            first = Some(READING_COLUMNS[i].0);
                         }
                         seen[i] = true;
                     }

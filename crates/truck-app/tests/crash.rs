@@ -247,15 +247,7 @@ async fn two_dispatchers_never_put_one_truck_on_two_trips_at_once() {
         if dispatched == 14 * 90 {
             break;
         }
-        let back = folder
-            .dispatches_since(0)
-            .await
-            .unwrap()
-            .iter()
-            .map(|x| x.truck_back_at)
-            .max()
-            .unwrap_or(T0);
-        now.store(back.max(now.load(Ordering::SeqCst)) + 1, Ordering::SeqCst);
+        advance_past_every_trip(&folder, &now).await;
     }
     assert!(
         lost > 0,

@@ -252,15 +252,7 @@ async fn a_backlog_ten_times_the_fleet_is_worked_off_each_unit_once() {
         if open.is_empty() && queue.depth().await.unwrap() == QueueDepth::default() {
             break;
         }
-        let back = ledger
-            .dispatches_since(0)
-            .await
-            .unwrap()
-            .iter()
-            .map(|x| x.truck_back_at)
-            .max()
-            .unwrap_or(t);
-        now.store(back.max(t) + 1, Ordering::SeqCst);
+        advance_past_every_trip(&*ledger, &now).await;
     }
     let all = ledger.dispatches_since(0).await.unwrap();
     assert_each_unit_carried_once(&all, ALERTS, 3);

@@ -105,3 +105,15 @@ pub fn assert_no_truck_on_two_trips(all: &[Dispatch]) -> usize {
     }
     trips.len()
 }
+
+/// Moves the clock past the return of every truck that has been dispatched (never back).
+pub async fn advance_past_every_trip(ledger: &dyn Ledger, now: &AtomicI64) {
+    let t = now.load(Ordering::SeqCst);
+    let dispatches = ledger.dispatches_since(0).await.unwrap();
+    let back = dispatches
+        .iter()
+        .map(|x| x.truck_back_at)
+        .max()
+        .unwrap_or(t);
+    now.store(back.max(t) + 1, Ordering::SeqCst);
+}
