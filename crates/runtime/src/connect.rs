@@ -104,10 +104,7 @@ impl Connection {
     #[cfg(feature = "local")]
     pub fn lake(&self) -> Result<Option<store_local::LakeFolder>> {
         match self {
-            Self::Local { dir, .. } => dir
-                .lake()
-                .map(Some)
-                .with_context(|| format!("opening the lake in {}", dir.root().display())),
+            Self::Local { dir, .. } => open_lake(dir).map(Some),
             Self::Aws(_) => Ok(None),
         }
     }
@@ -116,10 +113,7 @@ impl Connection {
     pub fn ledger(&self) -> Result<Arc<dyn Ledger>> {
         Ok(match self {
             #[cfg(feature = "local")]
-            Self::Local { .. } => {
-                let lake = self.lake()?.expect("a local connection has a lake");
-                Arc::new(store_local::FolderLedger::new(lake))
-            }
+            Self::Local { dir, .. } => Arc::new(store_local::FolderLedger::new(open_lake(dir)?)),
             Self::Aws(aws) => Arc::new(aws.ledger()?),
         })
     }
@@ -150,8 +144,8 @@ impl Connection {
     #[cfg(feature = "local")]
     pub fn reading_sink(&self, local: store_local::FirehoseConfig) -> Result<Sink> {
         match self {
-            Self::Local { .. } => {
-                let lake = self.lake()?.expect("a local connection has a lake");
+            Self::Local { dir, .. } => {
+                let lake = open_lake(dir)?;
                 Ok(Sink {
                     sink: Arc::new(store_local::LocalFirehoseSink::new(
                         lake,
@@ -179,7 +173,7 @@ impl Connection {
         match self {
             #[cfg(feature = "local")]
             Self::Local { settings, dir } => {
-                let lake = self.lake()?.expect("a local connection has a lake");
+                let lake = open_lake(dir)?;
                 // An empty snapshot table turns the snapshot off here too.
                 let incremental = settings.snapshot_table()?.is_some();
                 let query = store_local::DataFusionInventoryQuery::new(lake, &dir.state_dir())
@@ -193,6 +187,12 @@ impl Connection {
             },
         }
     }
+}
+
+#[cfg(feature = "local")]
+fn open_lake(dir: &store_local::DataDir) -> Result<store_local::LakeFolder> {
+    dir.lake()
+        .with_context(|| format!("opening the lake in {}", dir.root().display()))
 }
 
 #[cfg(feature = "local")]
