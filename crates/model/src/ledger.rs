@@ -250,13 +250,18 @@ pub fn alert_statuses(
         .collect()
 }
 
+/// The ledger object holding every alert of planning run `run_id`, planned at `planned_at`.
+pub fn alerts_object_key(run_id: &str, planned_at: i64) -> String {
+    ledger_object_key(ALERTS_PREFIX, planned_at, &format!("run-{run_id}"))
+}
+
 #[async_trait]
 impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     async fn record_alerts(&self, run_id: &str, alerts: &[Alert]) -> Result<(), PortError> {
         let Some(first) = alerts.first() else {
             return Ok(());
         };
-        let key = ledger_object_key(ALERTS_PREFIX, first.planned_at, &format!("run-{run_id}"));
+        let key = alerts_object_key(run_id, first.planned_at);
         let bytes = encode_lines(alerts).map_err(|e| encode_error("record alerts", e))?;
         self.store.put(&key, bytes).await
     }

@@ -2,6 +2,7 @@
 //! `resend-outstanding`, and with no command the Lambda runtime's event loop. Each subcommand is a
 //! struct with its own `run`; the planner's adapters are built once, before the first event.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -151,7 +152,20 @@ impl Invoke {
                 u.alert_id, u.store_id, u.product_id, u.reason
             );
         }
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        if result.unlisted.alerts > 0 {
+            eprintln!(
+                "{} less urgent alert(s) not listed; every alert of this run is in the ledger at {}",
+                result.unlisted.alerts,
+                result
+                    .alerts_object
+                    .as_deref()
+                    .unwrap_or("(none: a dry run records nothing)")
+            );
+        }
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        serde_json::to_writer_pretty(&mut out, &result)?;
+        writeln!(out)?;
+        out.flush()?;
         Ok(())
     }
 }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use store_model::planning::{PlanContext, ReorderPolicy, Unsendable, plan};
+use store_model::ledger::alerts_object_key;
+use store_model::planning::{PlanContext, ReorderPolicy, Unlisted, Unsendable, plan};
 use store_model::ports::{AlertQueue, Clock, ErrorKind, InventoryQuery, Ledger, PortError};
 use store_model::{Alert, InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument, warn};
@@ -253,8 +254,14 @@ impl Planner {
             silent_stores = decision.silent_stores.len(),
             "planning run done"
         );
-        Ok(PlanningResult {
-            messages: decision.alerts.iter().map(|a| a.human_line()).collect(),
+        let alerts_object = match decision.alerts.first() {
+            Some(first) if !dry_run => {
+                Some(alerts_object_key(&snapshot.query_id, first.planned_at))
+            }
+            _ => None,
+        };
+        let mut result = PlanningResult {
+            messages: Vec::new(),
             query_id: snapshot.query_id,
             engine: snapshot.engine,
             readings_scanned: snapshot.readings_scanned,
@@ -267,7 +274,11 @@ impl Planner {
             suppressed: decision.suppressed,
             silent_stores: decision.silent_stores,
             unsendable,
-        })
+            unlisted: Unlisted::default(),
+            alerts_object,
+        };
+        result.bound_lists();
+        Ok(result)
     }
 }
 

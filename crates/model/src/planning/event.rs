@@ -121,12 +121,101 @@ pub struct PlanningResult {
     /// broken scanner, a closed store, a lost network).
     #[serde(default)]
     pub silent_stores: Vec<String>,
-    /// The seed's human lines, one per alert.
+    /// The seed's human lines, one per listed alert.
     pub messages: Vec<String>,
     /// Alerts that could not be sent (a record in the lake breaking the limits at the door, so
     /// its alert would break the queue's): reported here, every other alert sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unsendable: Vec<Unsendable>,
+    /// Entries of the lists above left out to keep the result small (see
+    /// [`PlanningResult::bound_lists`]); none when everything is listed.
+    #[serde(default, skip_serializing_if = "Unlisted::is_empty")]
+    pub unlisted: Unlisted,
+    /// The ledger object holding every alert of this run, one JSON line each (none for a dry
+    /// run, or when there are no alerts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_object: Option<String>,
+}
+
+/// How many entries of each list of a [`PlanningResult`] were left out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unlisted {
+    /// Alerts (and their messages) left out: the least urgent ones.
+    pub alerts: usize,
+    /// Suppressed low readings left out.
+    pub suppressed: usize,
+    /// Silent stores left out.
+    pub silent_stores: usize,
+    /// Unsendable alerts left out.
+    pub unsendable: usize,
+}
+
+impl Unlisted {
+    /// Whether nothing was left out.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The most entries a result lists of each kind (alerts, suppressed readings, silent stores,
+/// unsendable alerts).
+pub const MAX_LISTED: usize = 1_000;
+
+/// The most bytes the listed entries take together (as JSON). With the counts, a result stays
+/// well under the 6 MB a synchronous Lambda invocation can return, whatever the number of alerts.
+pub const MAX_LISTED_BYTES: usize = 4 * 1024 * 1024;
+
+impl PlanningResult {
+    /// Cuts each list to its first entries (alerts come most urgent first) within
+    /// [`MAX_LISTED`] and, all lists together, [`MAX_LISTED_BYTES`], and counts what was left
+    /// out in [`Self::unlisted`]; writes the listed alerts' [`Self::messages`]. Every alert
+    /// stays in the run's ledger object.
+    pub fn bound_lists(&mut self) {
+        let mut budget = Budget(MAX_LISTED_BYTES);
+        self.messages.clear();
+        for alert in self.alerts.iter().take(MAX_LISTED) {
+            let line = alert.human_line();
+            if !budget.take(json_size(alert).saturating_add(json_size(&line))) {
+                break;
+            }
+            self.messages.push(line);
+        }
+        let listed = self.messages.len();
+        self.unlisted.alerts += self.alerts.len() - listed;
+        self.alerts.truncate(listed);
+        self.unlisted.suppressed += budget.keep(&mut self.suppressed);
+        self.unlisted.unsendable += budget.keep(&mut self.unsendable);
+        self.unlisted.silent_stores += budget.keep(&mut self.silent_stores);
+    }
+}
+
+/// Bytes left for listed entries.
+struct Budget(usize);
+
+impl Budget {
+    fn take(&mut self, bytes: usize) -> bool {
+        let fits = bytes <= self.0;
+        if fits {
+            self.0 -= bytes;
+        }
+        fits
+    }
+
+    /// Keeps the first entries of `list` that fit; returns how many were left out.
+    fn keep<T: Serialize>(&mut self, list: &mut Vec<T>) -> usize {
+        let mut n = 0;
+        while n < list.len().min(MAX_LISTED) && self.take(json_size(&list[n])) {
+            n += 1;
+        }
+        let left = list.len() - n;
+        list.truncate(n);
+        left
+    }
+}
+
+/// A value's size as JSON, with the comma that separates it from the next.
+fn json_size<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |b| b.len() + 1)
 }
 
 /// An alert left unsent, and why.

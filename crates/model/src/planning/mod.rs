@@ -24,7 +24,10 @@ mod tests;
 pub use crate::latest::LatestReading;
 pub use crate::policy::ReorderPolicy;
 pub use alert::{ALERT_TEXT, Alert, AlertStatus, Delivered, alert_id, printable};
-pub use event::{EventError, MAX_ALERT_BODY_BYTES, PlanningEvent, PlanningResult, Unsendable};
+pub use event::{
+    EventError, MAX_ALERT_BODY_BYTES, MAX_LISTED, MAX_LISTED_BYTES, PlanningEvent, PlanningResult,
+    Unlisted, Unsendable,
+};
 pub use rules::{
     PlanContext, PlanDecision, SuppressReason, Suppressed, hours_to_stockout, outstanding_quantity,
     plan, sales_per_hour,

@@ -406,3 +406,74 @@ fn a_partial_delivery_leaves_the_rest_on_its_way() {
     // Expired with nothing arriving after the reading: no longer counted.
     assert_eq!(status.on_the_way(200, 100 + 3600, 3600), 0);
 }
+
+/// A result of `lows` low readings whose ids and names are as long as the door allows.
+fn result_of(lows: usize) -> PlanningResult {
+    let policy = ReorderPolicy::plain(2, 24);
+    let long = |prefix: &str, i: usize| {
+        let s = format!("{prefix}{i}-");
+        s.repeat(crate::reading::MAX_ID_CHARS / s.len())
+    };
+    let readings: Vec<LatestReading> = (0..lows)
+        .map(|i| LatestReading {
+            product_id: long("P", i),
+            product_name: "Cà phê sữa đá ".repeat(crate::reading::MAX_NAME_CHARS / 14),
+            ..reading(&long("S", i), (i % 9) as i64, 10, 100)
+        })
+        .collect();
+    let d = plan(&readings, &ctx(&policy, &[], 200));
+    PlanningResult {
+        query_id: "q-1".into(),
+        engine: "test".into(),
+        readings_scanned: lows as u64,
+        bytes_scanned: 0,
+        malformed_skipped: 0,
+        alerts_sent: d.alerts.len(),
+        alerts_suppressed: d.suppressed.len(),
+        dry_run: false,
+        messages: Vec::new(),
+        alerts: d.alerts,
+        suppressed: d.suppressed,
+        silent_stores: (0..lows).map(|i| long("silent", i)).collect(),
+        unsendable: Vec::new(),
+        unlisted: Unlisted::default(),
+        alerts_object: Some("ledger/alerts/dt=2026-11-29-06/run-q-1.json".into()),
+    }
+}
+
+#[test]
+fn a_result_fits_a_lambda_response_whatever_the_number_of_alerts() {
+    let mut result = result_of(20_000);
+    let all = result.alerts.clone();
+    result.bound_lists();
+    let bytes = serde_json::to_vec(&result).unwrap().len();
+    assert!(bytes < 6_000_000, "{bytes} bytes");
+    assert!(!result.alerts.is_empty() && result.alerts.len() <= MAX_LISTED);
+    assert_eq!(
+        result.alerts[..],
+        all[..result.alerts.len()],
+        "the most urgent, in order"
+    );
+    assert_eq!(result.messages.len(), result.alerts.len());
+    assert_eq!(result.messages[0], all[0].human_line());
+    assert_eq!(result.unlisted.alerts, 20_000 - result.alerts.len());
+    assert_eq!(
+        result.alerts_sent, 20_000,
+        "the counts are of the whole run"
+    );
+    assert_eq!(
+        result.unlisted.silent_stores + result.silent_stores.len(),
+        20_000
+    );
+}
+
+#[test]
+fn a_small_result_lists_everything() {
+    let mut result = result_of(30);
+    let all = result.alerts.clone();
+    result.bound_lists();
+    assert_eq!(result.alerts, all);
+    assert!(result.unlisted.is_empty());
+    let json = serde_json::to_value(&result).unwrap();
+    assert!(json.get("unlisted").is_none(), "{json}");
+}
