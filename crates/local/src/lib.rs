@@ -21,6 +21,7 @@ pub mod fuse;
 pub mod lake_check;
 pub mod ledger;
 pub mod max_by;
+pub mod ndjson;
 pub mod query;
 pub mod queue;
 pub mod schema;

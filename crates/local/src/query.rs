@@ -13,7 +13,6 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
-use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -42,6 +41,7 @@ use crate::fuse::FuseMaxBy;
 use crate::lake_check::LakeCheck;
 use crate::ledger::blocking;
 use crate::max_by::{max_by_udaf, min_by_udaf};
+use crate::ndjson::ReadingsJsonFormat;
 use crate::schema::reading_schema;
 use crate::snapshot::encode;
 
@@ -164,7 +164,7 @@ impl DataFusionInventoryQuery {
                 )?;
                 ctx.register_table(
                     "readings_json",
-                    table(&url, Arc::new(JsonFormat::default()), ".json")?,
+                    table(&url, Arc::new(ReadingsJsonFormat::default()), ".json")?,
                 )?;
                 Ok((
                     ctx,
@@ -176,7 +176,7 @@ impl DataFusionInventoryQuery {
                 ctx.register_object_store(url.object_store().as_ref(), store.clone());
                 let file_format: Arc<dyn FileFormat> = match format {
                     ObjectFormat::Parquet => Arc::new(ParquetFormat::default()),
-                    ObjectFormat::Json => Arc::new(JsonFormat::default()),
+                    ObjectFormat::Json => Arc::new(ReadingsJsonFormat::default()),
                 };
                 ctx.register_table("readings_lake", table(&url, file_format, "")?)?;
                 Ok((ctx, "WITH readings AS (SELECT * FROM readings_lake)"))
