@@ -6,7 +6,9 @@ Called by `scripts/bench.sh` (which installs DuckDB and moto and builds the bina
 
 Measurements (each process's peak memory is taken from the kernel's accounting of the child):
 1. planning, full scan: our embedded engine vs DuckDB on the same generated lake, NDJSON and
-   Parquet, at each size (1M and 10M readings; 20k with --quick);
+   Parquet, at each size (1M and 10M readings; 20k with --quick), and `cat` of the same objects;
+   then the same on a wide chain (2M readings over about 860,000 keys; 20k with --quick), with a
+   whole dry planning run as `invoke` makes it;
 2. ingest: `store-app send` of an NDJSON file into the local Firehose vs `cat` of the same bytes;
 3. the Firehose client against a local AWS API server (moto): calls per 10,000 readings and
    readings/s, vs the seed's one PutRecord call per reading;
@@ -77,6 +79,54 @@ def free_port():
     return port
 
 
+def cat_seconds(lake, runs=3):
+    """Best of `runs` warm reads of every object under `lake` with `cat`: the I/O floor."""
+    files = sorted(os.path.join(d, f) for d, _, fs in os.walk(lake) for f in fs)
+    best = None
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(["cat", *files], stdout=subprocess.DEVNULL, check=True)
+        s = time.perf_counter() - t
+        best = s if best is None else min(best, s)
+    return best
+
+
+def many_keys(bin_dir, work, size, now, runs):
+    """The wide chain (hundreds of thousands of keys, two readings each): the full scan against
+    DuckDB's, and a whole dry planning run as `invoke` makes it."""
+    t = int(now) // 3600 * 3600
+    plan_now = str(t + 25 * 60)
+    bench = f"{bin_dir}/store-bench"
+    rows = []
+    for fmt in ("parquet", "json"):
+        data = os.path.join(work, f"wide-{size}-{fmt}")
+        shutil.rmtree(data, ignore_errors=True)
+        gen = json.loads(isolated([bench, "generate", "--data-dir", data, "--readings", size, "--format", fmt,
+                                   "--seed", "3", "--now", t, "--shape", "wide"])["stdout"])
+        full = isolated([bench, "plan", "--data-dir", data, "--now", plan_now, "--mode", "full", "--runs", runs])
+        o = json.loads(full["stdout"])
+        lake = os.path.join(data, "s3", "store-inventory-lake", "readings")
+        duck = isolated([sys.executable, os.path.join(HERE, "duckdb_plan.py"), lake, fmt, plan_now, runs])
+        d = json.loads(duck["stdout"])
+        if d["arg_max"]["rows"] != o["rows"]:
+            raise SystemExit(f"row counts differ: ours {o['rows']}, DuckDB {d['arg_max']['rows']}")
+        best_duck = min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
+        inv = isolated([bench, "plan", "--data-dir", data, "--now", plan_now, "--mode", "invoke", "--runs", runs])
+        i = json.loads(inv["stdout"])
+        print(f"  many keys {size} {fmt}: ours {o['best_seconds']:.3f} s, DuckDB best {best_duck:.3f} s, "
+              f"invoke {i['best_seconds']:.3f} s ({i['alerts']} alerts, {i['result_bytes']} bytes)", file=sys.stderr)
+        rows.append({
+            "readings": size, "format": "Parquet" if fmt == "parquet" else "NDJSON",
+            "objects": gen["objects"], "bytes": gen["bytes"], "keys": o["rows"], "low": o["low"],
+            "ours": o["best_seconds"], "ours_rss": full["peak_rss_kib"], "duck": best_duck,
+            "duck_rss": duck["peak_rss_kib"], "ratio": o["best_seconds"] / best_duck,
+            "invoke": i["best_seconds"], "invoke_first": i["first_seconds"], "invoke_rss": inv["peak_rss_kib"],
+            "alerts": i["alerts"], "listed": i["listed"], "result_bytes": i["result_bytes"],
+        })
+        shutil.rmtree(data, ignore_errors=True)
+    return rows
+
+
 def planning(bin_dir, work, sizes, now, runs):
     """Full scans (ours and DuckDB's), then the incremental scenario on the same lake.
 
@@ -105,6 +155,7 @@ def planning(bin_dir, work, sizes, now, runs):
             if d["arg_max"]["rows"] != o["rows"]:
                 raise SystemExit(f"row counts differ: ours {o['rows']}, DuckDB {d['arg_max']['rows']}")
             best_duck = min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
+            cat = cat_seconds(lake)
             print(f"  planning {size} {fmt}: ours {o['best_seconds']:.3f} s, DuckDB arg_max "
                   f"{d['arg_max']['best_seconds']:.3f} s, window {d['window']['best_seconds']:.3f} s", file=sys.stderr)
 
@@ -124,7 +175,7 @@ def planning(bin_dir, work, sizes, now, runs):
                 "arg_max": d["arg_max"]["best_seconds"], "window": d["window"]["best_seconds"],
                 "arg_max_time": d["arg_max_time"]["best_seconds"],
                 "duck_rss": duck["peak_rss_kib"], "ratio": o["best_seconds"] / best_duck,
-                "duckdb": d["duckdb"],
+                "duckdb": d["duckdb"], "cat": cat,
                 "new": int(new), "fold_seconds": fold["first_seconds"], "fold_bytes": fold["first_bytes_scanned"],
                 "full_after": after["best_seconds"], "full_after_bytes": after["bytes_scanned"],
                 "inc": inc["best_seconds"], "inc_bytes": inc["bytes_scanned"], "inc_rss": inc_rss,
@@ -225,11 +276,12 @@ def main():
     os.makedirs(work, exist_ok=True)
     now = str(int(time.time()))
     if args.quick:
-        sizes, runs, ingest_n, firehose_n, alerts = ["20000"], "1", "100000", "10000", "2000"
+        sizes, runs, ingest_n, firehose_n, alerts, wide = ["20000"], "1", "100000", "10000", "2000", "20000"
     else:
-        sizes, runs, ingest_n, firehose_n, alerts = ["1000000", "10000000"], "3", "2000000", "100000", "20000"
+        sizes, runs, ingest_n, firehose_n, alerts, wide = ["1000000", "10000000"], "3", "2000000", "100000", "20000", "2000000"
 
     plan_rows = planning(args.bin, work, sizes, now, runs)
+    wide_rows = many_keys(args.bin, work, wide, now, runs)
     ing = ingest(args.bin, work, ingest_n, now)
     print(f"  ingest: {ing['readings'] / ing['ours_seconds']:.0f} readings/s", file=sys.stderr)
     fh = firehose(args.bin, work, firehose_n, now)
@@ -245,14 +297,30 @@ def main():
         "",
         "## Planning, full scan (24 h window; best of the timed runs, warm cache)",
         "",
-        "| readings | format | objects | size | store×product keys | ours | DuckDB arg_max (same order) | DuckDB arg_max (time only) | DuckDB row_number | ratio to DuckDB's best | ours peak memory | DuckDB peak memory |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| readings | format | objects | size | store×product keys | ours | DuckDB arg_max (same order) | DuckDB arg_max (time only) | DuckDB row_number | ratio to DuckDB's best | `cat` of the objects | ours / `cat` | ours peak memory | DuckDB peak memory |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in plan_rows:
         lines.append(
             f"| {human(r['readings'])} | {r['format']} | {r['objects']} | {r['bytes'] / 1e6:.0f} MB | {r['keys']:,} "
             f"| {r['ours']:.3f} s | {r['arg_max']:.3f} s | {r['arg_max_time']:.3f} s | {r['window']:.3f} s | **{r['ratio']:.2f}** "
-            f"| {mib(r['ours_rss'])} | {mib(r['duck_rss'])} |"
+            f"| {r['cat']:.3f} s | {r['ours'] / r['cat']:.1f}x | {mib(r['ours_rss'])} | {mib(r['duck_rss'])} |"
+        )
+    lines += [
+        "",
+        "## Planning with many keys (the wide chain: two readings per store×product key)",
+        "",
+        "Full scan as above, against DuckDB's best form; `invoke` is a whole dry planning run as the command makes it "
+        "(the query over the snapshot and the open hours, the rules for every shelf, the result JSON), best of the timed runs.",
+        "",
+        "| readings | format | size | keys | low | ours | DuckDB's best | ratio | ours peak memory | DuckDB peak memory | `invoke` (first run, folds the lake) | `invoke` | result JSON | `invoke` peak memory |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in wide_rows:
+        lines.append(
+            f"| {human(r['readings'])} | {r['format']} | {r['bytes'] / 1e6:.0f} MB | {r['keys']:,} | {r['low']:,} "
+            f"| {r['ours']:.3f} s | {r['duck']:.3f} s | **{r['ratio']:.2f}** | {mib(r['ours_rss'])} | {mib(r['duck_rss'])} "
+            f"| {r['invoke_first']:.3f} s | {r['invoke']:.3f} s | {r['result_bytes'] / 1e6:.2f} MB ({r['alerts']:,} alerts, {r['listed']:,} listed) | {mib(r['invoke_rss'])} |"
         )
     lines += [
         "",

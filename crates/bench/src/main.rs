@@ -4,12 +4,14 @@
 //!   of products with skewed sales, Vietnamese names, readings spread over a day of arrival hours
 //!   with some arriving hours late, deterministic for a seed.
 //! - `ndjson` writes the same kind of readings to one NDJSON file (the ingest input).
-//! - `plan` times the embedded planning query over a lake, as the planner runs it.
+//! - `plan` times the embedded planning query over a lake, as the planner runs it, or (`--mode
+//!   invoke`) a whole dry planning run, rules and result included.
 //! - `queue` times alerts through the embedded queue: send, receive, delete.
 //!
 //! Every command prints one JSON object on stdout.
 //!
-//! Depends on `store-model` and `store-local` (the engine it times).
+//! Depends on `store-model`, `store-local` (the engine it times) and `store-planning-app` (the
+//! planner it runs).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,12 +23,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use store_local::{
-    DataDir, DataFusionInventoryQuery, FirehoseConfig, LocalFirehoseSink, QueueConfig,
-    SqliteAlertQueue,
+    DataDir, DataFusionInventoryQuery, FirehoseConfig, FolderLedger, LocalFirehoseSink,
+    QueueConfig, SqliteAlertQueue,
 };
+use store_model::PlanningEvent;
+use store_model::planning::ReorderPolicy;
 use store_model::ports::{AlertQueue, InventoryQuery, ReadingSink};
 use store_model::random::SplitMix64;
 use store_model::{InventoryRequest, ObjectFormat, Reading};
+use store_planning_app::Planner;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Benchmark helpers for scripts/bench.sh")]
@@ -54,6 +59,9 @@ enum Command {
         /// Length of the arrival period.
         #[arg(long, default_value_t = 24 * 3600)]
         span_seconds: i64,
+        /// The chain simulated.
+        #[arg(long, value_enum, default_value_t = Shape::Chain)]
+        shape: Shape,
     },
     /// Write generated readings to one NDJSON file.
     Ndjson {
@@ -73,7 +81,7 @@ enum Command {
         #[arg(long)]
         now: i64,
         /// `full` scans the window; `incremental` folds closed hours into the snapshot and reads
-        /// it with the open hours.
+        /// it with the open hours; `invoke` is a whole dry planning run (incremental).
         #[arg(long, default_value = "full")]
         mode: String,
         /// Timed runs after a first, untimed one (which also checks new objects).
@@ -117,32 +125,74 @@ const TAILS: [&str; 10] = [
     "xoài",
 ];
 
-/// The generated chain: 300 stores, 3,000 products, each store stocking 400 of them.
+/// The chain a generator simulates.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Shape {
+    /// 300 stores stocking 400 of 3,000 products each, best sellers reporting far more often:
+    /// about 120,000 store/product keys with many readings each.
+    Chain,
+    /// 500 stores stocking 2,000 of 20,000 products each, every product reporting alike, a
+    /// fifth of the shelves low: about 860,000 keys at 2M readings, two readings per key.
+    Wide,
+}
+
+/// A shape's numbers.
+struct Chain {
+    stores: usize,
+    products: usize,
+    per_store: usize,
+    /// Exponent of the skew towards popular products (1: none).
+    skew: f64,
+    /// Share of shelves that start below their reorder point.
+    low: f64,
+}
+
+impl Shape {
+    fn chain(self) -> Chain {
+        match self {
+            Self::Chain => Chain {
+                stores: 300,
+                products: 3_000,
+                per_store: 400,
+                skew: 2.5,
+                low: 0.0,
+            },
+            Self::Wide => Chain {
+                stores: 500,
+                products: 20_000,
+                per_store: 2_000,
+                skew: 1.0,
+                low: 0.2,
+            },
+        }
+    }
+}
+
+/// The generated chain's state: each store's assortment and each shelf's stock.
 struct Generator {
     rng: SplitMix64,
-    stores: usize,
+    chain: Chain,
     assortment: Vec<Vec<usize>>,
     stock: Vec<i32>,
     threshold: Vec<i32>,
     store_weights: Vec<f64>,
 }
 
-const STORES: usize = 300;
-const PRODUCTS: usize = 3_000;
-const PER_STORE: usize = 400;
 /// Share of readings that arrive one to three hours after they were taken.
 const LATE_SHARE: f64 = 0.03;
 
 impl Generator {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, shape: Shape) -> Self {
         let mut rng = SplitMix64::new(seed);
-        let assortment: Vec<Vec<usize>> = (0..STORES)
+        let chain = shape.chain();
+        let assortment: Vec<Vec<usize>> = (0..chain.stores)
             .map(|_| {
                 // Popular products are stocked almost everywhere: pick by a skewed index.
-                let mut picked: Vec<usize> = Vec::with_capacity(PER_STORE);
-                while picked.len() < PER_STORE {
-                    let p = (PRODUCTS as f64 * rng.unit().powf(1.6)) as usize;
-                    if !picked.contains(&p) {
+                let mut stocked = vec![false; chain.products];
+                let mut picked: Vec<usize> = Vec::with_capacity(chain.per_store);
+                while picked.len() < chain.per_store {
+                    let p = (chain.products as f64 * rng.unit().powf(1.6)) as usize;
+                    if !std::mem::replace(&mut stocked[p], true) {
                         picked.push(p);
                     }
                 }
@@ -150,16 +200,26 @@ impl Generator {
                 picked
             })
             .collect();
-        let keys = STORES * PER_STORE;
+        let keys = chain.stores * chain.per_store;
         let threshold: Vec<i32> = (0..keys).map(|_| 10 + (rng.unit() * 30.0) as i32).collect();
-        let stock = threshold.iter().map(|t| t * 2).collect();
+        let stock = threshold
+            .iter()
+            .map(|t| {
+                // No draw when no shelf starts low: the chain's lake stays as it was generated.
+                if chain.low > 0.0 && rng.unit() < chain.low {
+                    t / 2
+                } else {
+                    t * 2
+                }
+            })
+            .collect();
         // Some stores are much busier than others.
-        let store_weights = (0..STORES)
+        let store_weights = (0..chain.stores)
             .map(|_| 0.2 + rng.unit().powi(3) * 4.0)
             .collect();
         Self {
             rng,
-            stores: STORES,
+            chain,
             assortment,
             stock,
             threshold,
@@ -170,7 +230,7 @@ impl Generator {
     fn pick_store(&mut self) -> usize {
         // Rejection sampling on the store weights (max 4.2).
         loop {
-            let s = (self.rng.next_u64() % self.stores as u64) as usize;
+            let s = (self.rng.next_u64() % self.chain.stores as u64) as usize;
             if self.rng.unit() * 4.2 < self.store_weights[s] {
                 return s;
             }
@@ -181,9 +241,11 @@ impl Generator {
     fn reading(&mut self, taken: i64) -> Reading {
         let store = self.pick_store();
         // Best sellers report (and sell) far more often: a skewed index into the assortment.
-        let slot = (PER_STORE as f64 * self.rng.unit().powf(2.5)) as usize;
-        let product = self.assortment[store][slot.min(PER_STORE - 1)];
-        let key = store * PER_STORE + slot.min(PER_STORE - 1);
+        let per_store = self.chain.per_store;
+        let slot = ((per_store as f64 * self.rng.unit().powf(self.chain.skew)) as usize)
+            .min(per_store - 1);
+        let product = self.assortment[store][slot];
+        let key = store * per_store + slot;
         let sold = (self.rng.unit().powi(2) * 6.0) as i32;
         let mut stock = self.stock[key] - sold;
         if stock < 0 || (stock < self.threshold[key] && self.rng.unit() < 0.1) {
@@ -255,7 +317,11 @@ async fn main() -> Result<()> {
             seed,
             now,
             span_seconds,
-        } => generate(&data_dir, readings, format, seed, now, span_seconds).await,
+            shape,
+        } => {
+            let readings = Generator::new(seed, shape).stream(readings, now, span_seconds);
+            generate(&data_dir, readings, format, now - span_seconds).await
+        }
         Command::Ndjson {
             out,
             readings,
@@ -272,18 +338,16 @@ async fn main() -> Result<()> {
     }
 }
 
-/// `generate`: a lake of `readings` readings over `span_seconds` before `now`, through the local
-/// delivery stream with Firehose's largest buffers.
+/// `generate`: a lake of `readings` (arrival time, reading), arriving from `start` on, through
+/// the local delivery stream with Firehose's largest buffers.
 async fn generate(
     data_dir: &Path,
-    readings: u64,
+    readings: impl Iterator<Item = (i64, Reading)>,
     format: ObjectFormat,
-    seed: u64,
-    now: i64,
-    span_seconds: i64,
+    start: i64,
 ) -> Result<()> {
     let lake = DataDir::new(data_dir).lake()?;
-    let clock = Arc::new(AtomicI64::new(now - span_seconds));
+    let clock = Arc::new(AtomicI64::new(start));
     let sink = LocalFirehoseSink::new(
         lake,
         FirehoseConfig {
@@ -300,7 +364,7 @@ async fn generate(
     );
     let started = Instant::now();
     let mut chunk = Vec::with_capacity(10_000);
-    for (arrival, reading) in Generator::new(seed).stream(readings, now, span_seconds) {
+    for (arrival, reading) in readings {
         chunk.push(reading);
         if chunk.len() == chunk.capacity() {
             clock.store(arrival, Ordering::Relaxed);
@@ -329,7 +393,7 @@ fn ndjson(out: &Path, readings: u64, seed: u64, now: i64) -> Result<()> {
     let file = std::fs::File::create(out).with_context(|| format!("{}", out.display()))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let mut bytes = 0_u64;
-    for (_, r) in Generator::new(seed).stream(readings, now, 24 * 3600) {
+    for (_, r) in Generator::new(seed, Shape::Chain).stream(readings, now, 24 * 3600) {
         let line = serde_json::to_vec(&r)?;
         bytes += line.len() as u64 + 1;
         w.write_all(&line)?;
@@ -346,7 +410,8 @@ async fn plan(data_dir: &Path, now: i64, mode: &str, runs: u32) -> Result<()> {
     let incremental = match mode {
         "full" => false,
         "incremental" => true,
-        other => bail!("--mode must be `full` or `incremental`, got `{other}`"),
+        "invoke" => return invoke(data_dir, now, runs).await,
+        other => bail!("--mode must be `full`, `incremental` or `invoke`, got `{other}`"),
     };
     let dir = DataDir::new(data_dir);
     let query =
@@ -383,6 +448,60 @@ async fn plan(data_dir: &Path, now: i64, mode: &str, runs: u32) -> Result<()> {
         })
     );
 
+    Ok(())
+}
+
+/// `plan --mode invoke`: a whole planning run as `invoke` makes it (the query over the snapshot
+/// and the open hours, the rules for every shelf, the result as JSON), dry so that every run
+/// plans the same alerts; first run and best of `runs`.
+async fn invoke(data_dir: &Path, now: i64, runs: u32) -> Result<()> {
+    let dir = DataDir::new(data_dir);
+    let lake = dir.lake()?;
+    let planner = Planner {
+        query: Arc::new(DataFusionInventoryQuery::new(
+            lake.clone(),
+            &dir.state_dir(),
+        )?),
+        queue: Arc::new(SqliteAlertQueue::open(
+            &dir.queue_path(),
+            QueueConfig::default(),
+        )?),
+        ledger: Arc::new(FolderLedger::new(lake)),
+        policy: ReorderPolicy::default(),
+        known_stores: Vec::new(),
+        clock: Arc::new(move || now),
+    };
+    let event = PlanningEvent {
+        dry_run: Some(true),
+        ..PlanningEvent::default()
+    };
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..=runs {
+        let started = Instant::now();
+        let result = planner.handle(event.clone()).await?;
+        let mut out = std::io::BufWriter::new(std::io::sink());
+        serde_json::to_writer_pretty(&mut out, &result)?;
+        out.flush()?;
+        times.push(started.elapsed().as_secs_f64());
+        last = Some(result);
+    }
+    let first_seconds = times.remove(0);
+    times.sort_by(f64::total_cmp);
+    let result = last.context("no run")?;
+    println!(
+        "{}",
+        json!({
+            "first_seconds": first_seconds,
+            "best_seconds": times.first().copied().unwrap_or(first_seconds),
+            "alerts": result.alerts.len() + result.unlisted.alerts,
+            "listed": result.alerts.len(),
+            "suppressed": result.alerts_suppressed,
+            "readings_scanned": result.readings_scanned,
+            "result_bytes": serde_json::to_vec(&result)?.len(),
+            "peak_rss_kib": peak_rss_kib(),
+        })
+    );
     Ok(())
 }
 
