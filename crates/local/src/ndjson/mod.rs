@@ -6,6 +6,9 @@
 //! builds only the columns the query asks for, skips the other values without building them, and
 //! leaves any line that is not a plain flat object to arrow-json. The lake check has validated
 //! every line of a folder's objects before a query reads them.
+//!
+//! Depends on DataFusion (the file-format, source and opener interfaces), arrow-json (the general
+//! reader) and the object store; on nothing else of this crate.
 
 mod lines;
 mod scan;

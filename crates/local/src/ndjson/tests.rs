@@ -95,11 +95,11 @@ fn reading(i: usize) -> Reading {
         product_name: ["Bánh mì", "Phở bò", "Cà phê \"sữa\" đá", "Trà\\xanh"][i % 4].to_owned(),
         current_stock: (i * 37 % 90) as i32,
         threshold_level: 20,
-        is_stock_low: i % 3 == 0,
+        is_stock_low: i.is_multiple_of(3),
         check_timestamp: 1_760_000_000 + (i as i64) * 61,
         notification_sent: false,
         restock_status: "none".to_owned(),
-        event_id: (i % 5 != 0).then(|| format!("{i:08x}-0000-4000-8000-000000000000")),
+        event_id: (!i.is_multiple_of(5)).then(|| format!("{i:08x}-0000-4000-8000-000000000000")),
         max_stock: (i % 4 != 1).then_some(120),
     }
 }
