@@ -91,6 +91,16 @@ def cat_seconds(lake, runs=3):
     return best
 
 
+def duckdb_against(lake, fmt, plan_now, runs, ours_rows):
+    """DuckDB's planning forms over the same objects (checked to find our row count), and the
+    best of them."""
+    duck = isolated([sys.executable, os.path.join(HERE, "duckdb_plan.py"), lake, fmt, plan_now, runs])
+    d = json.loads(duck["stdout"])
+    if d["arg_max"]["rows"] != ours_rows:
+        raise SystemExit(f"row counts differ: ours {ours_rows}, DuckDB {d['arg_max']['rows']}")
+    return d, duck["peak_rss_kib"], min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
+
+
 def many_keys(bin_dir, work, size, now, runs):
     """The wide chain (hundreds of thousands of keys, two readings each): the full scan against
     DuckDB's, and a whole dry planning run as `invoke` makes it."""
@@ -106,11 +116,7 @@ def many_keys(bin_dir, work, size, now, runs):
         full = isolated([bench, "plan", "--data-dir", data, "--now", plan_now, "--mode", "full", "--runs", runs])
         o = json.loads(full["stdout"])
         lake = os.path.join(data, "s3", "store-inventory-lake", "readings")
-        duck = isolated([sys.executable, os.path.join(HERE, "duckdb_plan.py"), lake, fmt, plan_now, runs])
-        d = json.loads(duck["stdout"])
-        if d["arg_max"]["rows"] != o["rows"]:
-            raise SystemExit(f"row counts differ: ours {o['rows']}, DuckDB {d['arg_max']['rows']}")
-        best_duck = min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
+        _, duck_rss, best_duck = duckdb_against(lake, fmt, plan_now, runs, o["rows"])
         inv = isolated([bench, "plan", "--data-dir", data, "--now", plan_now, "--mode", "invoke", "--runs", runs])
         i = json.loads(inv["stdout"])
         print(f"  many keys {size} {fmt}: ours {o['best_seconds']:.3f} s, DuckDB best {best_duck:.3f} s, "
@@ -119,7 +125,7 @@ def many_keys(bin_dir, work, size, now, runs):
             "readings": size, "format": "Parquet" if fmt == "parquet" else "NDJSON",
             "objects": gen["objects"], "bytes": gen["bytes"], "keys": o["rows"], "low": o["low"],
             "ours": o["best_seconds"], "ours_rss": full["peak_rss_kib"], "duck": best_duck,
-            "duck_rss": duck["peak_rss_kib"], "ratio": o["best_seconds"] / best_duck,
+            "duck_rss": duck_rss, "ratio": o["best_seconds"] / best_duck,
             "invoke": i["best_seconds"], "invoke_first": i["first_seconds"], "invoke_rss": inv["peak_rss_kib"],
             "alerts": i["alerts"], "listed": i["listed"], "result_bytes": i["result_bytes"],
         })
@@ -150,11 +156,7 @@ def planning(bin_dir, work, sizes, now, runs):
                 isolated([bench, "plan", "--data-dir", data, "--now", plan_now, "--mode", mode, "--runs", n]))
             o, o_rss = plan("full", runs)
             lake = os.path.join(data, "s3", "store-inventory-lake", "readings")
-            duck = isolated([sys.executable, os.path.join(HERE, "duckdb_plan.py"), lake, fmt, plan_now, runs])
-            d = json.loads(duck["stdout"])
-            if d["arg_max"]["rows"] != o["rows"]:
-                raise SystemExit(f"row counts differ: ours {o['rows']}, DuckDB {d['arg_max']['rows']}")
-            best_duck = min(d[f]["best_seconds"] for f in ("arg_max", "arg_max_time", "window"))
+            d, duck_rss, best_duck = duckdb_against(lake, fmt, plan_now, runs, o["rows"])
             cat = cat_seconds(lake)
             print(f"  planning {size} {fmt}: ours {o['best_seconds']:.3f} s, DuckDB arg_max "
                   f"{d['arg_max']['best_seconds']:.3f} s, window {d['window']['best_seconds']:.3f} s", file=sys.stderr)
@@ -174,7 +176,7 @@ def planning(bin_dir, work, sizes, now, runs):
                 "ours": o["best_seconds"], "ours_first": o["first_seconds"], "ours_rss": o_rss,
                 "arg_max": d["arg_max"]["best_seconds"], "window": d["window"]["best_seconds"],
                 "arg_max_time": d["arg_max_time"]["best_seconds"],
-                "duck_rss": duck["peak_rss_kib"], "ratio": o["best_seconds"] / best_duck,
+                "duck_rss": duck_rss, "ratio": o["best_seconds"] / best_duck,
                 "duckdb": d["duckdb"], "cat": cat,
                 "new": int(new), "fold_seconds": fold["first_seconds"], "fold_bytes": fold["first_bytes_scanned"],
                 "full_after": after["best_seconds"], "full_after_bytes": after["bytes_scanned"],

@@ -31,16 +31,17 @@ fn projections() -> Vec<SchemaRef> {
     };
     vec![
         all.clone(),
-        pick(&[
-            "store_id",
-            "product_id",
-            "product_name",
-            "current_stock",
-            "threshold_level",
-            "max_stock",
-            "check_timestamp",
-            "event_id",
-        ]),
+        // What a planning query reads: all but the seed's compatibility columns.
+        Arc::new(Schema::new(
+            all.fields()
+                .iter()
+                .filter(|f| {
+                    !["is_stock_low", "notification_sent", "restock_status"]
+                        .contains(&f.name().as_str())
+                })
+                .cloned()
+                .collect::<Vec<_>>(),
+        )),
         pick(&["check_timestamp", "is_stock_low"]),
         Arc::new(Schema::empty()),
     ]
