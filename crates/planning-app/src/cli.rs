@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use store_model::planning::ReorderPolicy;
 use store_model::ports::system_clock;
 use store_model::{ConfigFile, PlanningEvent, Stores};
-use store_runtime::BackendSettings;
 use store_runtime::connect::QueueOptions;
+use store_runtime::{BackendSettings, Docs};
 
 use crate::{Planner, lambda_handler};
 
@@ -52,6 +52,8 @@ enum Command {
     /// Send again the alerts still outstanding (planned within the alert expiry, not delivered,
     /// not accepted by a dispatcher): for a queue that lost its messages.
     ResendOutstanding(ResendOutstanding),
+    #[command(flatten)]
+    Docs(Docs),
 }
 
 /// `invoke`'s flags.
@@ -81,6 +83,7 @@ impl Cli {
                 store_runtime::init_tracing();
                 resend.run(&self.settings).await
             }
+            Some(Command::Docs(docs)) => docs.run::<Self>(),
             None => serve(&self.settings).await,
         }
     }

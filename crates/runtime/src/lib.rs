@@ -4,7 +4,8 @@
 //!   stack outputs), the env file merged before defaults apply;
 //! - [`aws`]: the one SDK configuration of a process, its clients and each port's AWS adapter;
 //! - [`connect`]: the ports of the chosen backend, embedded (feature `local`) or AWS;
-//! - [`logging`]: the `STORE_LOG` subscriber the command-line apps share.
+//! - [`logging`]: the `STORE_LOG` subscriber the command-line apps share;
+//! - [`docs`]: the `completions` and `man` subcommands every app has.
 //!
 //! Depends on `store-model` (the ports), `store-aws`, and with `local` on `store-local`; nothing
 //! but the apps' `main`s depends on it. Model: cargo-lambda's `cargo-lambda-remote` (a settings
@@ -12,10 +13,12 @@
 
 pub mod aws;
 pub mod connect;
+pub mod docs;
 pub mod logging;
 pub mod settings;
 
 pub use aws::{AwsConnection, sdk_config};
 pub use connect::Connection;
+pub use docs::Docs;
 pub use logging::init_tracing;
 pub use settings::{BackendSettings, QueryEngine, SdkSettings, SettingsError, env};

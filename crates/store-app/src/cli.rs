@@ -12,7 +12,7 @@ use store_model::ObjectFormat;
 use store_model::lake::READINGS_PREFIX;
 use store_model::ports::SinkStats;
 use store_runtime::connect::Sink;
-use store_runtime::{BackendSettings, Connection};
+use store_runtime::{BackendSettings, Connection, Docs};
 
 use crate::input::{Door, InputFormat};
 use crate::simulate::{Chain, ChainConfig};
@@ -58,8 +58,11 @@ struct StreamSettings {
 enum Command {
     /// Simulate stores selling products and stream their readings.
     Simulate(SimulateArgs),
-    /// Send readings from an NDJSON or CSV file, or `-` for standard input.
+    /// Send readings from an NDJSON or CSV file, or `-` for standard input, with a progress bar
+    /// on a terminal (none when standard error is piped).
     Send(SendArgs),
+    #[command(flatten)]
+    Docs(Docs),
 }
 
 /// `simulate`'s flags.
@@ -74,7 +77,8 @@ struct SimulateArgs {
     /// Readings per second; 0 sends as fast as possible.
     #[arg(long, default_value_t = 50.0, value_parser = rate)]
     rate: f64,
-    /// Stop after this many readings (a history ending now, one reading per shelf per step).
+    /// Stop after this many readings (a history ending now, one reading per shelf per step). A
+    /// progress bar shows on a terminal (none when standard error is piped).
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
     /// Stream live readings for this many seconds (default: until Ctrl-C).
@@ -133,6 +137,10 @@ const STALE_TEMPORARY: Duration = Duration::from_secs(900);
 impl Cli {
     /// Connects to the backend and runs the subcommand.
     pub async fn run(self) -> Result<ExitCode> {
+        if let Command::Docs(docs) = &self.command {
+            docs.run::<Self>()?;
+            return Ok(ExitCode::SUCCESS);
+        }
         let connection = self.backend.connect().await?;
         if let Some(lake) = connection.lake()? {
             // What a killed writer left behind would keep a full disk full.
@@ -154,6 +162,7 @@ impl Cli {
         match self.command {
             Command::Simulate(args) => args.run(&connection, sink).await,
             Command::Send(args) => args.run(&connection, sink).await,
+            Command::Docs(_) => unreachable!("handled before connecting"),
         }
     }
 }

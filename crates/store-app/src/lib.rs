@@ -5,7 +5,8 @@
 //!   and [`stream`]: the run that streams them, live or as a history;
 //! - [`input`] and [`send`]: readings from NDJSON or CSV files (a POS or ERP export, or the
 //!   seed's records), each line validated; a bad line is reported with its line number and reason
-//!   and kept in a reject file, and the good lines are still sent.
+//!   and kept in a reject file, and the good lines are still sent;
+//! - [`progress`]: the progress bars of long runs, on a terminal only.
 //!
 //! Depends on `store-model` (the ports) and `store-runtime` (the wiring); the binary's `main`
 //! only parses the command line and runs it.
@@ -16,6 +17,7 @@ use store_model::ports::SinkStats;
 
 pub mod cli;
 pub mod input;
+pub mod progress;
 pub mod send;
 pub mod simulate;
 pub mod stream;

@@ -31,13 +31,15 @@ pub async fn send(
 ) -> Result<(SinkStats, usize)> {
     let started = Instant::now();
     let source = file.display().to_string();
-    let reader: Box<dyn BufRead + Send> = if source == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
+    let (reader, progress): (Box<dyn BufRead + Send>, _) = if source == "-" {
+        let progress = crate::progress::bytes(None);
+        let reader = std::io::BufReader::new(progress.wrap_read(std::io::stdin()));
+        (Box::new(reader), progress)
     } else {
-        Box::new(std::io::BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(file).with_context(|| format!("opening {source}"))?,
-        ))
+        let input = std::fs::File::open(file).with_context(|| format!("opening {source}"))?;
+        let progress = crate::progress::bytes(input.metadata().ok().map(|m| m.len()));
+        let reader = std::io::BufReader::with_capacity(1 << 20, progress.wrap_read(input));
+        (Box::new(reader), progress)
     };
     let mut rejected = RejectFile::new(rejects);
     let mut batch: Vec<Reading> = Vec::with_capacity(READINGS_PER_PUT);
@@ -57,7 +59,7 @@ pub async fn send(
                             batch.clear();
                         }
                     }
-                    Err(rej) => rejected.write(&rej)?,
+                    Err(rej) => progress.suspend(|| rejected.write(&rej))?,
                 }
             }
         }
@@ -65,6 +67,7 @@ pub async fn send(
         sink.flush().await.context("delivering readings")
     }
     .await;
+    progress.finish_and_clear();
     rejected.finish()?;
     let stats = match delivered {
         Ok(stats) => stats,

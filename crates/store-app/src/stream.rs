@@ -3,7 +3,6 @@
 //! applied to the shelves on a live run.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,7 +94,7 @@ pub async fn simulate(
     });
     let mut sent: u64 = 0;
     let mut round: i64 = 0;
-    let mut last_report = Instant::now();
+    let progress = crate::progress::readings(total);
     loop {
         if total.is_some_and(|t| sent >= t)
             || until.is_some_and(|u| Instant::now() >= u)
@@ -109,7 +108,7 @@ pub async fn simulate(
             last_poll = Instant::now();
             // A ledger outage must not stop the stores: report it and try again later.
             if let Err(e) = apply_deliveries(&**ledger, &mut chain, now, &mut applied).await {
-                eprintln!("\rstore-app: {e:#}");
+                progress.suspend(|| eprintln!("store-app: {e:#}"));
             }
         }
         let time = first_time.map_or_else(
@@ -123,28 +122,28 @@ pub async fn simulate(
         for chunk in readings.chunks(READINGS_PER_PUT) {
             sink.put(chunk).await.context("sending readings")?;
             sent += chunk.len() as u64;
+            progress.set_position(sent);
             if rate > 0.0 {
                 let due = started + Duration::from_secs_f64(sent as f64 / rate);
                 tokio::select! {
                     () = tokio::time::sleep_until(due.into()) => {}
-                    _ = stop.changed() => return finish(&*sink, started).await,
+                    _ = stop.changed() => return finish(&*sink, started, &progress).await,
                 }
             }
         }
         sink.flush_if_due().await.context("delivering readings")?;
         round += 1;
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            last_report = Instant::now();
-            let secs = started.elapsed().as_secs_f64();
-            eprint!("\r{sent} readings sent ({:.0}/s)   ", sent as f64 / secs);
-            let _ = std::io::stderr().flush();
-        }
     }
-    finish(&*sink, started).await
+    finish(&*sink, started, &progress).await
 }
 
-async fn finish(sink: &dyn ReadingSink, started: Instant) -> Result<SinkStats> {
+async fn finish(
+    sink: &dyn ReadingSink,
+    started: Instant,
+    progress: &indicatif::ProgressBar,
+) -> Result<SinkStats> {
+    progress.finish_and_clear();
     let stats = sink.flush().await.context("delivering the last readings")?;
-    eprintln!("\rstore-app: {}", summary(&stats, started));
+    eprintln!("store-app: {}", summary(&stats, started));
     Ok(stats)
 }

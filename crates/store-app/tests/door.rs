@@ -220,3 +220,34 @@ fn an_emptied_queue_file_is_reported_and_its_alerts_can_be_sent_again() {
     ));
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 outstanding alert(s) sent again"));
 }
+
+/// The app's help names its completions and man page, and both come from its command line.
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line() {
+    let app = env!("CARGO_BIN_EXE_store-app");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(app).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let help = run(&["--help"]);
+    assert!(
+        help.contains("completions") && help.contains("man"),
+        "{help}"
+    );
+    let bash = run(&["completions", "bash"]);
+    assert!(
+        bash.contains("complete -F") && bash.contains("send"),
+        "{bash}"
+    );
+    assert!(run(&["completions", "zsh"]).contains("#compdef store-app"));
+    let man = run(&["man"]);
+    assert!(
+        man.contains(".TH store-app") && man.contains("send"),
+        "{man}"
+    );
+}

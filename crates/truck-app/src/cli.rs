@@ -11,8 +11,8 @@ use store_model::places::HO_CHI_MINH_CITY;
 use store_model::ports::system_clock;
 use store_model::routing::RoutingOptions;
 use store_model::{ConfigFile, Fleet, Stores};
-use store_runtime::BackendSettings;
 use store_runtime::connect::QueueOptions;
+use store_runtime::{BackendSettings, Docs};
 
 use crate::console::{print_board, show};
 use crate::{BatchReport, Dispatcher, ExecutionOutcome, report};
@@ -78,6 +78,8 @@ enum Command {
     /// Store locations.
     #[command(subcommand)]
     Stores(StoresCommand),
+    #[command(flatten)]
+    Docs(Docs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -142,13 +144,17 @@ impl Cli {
     /// Runs the subcommand: store generation needs nothing else; the rest connect to the
     /// backend and build the dispatcher first.
     pub async fn run(self) -> Result<()> {
-        if let Command::Stores(StoresCommand::Generate(generate)) = &self.command {
-            generate.run();
-            return Ok(());
+        match &self.command {
+            Command::Stores(StoresCommand::Generate(generate)) => {
+                generate.run();
+                return Ok(());
+            }
+            Command::Docs(docs) => return docs.run::<Self>(),
+            _ => {}
         }
         let dispatcher = self.dispatch.dispatcher(self.backend).await?;
         let total = match self.command {
-            Command::Stores(_) => unreachable!("handled before connecting"),
+            Command::Stores(_) | Command::Docs(_) => unreachable!("handled before connecting"),
             Command::Status(status) => return status.run(&dispatcher).await,
             Command::Report(report) => return report.run(&dispatcher).await,
             Command::Once(once) => once.run(&dispatcher).await?,
