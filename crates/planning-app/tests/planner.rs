@@ -374,34 +374,3 @@ async fn an_oversized_record_in_the_local_lake_is_quarantined_and_planning_goes_
     assert_eq!((run.alerts_sent, run.malformed_skipped), (2, 1));
     assert_eq!(w.queue.depth().await.unwrap().visible, 2);
 }
-
-/// The app's help names its completions and man page, and both come from its command line.
-#[test]
-fn completions_and_the_man_page_come_from_the_command_line() {
-    let app = env!("CARGO_BIN_EXE_store-planning-app");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(app).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let help = run(&["--help"]);
-    assert!(
-        help.contains("completions") && help.contains("man"),
-        "{help}"
-    );
-    let bash = run(&["completions", "bash"]);
-    assert!(
-        bash.contains("complete -F") && bash.contains("invoke"),
-        "{bash}"
-    );
-    assert!(run(&["completions", "zsh"]).contains("#compdef store-planning-app"));
-    let man = run(&["man"]);
-    assert!(
-        man.contains(".TH store-planning-app") && man.contains("invoke"),
-        "{man}"
-    );
-}

@@ -221,33 +221,38 @@ fn an_emptied_queue_file_is_reported_and_its_alerts_can_be_sent_again() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("0 outstanding alert(s) sent again"));
 }
 
-/// The app's help names its completions and man page, and both come from its command line.
+/// Each app's help names its completions and man page, and both come from its command line.
 #[test]
-fn completions_and_the_man_page_come_from_the_command_line() {
-    let app = env!("CARGO_BIN_EXE_store-app");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(app).args(args).output().unwrap();
+fn completions_and_the_man_page_come_from_each_apps_command_line() {
+    for (app, subcommand) in [
+        ("store-app", "send"),
+        ("store-planning-app", "invoke"),
+        ("store-truck-app", "watch"),
+    ] {
+        let run = |args: &[&str]| {
+            let out = Command::new(bin(app)).args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "{app} {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let help = run(&["--help"]);
         assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            help.contains("completions") && help.contains("man"),
+            "{help}"
         );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let help = run(&["--help"]);
-    assert!(
-        help.contains("completions") && help.contains("man"),
-        "{help}"
-    );
-    let bash = run(&["completions", "bash"]);
-    assert!(
-        bash.contains("complete -F") && bash.contains("send"),
-        "{bash}"
-    );
-    assert!(run(&["completions", "zsh"]).contains("#compdef store-app"));
-    let man = run(&["man"]);
-    assert!(
-        man.contains(".TH store-app") && man.contains("send"),
-        "{man}"
-    );
+        let bash = run(&["completions", "bash"]);
+        assert!(
+            bash.contains("complete -F") && bash.contains(subcommand),
+            "{bash}"
+        );
+        assert!(run(&["completions", "zsh"]).contains(&format!("#compdef {app}")));
+        let man = run(&["man"]);
+        assert!(
+            man.contains(&format!(".TH {app}")) && man.contains(subcommand),
+            "{man}"
+        );
+    }
 }

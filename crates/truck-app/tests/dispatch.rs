@@ -261,34 +261,3 @@ async fn a_backlog_ten_times_the_fleet_is_worked_off_each_unit_once() {
     assert!(trips >= 12, "{trips} trips for 15,000 units");
     eprintln!("{ALERTS} alerts in {steps} steps, {trips} trips");
 }
-
-/// The app's help names its completions and man page, and both come from its command line.
-#[test]
-fn completions_and_the_man_page_come_from_the_command_line() {
-    let app = env!("CARGO_BIN_EXE_store-truck-app");
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(app).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let help = run(&["--help"]);
-    assert!(
-        help.contains("completions") && help.contains("man"),
-        "{help}"
-    );
-    let bash = run(&["completions", "bash"]);
-    assert!(
-        bash.contains("complete -F") && bash.contains("watch"),
-        "{bash}"
-    );
-    assert!(run(&["completions", "zsh"]).contains("#compdef store-truck-app"));
-    let man = run(&["man"]);
-    assert!(
-        man.contains(".TH store-truck-app") && man.contains("watch"),
-        "{man}"
-    );
-}
