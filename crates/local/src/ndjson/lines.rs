@@ -4,8 +4,6 @@
 
 /// Splits the chunks of one range into whole lines.
 pub(crate) struct LineRange {
-    /// Offset in the object of the first byte pushed.
-    from: u64,
     /// Offset in the object of the next byte pushed.
     at: u64,
     end: u64,
@@ -17,11 +15,10 @@ pub(crate) struct LineRange {
 }
 
 impl LineRange {
-    /// The lines starting in `[start, end)`. Bytes are pushed from [`Self::fetch_from`] on: one
+    /// The lines starting in `[start, end)`. Bytes are pushed from [`Self::next_offset`] on: one
     /// byte before `start`, so a line starting exactly at `start` is recognised as one.
     pub(crate) fn new(start: u64, end: u64) -> Self {
         Self {
-            from: start.saturating_sub(1),
             at: start.saturating_sub(1),
             end,
             skipping: start > 0,
@@ -30,9 +27,9 @@ impl LineRange {
         }
     }
 
-    /// The offset the first pushed byte has.
-    pub(crate) fn fetch_from(&self) -> u64 {
-        self.from
+    /// The offset in the object of the next byte to push (until the range is done).
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.at
     }
 
     /// Whether the range's last line has been handed out.

@@ -224,15 +224,15 @@ impl Read {
             return futures::stream::empty().boxed();
         }
         let range = LineRange::new(start, end);
-        let state = (self, range, None::<Chunks>, 0_u64);
+        let state = (self, range, None::<Chunks>);
         futures::stream::try_unfold(Some(state), move |state| async move {
-            let Some((mut read, mut range, mut chunks, mut fetched)) = state else {
+            let Some((mut read, mut range, mut chunks)) = state else {
                 return Ok(None);
             };
             loop {
                 if read.decoder.rows() >= read.batch_size {
                     let batch = read.decoder.flush()?;
-                    return Ok(batch.map(|b| (b, Some((read, range, chunks, fetched)))));
+                    return Ok(batch.map(|b| (b, Some((read, range, chunks)))));
                 }
                 if range.done() {
                     break;
@@ -242,14 +242,11 @@ impl Read {
                     None => None,
                 };
                 match next {
-                    Some(chunk) => {
-                        fetched += chunk.len() as u64;
-                        range.push(&chunk, |lines| read.decoder.decode(lines))?;
-                    }
-                    None if range.fetch_from() + fetched < read.size => {
+                    Some(chunk) => range.push(&chunk, |lines| read.decoder.decode(lines))?,
+                    None if range.next_offset() < read.size => {
                         // The first fetch, or the rest of the line crossing the range's end.
-                        let from = range.fetch_from() + fetched;
-                        let to = if fetched == 0 {
+                        let from = range.next_offset();
+                        let to = if chunks.is_none() {
                             (end + LOOKAHEAD).min(read.size)
                         } else {
                             read.size

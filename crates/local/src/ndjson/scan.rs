@@ -44,6 +44,25 @@ impl Column {
         })
     }
 
+    /// What the column expects of a value.
+    fn kind(&self) -> Kind {
+        match self {
+            Self::Text(_) => Kind::Text,
+            Self::Int32(_) => Kind::Int32,
+            Self::Int64(_) => Kind::Int64,
+            Self::Bool(_) => Kind::Bool,
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Text(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+        }
+    }
+
     fn finish(&mut self) -> ArrayRef {
         match self {
             Self::Text(b) => Arc::new(b.finish()),
@@ -55,15 +74,13 @@ impl Column {
 
     /// Appends row `row` of `array` (the same type, from arrow-json's decoding of a line).
     fn append_from(&mut self, array: &dyn Array, row: usize) {
-        let null = array.is_null(row);
+        if array.is_null(row) {
+            return self.append_null();
+        }
         match self {
-            Self::Text(b) if null => b.append_null(),
             Self::Text(b) => b.append_value(array.as_string::<i32>().value(row)),
-            Self::Int32(b) if null => b.append_null(),
             Self::Int32(b) => b.append_value(array.as_primitive::<Int32Type>().value(row)),
-            Self::Int64(b) if null => b.append_null(),
             Self::Int64(b) => b.append_value(array.as_primitive::<Int64Type>().value(row)),
-            Self::Bool(b) if null => b.append_null(),
             Self::Bool(b) => b.append_value(array.as_boolean().value(row)),
         }
     }
@@ -100,7 +117,6 @@ struct Unusual;
 pub(crate) struct LineDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
-    kinds: Vec<Kind>,
     columns: Vec<Column>,
     rows: usize,
     /// Per line: unescaped text.
@@ -125,21 +141,11 @@ impl LineDecoder {
             .iter()
             .map(|f| Column::new(f.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
-        let kinds = fields
-            .iter()
-            .map(|f| match f.data_type() {
-                DataType::Utf8 => Kind::Text,
-                DataType::Int32 => Kind::Int32,
-                DataType::Int64 => Kind::Int64,
-                _ => Kind::Bool,
-            })
-            .collect();
         let general = ReaderBuilder::new(schema.clone())
             .with_batch_size(RESERVED_ROWS)
             .build_decoder()?;
         Ok(Self {
             names: fields.iter().map(|f| f.name().as_bytes().into()).collect(),
-            kinds,
             columns,
             rows: 0,
             scratch: Vec::new(),
@@ -213,7 +219,7 @@ impl LineDecoder {
                 (Column::Int32(b), Value::Int(v)) => b.append_value(v as i32),
                 (Column::Int64(b), Value::Int(v)) => b.append_value(v),
                 (Column::Bool(b), Value::Bool(v)) => b.append_value(v),
-                (column, _) => append_null(column),
+                (column, _) => column.append_null(),
             }
         }
         self.rows += 1;
@@ -266,7 +272,7 @@ impl LineDecoder {
                     if !matches!(values[c], Value::Absent) {
                         return Err(Unusual);
                     }
-                    values[c] = at.value(self.kinds[c], &mut self.scratch)?;
+                    values[c] = at.value(self.columns[c].kind(), &mut self.scratch)?;
                 }
                 None => {
                     std::str::from_utf8(&line[from..to]).map_err(|_| Unusual)?;
@@ -299,15 +305,6 @@ impl LineDecoder {
         }
         self.order[k] = found.unwrap_or(NONE);
         found
-    }
-}
-
-fn append_null(column: &mut Column) {
-    match column {
-        Column::Text(b) => b.append_null(),
-        Column::Int32(b) => b.append_null(),
-        Column::Int64(b) => b.append_null(),
-        Column::Bool(b) => b.append_null(),
     }
 }
 

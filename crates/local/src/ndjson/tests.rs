@@ -75,7 +75,7 @@ fn fast(
     for pair in bounds.windows(2) {
         let mut decoder = LineDecoder::new(schema.clone()).map_err(|e| e.to_string())?;
         let mut range = LineRange::new(pair[0], pair[1]);
-        let from = range.fetch_from() as usize;
+        let from = range.next_offset() as usize;
         for piece in bytes[from..].chunks(chunk.max(1)) {
             range
                 .push(piece, |lines| decoder.decode(lines))
@@ -188,7 +188,7 @@ fn ranges_hand_out_each_line_once() {
     let lines = |start: u64, end: u64, chunk: usize| {
         let mut range = LineRange::new(start, end);
         let mut out = Vec::new();
-        let from = range.fetch_from() as usize;
+        let from = range.next_offset() as usize;
         for piece in text[from..].chunks(chunk) {
             range
                 .push(piece, |l| {
@@ -244,7 +244,7 @@ proptest! {
         let mut got = Vec::new();
         for pair in cuts.windows(2) {
             let mut range = LineRange::new(pair[0], pair[1]);
-            for piece in text[range.fetch_from() as usize..].chunks(chunk) {
+            for piece in text[range.next_offset() as usize..].chunks(chunk) {
                 range.push(piece, |l| { got.push(l.to_vec()); Ok::<_, ()>(()) }).unwrap();
             }
             range.finish(|l| { got.push(l.to_vec()); Ok::<_, ()>(()) }).unwrap();
