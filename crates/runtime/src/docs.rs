@@ -9,14 +9,13 @@ use clap_complete::Shell;
 /// The subcommands that document an app.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Docs {
-    /// Print the shell completion script, e.g. `store-app completions bash >
-    /// ~/.local/share/bash-completion/completions/store-app` (also zsh, fish, elvish,
-    /// powershell).
+    /// Print the shell completion script, e.g. `<app> completions bash >
+    /// ~/.local/share/bash-completion/completions/<app>` (also zsh, fish, elvish, powershell).
     Completions {
         /// The shell the script is for.
         shell: Shell,
     },
-    /// Print the man page (roff), e.g. `store-app man > ~/.local/share/man/man1/store-app.1`.
+    /// Print the man page (roff), e.g. `<app> man > ~/.local/share/man/man1/<app>.1`.
     Man,
 }
 
