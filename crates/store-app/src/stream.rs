@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use indicatif::ProgressBar;
 use store_model::ports::{Ledger, READINGS_PER_PUT, ReadingSink, SinkStats};
 
 use crate::simulate::Chain;
@@ -32,12 +33,14 @@ pub enum Run {
 /// How often a live run looks for new deliveries.
 const DELIVERY_POLL: Duration = Duration::from_secs(1);
 
-/// Applies the deliveries recorded since the run started that it has not applied yet.
+/// Applies the deliveries recorded since the run started that it has not applied yet, saying
+/// so above `progress`.
 async fn apply_deliveries(
     ledger: &dyn Ledger,
     chain: &mut Chain,
     since: i64,
     applied: &mut HashSet<String>,
+    progress: &ProgressBar,
 ) -> Result<()> {
     // Deliveries are filed under their alert's planning hour; look back over the expiry.
     for d in ledger
@@ -48,16 +51,17 @@ async fn apply_deliveries(
         if d.delivered_at < since || !applied.insert(d.dispatch_id.clone()) {
             continue;
         }
-        match chain.deliver(&d.store_id, &d.product_id, d.quantity) {
-            Some((before, after)) => eprintln!(
-                "\rstore-app: delivery applied: {} {} +{} by {}, stock {before} -> {after}",
+        let line = match chain.deliver(&d.store_id, &d.product_id, d.quantity) {
+            Some((before, after)) => format!(
+                "store-app: delivery applied: {} {} +{} by {}, stock {before} -> {after}",
                 d.store_id, d.product_id, d.quantity, d.truck_id
             ),
-            None => eprintln!(
-                "\rstore-app: delivery for {} {} is not for a simulated shelf; ignored",
+            None => format!(
+                "store-app: delivery for {} {} is not for a simulated shelf; ignored",
                 d.store_id, d.product_id
             ),
-        }
+        };
+        progress.suspend(|| eprintln!("{line}"));
     }
     Ok(())
 }
@@ -107,7 +111,9 @@ pub async fn simulate(
         {
             last_poll = Instant::now();
             // A ledger outage must not stop the stores: report it and try again later.
-            if let Err(e) = apply_deliveries(&**ledger, &mut chain, now, &mut applied).await {
+            if let Err(e) =
+                apply_deliveries(&**ledger, &mut chain, now, &mut applied, &progress).await
+            {
                 progress.suspend(|| eprintln!("store-app: {e:#}"));
             }
         }
@@ -140,7 +146,7 @@ pub async fn simulate(
 async fn finish(
     sink: &dyn ReadingSink,
     started: Instant,
-    progress: &indicatif::ProgressBar,
+    progress: &ProgressBar,
 ) -> Result<SinkStats> {
     progress.finish_and_clear();
     let stats = sink.flush().await.context("delivering the last readings")?;
