@@ -24,6 +24,8 @@ pub const DELIVERIES_PREFIX: &str = "ledger/deliveries/";
 pub const ORDERS_PREFIX: &str = "ledger/orders/";
 /// Prefix of truck trips, one folder per truck, numbered: the claim that puts a truck on the road.
 pub const TRIPS_PREFIX: &str = "ledger/trips/";
+/// Prefix of planning runs: one record per run that sent its alerts.
+pub const RUNS_PREFIX: &str = "ledger/runs/";
 
 /// How reading objects are encoded. One setting shared by infra, the Firehose and the planner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

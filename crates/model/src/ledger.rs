@@ -8,6 +8,8 @@
 //!   order until every piece of it is dispatched; created only if absent.
 //! - `ledger/trips/<truck id>/<trip number>.json`: a truck's trips, numbered from 1; trip `n + 1`
 //!   is created only if absent, which is how a dispatcher claims a free truck.
+//! - `ledger/runs/dt=…/run-<query id>.json`: what a planning run read and sent, written after
+//!   its alerts.
 //!
 //! Dispatch, delivery and order keys are partitioned by the alert's planning hour, so they are
 //! found from the alert alone. An adapter only provides the object operations of
@@ -25,10 +27,10 @@ use tracing::warn;
 
 use crate::dispatch::{Delivery, Dispatch, Trip};
 use crate::lake::{
-    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, ORDERS_PREFIX, dt_partition,
+    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, ORDERS_PREFIX, RUNS_PREFIX, dt_partition,
     ledger_object_key,
 };
-use crate::planning::{Alert, AlertStatus, Delivered};
+use crate::planning::{Alert, AlertStatus, Delivered, PlanningRun};
 use crate::ports::{ErrorKind, Ledger, PortError, Recorded};
 
 /// The object operations a ledger needs.
@@ -357,6 +359,19 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
                 ),
             )),
         }
+    }
+
+    async fn record_run(&self, run: &PlanningRun) -> Result<(), PortError> {
+        let bytes =
+            encode_lines(std::slice::from_ref(run)).map_err(|e| encode_error("record run", e))?;
+        self.store.put(&run.ledger_key(), bytes).await
+    }
+
+    async fn runs_since(&self, since: i64) -> Result<Vec<PlanningRun>, PortError> {
+        let mut all: Vec<PlanningRun> = self.read_since(RUNS_PREFIX, since).await?;
+        all.retain(|r| r.planned_at >= since);
+        all.sort_by(|a, b| (a.planned_at, &a.query_id).cmp(&(b.planned_at, &b.query_id)));
+        Ok(all)
     }
 }
 

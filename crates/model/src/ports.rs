@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{Delivery, Dispatch, Trip};
-use crate::planning::{Alert, AlertStatus, InventoryRequest, LatestReading};
+use crate::planning::{Alert, AlertStatus, InventoryRequest, LatestReading, PlanningRun};
 use crate::reading::Reading;
 
 /// A clock returning epoch seconds, injected into every app and adapter that needs the time, so
@@ -247,4 +247,8 @@ pub trait Ledger: Send + Sync {
     async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError>;
     /// The truck's latest trip, if it ever made one.
     async fn latest_trip(&self, truck_id: &str) -> Result<Option<Trip>, PortError>;
+    /// Records a planning run that sent its alerts.
+    async fn record_run(&self, run: &PlanningRun) -> Result<(), PortError>;
+    /// Planning runs at or after `since`, oldest first.
+    async fn runs_since(&self, since: i64) -> Result<Vec<PlanningRun>, PortError>;
 }

@@ -5,6 +5,9 @@
 //! what earlier alerts already have on the way, send the new alerts to the queue, and record them
 //! in the ledger. The handler borrows its adapters, built once per process by `main`.
 //!
+//! A run that sends leaves a record of what it read and sent in the ledger ([`PlanningRun`]),
+//! after its alerts, for whoever watches the pipeline.
+//!
 //! Alerts are sent before they are recorded. If the run dies in between, the next run plans the
 //! same readings again and sends alerts with the same deterministic ids, which the truck app
 //! recognises as already dispatched: a duplicate is harmless, a lost alert would not be.
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use store_model::ledger::alerts_object_key;
-use store_model::planning::{PlanContext, ReorderPolicy, Unlisted, Unsendable, plan};
+use store_model::planning::{PlanContext, PlanningRun, ReorderPolicy, Unlisted, Unsendable, plan};
 use store_model::ports::{AlertQueue, Clock, ErrorKind, InventoryQuery, Ledger, PortError};
 use store_model::{Alert, InventoryRequest, PlanningEvent, PlanningResult};
 use tracing::{info, instrument, warn};
@@ -277,6 +280,12 @@ impl Planner {
             unlisted: Unlisted::default(),
             alerts_object,
         };
+        if !dry_run {
+            self.ledger
+                .record_run(&PlanningRun::of(&result, now, event.lookback()))
+                .await
+                .map_err(PlanningError::Ledger)?;
+        }
         result.bound_lists();
         Ok(result)
     }

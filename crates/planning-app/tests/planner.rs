@@ -8,7 +8,7 @@ use store_local::{
 };
 use store_model::contract::reading;
 use store_model::planning::LatestReading;
-use store_model::planning::{ReorderPolicy, SuppressReason};
+use store_model::planning::{PlanningRun, ReorderPolicy, SuppressReason};
 use store_model::ports::Clock;
 use store_model::ports::{
     AlertQueue, InventoryQuery, InventorySnapshot, Ledger, PortError, ReadingSink,
@@ -120,6 +120,23 @@ async fn plans_alerts_sends_them_and_suppresses_them_on_the_next_run() {
     );
     assert_eq!(w.queue.depth().await.unwrap().visible, 2);
     assert_eq!(w.ledger.alerts_since(NOW - 10).await.unwrap().len(), 2);
+    assert_eq!(
+        w.ledger.runs_since(NOW - 10).await.unwrap(),
+        vec![PlanningRun {
+            query_id: first.query_id.clone(),
+            engine: "datafusion".into(),
+            planned_at: NOW,
+            lookback_hours: 24,
+            readings_scanned: 4,
+            bytes_scanned: first.bytes_scanned,
+            malformed_skipped: 0,
+            alerts_sent: 2,
+            alerts_suppressed: 0,
+            silent_stores: 7,
+            unsendable: 0,
+        }],
+        "the run left its record for whoever watches"
+    );
 
     let second = w.planner.handle(event("empty-event.json")).await.unwrap();
     assert_eq!(
@@ -149,6 +166,7 @@ async fn a_dry_run_sends_and_records_nothing() {
     assert_eq!((r.alerts.len(), r.alerts_sent), (1, 0));
     assert_eq!(w.queue.depth().await.unwrap().visible, 0);
     assert!(w.ledger.alerts_since(0).await.unwrap().is_empty());
+    assert!(w.ledger.runs_since(0).await.unwrap().is_empty());
 }
 
 #[tokio::test]

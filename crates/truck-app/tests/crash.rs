@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use store_local::{FolderLedger, SqliteAlertQueue};
 use store_model::contract::alert;
-use store_model::planning::AlertStatus;
+use store_model::planning::{AlertStatus, PlanningRun};
 use store_model::ports::{
     AlertQueue, ErrorKind, Ledger, PortError, QueueDepth, QueueMessage, Recorded,
 };
@@ -169,6 +169,12 @@ impl Ledger for Faulty {
     }
     async fn latest_trip(&self, truck: &str) -> Result<Option<Trip>, PortError> {
         self.inner.latest_trip(truck).await
+    }
+    async fn record_run(&self, run: &PlanningRun) -> Result<(), PortError> {
+        self.inner.record_run(run).await
+    }
+    async fn runs_since(&self, since: i64) -> Result<Vec<PlanningRun>, PortError> {
+        self.inner.runs_since(since).await
     }
 }
 

@@ -177,6 +177,7 @@ fn lake_statements() -> Vec<Statement> {
             ],
             vec![
                 bucket_objects("ledger/alerts/"),
+                bucket_objects("ledger/runs/"),
                 bucket_objects(QUERY_RESULTS_PREFIX),
                 bucket_objects(SNAPSHOTS_PREFIX),
             ],

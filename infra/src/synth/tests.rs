@@ -112,6 +112,10 @@ fn every_role_may_do_what_its_services_need() {
             "s3:PutObject",
             format!("{lake}/ledger/alerts/dt=2026-11-28-10/a.json"),
         ),
+        (
+            "s3:PutObject",
+            format!("{lake}/ledger/runs/dt=2026-11-28-10/run-a.json"),
+        ),
         // The catalog, and the `default` database Athena may ask for.
         ("glue:GetDatabase", format!("{glue}database/default")),
         (

@@ -2,10 +2,11 @@
 
 use super::alert;
 use crate::dispatch::{Dispatch, Trip};
-use crate::planning::Alert;
+use crate::planning::{Alert, PlanningRun};
 use crate::ports::{Ledger, Recorded};
 
-/// Ledger: alerts are recorded and read back; a dispatch and a delivery are recorded once.
+/// Ledger: alerts and planning runs are recorded and read back; a dispatch and a delivery are
+/// recorded once.
 pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn Ledger) {
     let planned = 1_764_000_000;
     let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned)).collect();
@@ -29,6 +30,20 @@ pub async fn ledger_records_alerts_dispatches_and_deliveries_once(ledger: &dyn L
         alerts
     );
     assert!(got.iter().all(|s| s.deliveries.is_empty()));
+
+    let runs = [
+        run("q-old", planned - 48 * 3600),
+        run("q-1", planned),
+        run("q-2", planned + 60),
+    ];
+    for r in runs.iter().rev() {
+        ledger.record_run(r).await.expect("record run");
+    }
+    assert_eq!(
+        ledger.runs_since(planned - 3600).await.expect("read runs"),
+        runs[1..].to_vec(),
+        "runs of the window, oldest first"
+    );
 
     let first = dispatch(&alerts[0], planned + 10);
     assert_eq!(
@@ -206,5 +221,21 @@ fn dispatch(alert: &Alert, at: i64) -> Dispatch {
         truck_back_at: at + 1800,
         planned_at: alert.planned_at,
         dispatched_at: at,
+    }
+}
+
+fn run(query_id: &str, planned_at: i64) -> PlanningRun {
+    PlanningRun {
+        query_id: query_id.into(),
+        engine: "test".into(),
+        planned_at,
+        lookback_hours: 24,
+        readings_scanned: 1_000,
+        bytes_scanned: 50_000,
+        malformed_skipped: 1,
+        alerts_sent: 3,
+        alerts_suppressed: 2,
+        silent_stores: 1,
+        unsendable: 0,
     }
 }

@@ -11,12 +11,13 @@
 //!    over the same data yields the same ids, and a consumer can drop duplicates.
 //!
 //! The folder holds the alert itself ([`alert`]), the rules ([`rules`]), the Lambda's event and
-//! result ([`event`]) and the SQL text both engines run ([`sql`]). Depends on `policy`, `latest`,
+//! result ([`event`]), the record a run leaves ([`run`]) and the SQL text both engines run ([`sql`]). Depends on `policy`, `latest`,
 //! `lake` (partition names) and `reading` (the clock skew bound); nothing here does I/O.
 
 mod alert;
 mod event;
 mod rules;
+mod run;
 mod sql;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,7 @@ pub use rules::{
     PlanContext, PlanDecision, SuppressReason, Suppressed, hours_to_stockout, outstanding_quantity,
     plan, sales_per_hour,
 };
+pub use run::PlanningRun;
 pub use sql::{
     InventoryRequest, SqlParam, compaction_sql, folded_partition_params, incremental_planning_sql,
     planning_sql, rejected_rows_sql, replace_placeholders,
