@@ -397,3 +397,121 @@ fn a_low_store_is_restocked_by_a_truck_and_stops_alerting() {
     assert!(trips >= 1, "the map draws the trips: {rendered}");
     assert!(rendered.contains("stores=10 width=900"), "{rendered}");
 }
+
+/// A store name that would run script if the page took it as markup.
+const HOSTILE_NAME: &str = "<img src=x onerror=document.title='owned'>";
+
+#[test]
+fn the_operations_page_shows_every_store_and_a_delivery_without_a_reload() {
+    use std::io::BufRead;
+    use std::time::Duration;
+
+    let dir = TempDir::new().unwrap();
+    let data = dir.path();
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config/stores.toml");
+    let stores = data.join("stores.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    std::fs::write(&stores, text.replace("Bến Thành (Quận 1)", HOSTILE_NAME)).unwrap();
+    ok(run(
+        "store-app",
+        data,
+        &["simulate", "--count", "600", "--rate", "0", "--seed", "7"],
+        None,
+    ));
+    assert!(invoke(data, "{}")["alerts_sent"].as_u64().unwrap() > 0);
+    // Trucks leave; their deliveries are recorded by the next step.
+    ok(run("store-truck-app", data, &FAST_ONCE, None));
+
+    let mut child = Command::new(bin("store-truck-app"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--refresh-seconds", "1"])
+        .arg("--allow-invoke")
+        .arg("--stores")
+        .arg(&stores)
+        .env("STORE_DATA_DIR", data)
+        .env_remove("STORE_BACKEND")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("operations page: ")
+        .unwrap_or_else(|| panic!("serve prints its address first: {line:?}"))
+        .to_owned();
+
+    let mut page = devtools::Browser::open(&address, &data.join("chromium"));
+    assert!(
+        page.wait_for(
+            "document.body.dataset.views >= 1 && document.getElementById('live').textContent === 'live'",
+            Duration::from_secs(20),
+        ),
+        "the page loads and its event stream opens"
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#map g.store').length"),
+        10
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#map g.store[data-status]').length"),
+        10,
+        "every store on the map is coloured"
+    );
+    assert_eq!(
+        page.eval("document.querySelectorAll('#map g.store.restocked').length"),
+        0
+    );
+    assert!(
+        page.eval("document.querySelectorAll('#map g.store.on_the_way').length")
+            .as_u64()
+            .unwrap()
+            > 0,
+        "the alerted stores wait for their trucks"
+    );
+    assert_eq!(page.eval("document.querySelectorAll('img').length"), 0);
+    assert_ne!(page.eval("document.title"), "owned");
+    assert_eq!(
+        page.eval("document.querySelector('#map g.store[data-store=\"STORE_1\"] title').textContent.split(':')[0]"),
+        format!("STORE_1 — {HOSTILE_NAME}"),
+        "a hostile name is shown as text"
+    );
+    page.eval("window.samePage = true");
+
+    // The page runs the planner (a dry run by default) and shows what it found.
+    page.eval("document.querySelector('#plan button').click()");
+    assert!(
+        page.wait_for(
+            "document.getElementById('plan-result').textContent.startsWith('Dry run')",
+            Duration::from_secs(20),
+        ),
+        "{}",
+        page.eval("document.getElementById('plan-result').textContent")
+    );
+    assert!(
+        page.eval("document.getElementById('plan-result').textContent")
+            .as_str()
+            .unwrap()
+            .contains("over 600 readings")
+    );
+    // A form post (what another site could make a browser send) is refused.
+    assert_eq!(
+        page.eval("fetch('api/plan', {method: 'POST', body: '{}'}).then((r) => r.status)"),
+        415
+    );
+
+    // A delivery recorded now reaches the open page, without a reload.
+    ok(run("store-truck-app", data, &FAST_ONCE, None));
+    assert!(
+        page.wait_for(
+            "document.querySelectorAll('#map g.store.restocked').length > 0 && document.querySelectorAll('#feed li[data-kind=delivery]').length > 0",
+            Duration::from_secs(10),
+        ),
+        "the delivery shows on the map and in the feed"
+    );
+    assert_eq!(page.eval("window.samePage === true"), true, "no reload");
+}

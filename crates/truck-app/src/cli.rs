@@ -2,19 +2,24 @@
 //! Ranges are checked by clap as the flags parse.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use store_model::places::HO_CHI_MINH_CITY;
+use store_model::planning::ReorderPolicy;
 use store_model::ports::system_clock;
 use store_model::routing::RoutingOptions;
 use store_model::{ConfigFile, Fleet, Stores};
-use store_runtime::connect::QueueOptions;
+use store_planning_app::Planner;
+use store_runtime::connect::{Connection, QueueOptions};
 use store_runtime::{BackendSettings, Docs};
 
 use crate::console::{print_board, show};
+use crate::ops::{self, Ops};
 use crate::{BatchReport, Dispatcher, ExecutionOutcome, report};
 
 /// StoreTruckApp: take restock alerts off the queue and dispatch delivery trucks.
@@ -72,6 +77,10 @@ enum Command {
     Watch(Watch),
     /// Show the queue depth and the fleet board without consuming anything.
     Status(Status),
+    /// Serve the live operations page (map of stores by their worst shelf, trucks on their
+    /// routes, the queue, the last planning run, the events) until Ctrl-C; it only reads,
+    /// unless `--allow-invoke` lets it run the planner.
+    Serve(Serve),
     /// Write a self-contained HTML page with a map of depots, stores and routes, and the
     /// dispatch tables.
     Report(Report),
@@ -100,6 +109,33 @@ struct Watch;
 /// `status`.
 #[derive(Args, Debug)]
 struct Status;
+
+/// `serve`'s flags.
+#[derive(Args, Debug)]
+struct Serve {
+    /// Address to serve the page on; the default keeps it on this machine. Port 0 picks a free
+    /// port; the address is printed either way.
+    #[arg(long, env = "STORE_OPS_LISTEN", default_value = "127.0.0.1:8070")]
+    listen: SocketAddr,
+    /// Let the page run the planner (the same run as `store-planning-app invoke`), with a
+    /// lookback and a dry-run choice.
+    #[arg(long)]
+    allow_invoke: bool,
+    /// The reorder policy file: the planner's, and how long an alert counts as on its way
+    /// (default: the shipped `config/policy.toml`).
+    #[arg(long, env = "STORE_POLICY_FILE")]
+    policy: Option<PathBuf>,
+    /// Hours of readings the shelves' state comes from.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..=2160))]
+    lookback_hours: u32,
+    /// Seconds between looks at the ledger and the queue.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=300))]
+    refresh_seconds: u64,
+    /// Seconds between queries of the latest readings (each is a planning query: on Athena, a
+    /// billed scan of the window).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    readings_seconds: u64,
+}
 
 /// `report`'s flags.
 #[derive(Args, Debug)]
@@ -152,9 +188,10 @@ impl Cli {
             Command::Docs(docs) => return docs.run::<Self>(),
             _ => {}
         }
-        let dispatcher = self.dispatch.dispatcher(self.backend).await?;
+        let (dispatcher, connection) = self.dispatch.dispatcher(self.backend).await?;
         let total = match self.command {
             Command::Stores(_) | Command::Docs(_) => unreachable!("handled before connecting"),
+            Command::Serve(serve) => return serve.run(dispatcher, &connection).await,
             Command::Status(status) => return status.run(&dispatcher).await,
             Command::Report(report) => return report.run(&dispatcher).await,
             Command::Once(once) => once.run(&dispatcher).await?,
@@ -165,8 +202,9 @@ impl Cli {
 }
 
 impl DispatchSettings {
-    /// The dispatcher over the backend's queue and ledger, with the fleet and stores loaded.
-    async fn dispatcher(self, backend: BackendSettings) -> Result<Dispatcher> {
+    /// The dispatcher over the backend's queue and ledger, with the fleet and stores loaded, and
+    /// the connection it came from.
+    async fn dispatcher(self, backend: BackendSettings) -> Result<(Dispatcher, Connection)> {
         let fleet = Fleet::load(self.fleet.as_deref())?;
         let stores = Stores::load(self.stores.as_deref())?;
         let connection = backend.connect().await?;
@@ -175,7 +213,7 @@ impl DispatchSettings {
             max_receive_count: self.max_receive_count,
         })?;
         let batch_window = self.batch_window.unwrap_or(fleet.batch_window_seconds);
-        Ok(Dispatcher {
+        let dispatcher = Dispatcher {
             queue,
             ledger: connection.ledger()?,
             fleet,
@@ -185,7 +223,8 @@ impl DispatchSettings {
             batch_window: Duration::from_secs(batch_window),
             time_scale: self.time_scale,
             clock: system_clock(),
-        })
+        };
+        Ok((dispatcher, connection))
     }
 }
 
@@ -259,6 +298,53 @@ impl Status {
         print_board(dispatcher, false, true)
             .await
             .context("reading the queue and the ledger")
+    }
+}
+
+impl Serve {
+    async fn run(self, dispatcher: Dispatcher, connection: &Connection) -> Result<()> {
+        let policy = ReorderPolicy::load(self.policy.as_deref())?;
+        let query = connection.inventory_query()?;
+        let planner = self.allow_invoke.then(|| Planner {
+            query: query.clone(),
+            queue: dispatcher.queue.clone(),
+            ledger: dispatcher.ledger.clone(),
+            policy: policy.clone(),
+            known_stores: dispatcher.stores.ids(),
+            clock: dispatcher.clock.clone(),
+        });
+        let ops = Arc::new(Ops {
+            alert_expiry_seconds: policy.alert_expiry_seconds(),
+            fleet: dispatcher.fleet,
+            stores: dispatcher.stores,
+            ledger: dispatcher.ledger,
+            queue: dispatcher.queue,
+            query,
+            planner,
+            lookback_hours: self.lookback_hours,
+            refresh: Duration::from_secs(self.refresh_seconds),
+            readings_every: Duration::from_secs(self.readings_seconds),
+            clock: dispatcher.clock,
+        });
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .with_context(|| format!("listening on {}", self.listen))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        println!("operations page: http://{address}/");
+        eprintln!(
+            "serving the operations page{} (Ctrl-C to stop)",
+            if self.allow_invoke {
+                ", with the planner"
+            } else {
+                ""
+            }
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        ops::serve(listener, ops, shutdown)
+            .await
+            .context("serving the operations page")
     }
 }
 

@@ -27,6 +27,8 @@
 pub mod board;
 pub mod cli;
 pub mod console;
+pub mod map;
+pub mod ops;
 pub mod report;
 mod run;
 

@@ -1,78 +1,15 @@
 //! The dispatch report: one self-contained HTML page with a map of depots, stores and routes
-//! (inline SVG, no tiles or scripts from elsewhere, so it opens offline) and the dispatch tables.
+//! ([`crate::map`]) and the dispatch tables.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use store_model::dispatch::clock;
-use store_model::places::{Fleet, GeoPoint, Stores};
+use store_model::places::{Fleet, Stores};
 use store_model::{Delivery, Dispatch};
 
 use crate::board::{Trip, delivered_at, trips};
-
-/// Colours of the routes, one per truck in fleet order.
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
-];
-
-const WIDTH: f64 = 900.0;
-const HEIGHT: f64 = 640.0;
-const MARGIN: f64 = 40.0;
-
-/// Escapes text for HTML.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Maps coordinates onto the SVG canvas (equirectangular, scaled by the cosine of the mean
-/// latitude so distances look right over a city).
-struct Projection {
-    min_lon: f64,
-    max_lat: f64,
-    x_scale: f64,
-    y_scale: f64,
-}
-
-impl Projection {
-    fn fit(points: &[GeoPoint]) -> Self {
-        let (mut min_lat, mut max_lat, mut min_lon, mut max_lon) =
-            (90.0_f64, -90.0_f64, 180.0_f64, -180.0_f64);
-        for p in points {
-            min_lat = min_lat.min(p.lat);
-            max_lat = max_lat.max(p.lat);
-            min_lon = min_lon.min(p.lon);
-            max_lon = max_lon.max(p.lon);
-        }
-        let cos = ((min_lat + max_lat) / 2.0).to_radians().cos();
-        let w = ((max_lon - min_lon) * cos).max(1e-6);
-        let h = (max_lat - min_lat).max(1e-6);
-        let scale = ((WIDTH - 2.0 * MARGIN) / w).min((HEIGHT - 2.0 * MARGIN) / h);
-        Self {
-            min_lon,
-            max_lat,
-            x_scale: scale * cos,
-            y_scale: scale,
-        }
-    }
-
-    fn xy(&self, p: GeoPoint) -> (f64, f64) {
-        (
-            MARGIN + (p.lon - self.min_lon) * self.x_scale,
-            MARGIN + (self.max_lat - p.lat) * self.y_scale,
-        )
-    }
-}
+use crate::map::{Projection, esc, open_svg, places_svg, truck_colours};
 
 /// The report page for the dispatches and deliveries of a period.
 pub fn html(
@@ -84,12 +21,7 @@ pub fn html(
 ) -> String {
     let trips = trips(dispatches);
     let delivered = delivered_at(deliveries);
-    let colour: HashMap<&str, &str> = fleet
-        .trucks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.truck_id.as_str(), PALETTE[i % PALETTE.len()]))
-        .collect();
+    let colour = truck_colours(fleet);
     let svg = map_svg(fleet, stores, &trips, &colour);
     let legend = legend(fleet, &colour);
     let route_rows = trip_rows(fleet, &trips);
@@ -138,19 +70,8 @@ fn map_svg(
     trips: &[Trip<'_>],
     colour: &HashMap<&str, &str>,
 ) -> String {
-    let points: Vec<GeoPoint> = fleet
-        .depots
-        .iter()
-        .map(|d| d.point())
-        .chain(stores.stores.iter().map(|s| s.point()))
-        .collect();
-    let proj = Projection::fit(&points);
-
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r##"<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="Map of depots, stores and routes"><rect width="100%" height="100%" fill="#f7f7f2"/>"##
-    );
+    let proj = Projection::of_places(fleet, stores);
+    let mut svg = open_svg("Map of depots, stores and routes");
     for t in trips {
         let Some(depot) = fleet.depot(t.depot_id) else {
             continue;
@@ -174,33 +95,8 @@ fn map_svg(
             t.load()
         );
     }
-    for s in &stores.stores {
-        let (x, y) = proj.xy(s.point());
-        let _ = write!(
-            svg,
-            r##"<g class="store"><circle cx="{x:.1}" cy="{y:.1}" r="6" fill="#fff" stroke="#444" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="12" fill="#222">{}</text><title>{} — {}</title></g>"##,
-            x + 8.0,
-            y + 4.0,
-            esc(&s.store_id),
-            esc(&s.store_id),
-            esc(&s.name)
-        );
-    }
-    for d in &fleet.depots {
-        let (x, y) = proj.xy(d.point());
-        let _ = write!(
-            svg,
-            r##"<g class="depot"><rect x="{:.1}" y="{:.1}" width="14" height="14" fill="#222"/><text x="{:.1}" y="{:.1}" font-size="12" font-weight="bold" fill="#222">{}</text><title>{}</title></g>"##,
-            x - 7.0,
-            y - 7.0,
-            x + 10.0,
-            y - 8.0,
-            esc(&d.name),
-            esc(&d.depot_id)
-        );
-    }
+    svg.push_str(&places_svg(fleet, stores, &proj));
     svg.push_str("</svg>");
-
     svg
 }
 

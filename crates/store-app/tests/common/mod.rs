@@ -1,6 +1,8 @@
 //! Helpers of the end-to-end tests: the real binaries, run against a temporary data folder.
 #![allow(dead_code)] // each test binary uses its own share of them
 
+pub mod devtools;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,347 @@
+//! The page's HTTP side: the page, its view as JSON and as server-sent events, and the planner.
+//!
+//! Served on 127.0.0.1 by default. A request must name the server by its address (`Host`), so a
+//! site that re-points its own name at this machine (DNS rebinding) reads nothing; the planner
+//! takes JSON only, from this page's own origin, one run at a time.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use store_model::PlanningEvent;
+use store_planning_app::PlanningError;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Notify, Semaphore, watch};
+
+use super::{Ops, page};
+
+/// Most pages open at once (each holds one event stream).
+pub const MAX_WATCHERS: usize = 64;
+
+/// The largest planning request body.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Everything a request handler needs.
+struct App {
+    ops: Arc<Ops>,
+    /// The latest view as JSON; empty until the first look.
+    views: watch::Receiver<Arc<str>>,
+    /// Asks the watcher for a fresh look (after a planning run).
+    wake: Arc<Notify>,
+    /// Event streams left to hand out.
+    watchers: Arc<Semaphore>,
+    /// Held by the planning run under way.
+    planning: Mutex<()>,
+    /// The map, drawn once.
+    map: String,
+    /// Where the server listens.
+    listen: SocketAddr,
+}
+
+/// Serves the page on `listener` until `shutdown` completes: the watcher stops, every event
+/// stream ends, and the server returns once the open requests are answered.
+pub async fn serve(
+    listener: TcpListener,
+    ops: Arc<Ops>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listen = listener.local_addr()?;
+    let (views_tx, views) = watch::channel::<Arc<str>>(Arc::from(""));
+    let (stop_tx, stop) = watch::channel(false);
+    let wake = Arc::new(Notify::new());
+    let watcher = {
+        let (ops, wake, stop) = (ops.clone(), wake.clone(), stop.clone());
+        tokio::spawn(async move { ops.watch(views_tx, wake, stop).await })
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let app = Arc::new(App {
+        map: ops.map(),
+        ops,
+        views,
+        wake,
+        watchers: Arc::new(Semaphore::new(MAX_WATCHERS)),
+        planning: Mutex::new(()),
+        listen,
+    });
+    let router = Router::new()
+        .route("/", get(page_handler))
+        .route("/api/view", get(view_handler))
+        .route("/api/events", get(events_handler))
+        .route("/api/plan", post(plan_handler))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app);
+    let mut stopped = stop;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await?;
+    let _ = watcher.await;
+    Ok(())
+}
+
+/// A JSON error the page shows as it is.
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Refuses a request that names the server by another name; marks every response as not to be
+/// sniffed, cached or referred.
+async fn guard(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !host_allowed(host, app.listen) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            "this server answers requests made to its own address only (see --listen)",
+        );
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// Whether `host` (a `Host` header) names the server listening on `listen`: any name when it
+/// listens on every address; otherwise its own address, or `localhost` for a loopback one.
+pub fn host_allowed(host: Option<&str>, listen: SocketAddr) -> bool {
+    if listen.ip().is_unspecified() {
+        return true;
+    }
+    let Some(host) = host else { return false };
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") {
+        return listen.ip().is_loopback();
+    }
+    name.parse::<IpAddr>()
+        .is_ok_and(|ip| ip == listen.ip() || (ip.is_loopback() && listen.ip().is_loopback()))
+}
+
+impl App {
+    /// The latest view, waiting for the first look if there is none yet.
+    async fn current(&self) -> Option<Arc<str>> {
+        let mut views = self.views.clone();
+        views
+            .wait_for(|v| !v.is_empty())
+            .await
+            .ok()
+            .map(|v| v.clone())
+    }
+}
+
+async fn page_handler(State(app): State<Arc<App>>) -> Response {
+    let Some(view) = app.current().await else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping");
+    };
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let policy = page::content_security_policy(&nonce);
+    let page = page::html(&app.map, &view, &nonce, epoch_ms());
+    let mut response = Html(page).into_response();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+async fn view_handler(State(app): State<Arc<App>>) -> Response {
+    match app.current().await {
+        Some(view) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            view.to_string(),
+        )
+            .into_response(),
+        None => refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping"),
+    }
+}
+
+/// The current view, then every new one, as `view` events, and the server's clock (epoch
+/// milliseconds) as a `clock` event at once and every [`CLOCK_EVERY`], so the page moves trucks
+/// by this machine's time whatever the viewer's clock says. Ends when the server stops.
+async fn events_handler(State(app): State<Arc<App>>) -> Response {
+    let Ok(permit) = app.watchers.clone().try_acquire_owned() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many pages are open on this server; close one and reload",
+        );
+    };
+    let mut views = app.views.clone();
+    views.mark_changed();
+    let clock = tokio::time::interval(CLOCK_EVERY);
+    let stream = futures::stream::unfold(
+        (views, clock, permit),
+        |(mut views, mut clock, permit)| async move {
+            let event = loop {
+                tokio::select! {
+                    changed = views.changed() => {
+                        changed.ok()?;
+                        let view = views.borrow_and_update().clone();
+                        if !view.is_empty() {
+                            break Event::default().event("view").data(&*view);
+                        }
+                    }
+                    _ = clock.tick() => {
+                        break Event::default().event("clock").data(epoch_ms().to_string());
+                    }
+                }
+            };
+            Some((Ok::<_, Infallible>(event), (views, clock, permit)))
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// How often an event stream sends the server's clock.
+const CLOCK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// This machine's clock, epoch milliseconds.
+fn epoch_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the planner with the posted event, as `invoke` does, and returns its result.
+async fn plan_handler(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(planner) = &app.ops.planner else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "running the planner from the page is off; start `store-truck-app serve --allow-invoke`",
+        );
+    };
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next() == Some("application/json"));
+    if !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the planning event as application/json",
+        );
+    }
+    if !same_origin(&headers) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "the planner runs for this page only, not for other sites",
+        );
+    }
+    let event = match std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| PlanningEvent::from_json(text).map_err(|e| e.to_string()))
+    {
+        Ok(event) => event,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &e),
+    };
+    let Ok(_running) = app.planning.try_lock() else {
+        return refuse(
+            StatusCode::CONFLICT,
+            "a planning run started from this page is under way; wait for its result",
+        );
+    };
+    match planner.handle(event).await {
+        Ok(result) => {
+            app.wake.notify_one();
+            axum::Json(result).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                PlanningError::InvalidEvent(_) => StatusCode::BAD_REQUEST,
+                PlanningError::OutOfTime(_) => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            refuse(status, &e.to_string())
+        }
+    }
+}
+
+/// Whether a request comes from a page of this server: its `Origin`, when sent, is the host it
+/// was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin.to_str().ok(), host) {
+        (Some(origin), Some(host)) => origin == format!("http://{host}"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_servers_own_names_are_answered() {
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.0.0.1",
+        ] {
+            assert!(host_allowed(Some(ok), loopback), "{ok}");
+        }
+        for refused in [
+            "evil.example:8080",
+            "evil.example",
+            "10.0.0.1:8080",
+            "",
+            "localhost.evil:80",
+        ] {
+            assert!(!host_allowed(Some(refused), loopback), "{refused}");
+        }
+        assert!(!host_allowed(None, loopback));
+        let lan: SocketAddr = "192.168.1.5:80".parse().unwrap();
+        assert!(host_allowed(Some("192.168.1.5"), lan));
+        assert!(!host_allowed(Some("localhost"), lan));
+        let every: SocketAddr = "0.0.0.0:80".parse().unwrap();
+        assert!(host_allowed(Some("ops.example"), every));
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_not_this_pages() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(same_origin(&headers), "no Origin: not from a browser page");
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(same_origin(&headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        assert!(!same_origin(&headers));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&headers));
+    }
+}
