@@ -6,7 +6,9 @@
 #   DEMO_PROFILE=release scripts/demo.sh
 #
 # Data goes to $STORE_DATA_DIR (default ./store-data/demo), which is emptied first. Trucks run
-# 1,800 times faster than real time (an hour's trip takes two seconds).
+# 1,800 times faster than real time (an hour's trip takes two seconds). The live operations page
+# is served on a free 127.0.0.1 port (DEMO_PAGE_LISTEN=127.0.0.1:8070 to choose one); its address
+# is printed first, and on a terminal the demo keeps it open at the end until Enter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,6 +45,17 @@ echo "== store-truck-app watch --time-scale 1800 in the background (log: $data/t
 "$bin/store-truck-app" watch --wait-seconds 1 --batch-window 2 --time-scale 1800 \
   > "$data/trucks.log" 2>&1 &
 pids+=($!)
+"$bin/store-truck-app" serve --listen "${DEMO_PAGE_LISTEN:-127.0.0.1:0}" --allow-invoke --refresh-seconds 1 \
+  > "$data/page.out" 2> "$data/page.log" &
+pids+=($!)
+page=""
+for _ in $(seq 1 100); do
+  page=$(grep -o 'http://[^ ]*' "$data/page.out" 2>/dev/null || true)
+  [ -n "$page" ] && break
+  sleep 0.1
+done
+[ -n "$page" ] || { echo "the operations page did not start" >&2; cat "$data/page.log" >&2; exit 1; }
+echo "== operations page: $page   (open it to watch the stores, trucks and alerts live)"
 sleep 8
 
 echo
@@ -84,6 +97,11 @@ echo
 echo "== the fleet board (store-truck-app status)"
 "$bin/store-truck-app" status
 
+if [ -t 0 ] && [ -t 1 ]; then
+  echo
+  echo "== the operations page is still at $page (stores, trucks and store-app keep running); Enter stops everything"
+  read -r _ || true
+fi
 cleanup
 trap - EXIT
 readings=$(grep -o '[0-9]* readings delivered' "$data/store-app.log" | grep -o '^[0-9]*' || echo "?")
@@ -100,5 +118,6 @@ alerts sent, second invoke    $(json "$data/plan-2.json" 'd["alerts_sent"]')  ($
 dispatches / deliveries       $dispatches / $deliveries
 restocked                     $store '$name': $applied
 report                        $data/report.html
+operations page               $page (served while the demo ran: store-truck-app serve)
 build $(secs "$build_ms") s, pipeline $(secs "$run_ms") s; data in $data
 SUMMARY

@@ -164,8 +164,8 @@ pub struct TruckView {
     pub id: String,
     /// Its colour on the map.
     pub colour: &'static str,
-    /// Where it is when not on a trip.
-    pub depot: (f64, f64),
+    /// The name of its depot, where it is when not on a trip.
+    pub depot: String,
     /// Its latest trip.
     pub trip: Option<TripView>,
 }
@@ -365,14 +365,12 @@ fn truck_views(places: &Places<'_>, seen: &Observed) -> Vec<TruckView> {
         .trucks
         .iter()
         .map(|truck| {
-            let depot = places
-                .fleet
-                .depot(&truck.depot_id)
-                .map_or((0.0, 0.0), |d| tenths(places.projection.xy(d.point())));
+            let depot = places.fleet.depot(&truck.depot_id);
+            let depot_xy = depot.map_or((0.0, 0.0), |d| tenths(places.projection.xy(d.point())));
             let trip = latest.get(truck.truck_id.as_str()).map(|t| {
                 let at_depot = |at| Waypoint {
-                    x: depot.0,
-                    y: depot.1,
+                    x: depot_xy.0,
+                    y: depot_xy.1,
                     at,
                     store: None,
                     delivered: false,
@@ -406,7 +404,7 @@ fn truck_views(places: &Places<'_>, seen: &Observed) -> Vec<TruckView> {
                     .get(truck.truck_id.as_str())
                     .copied()
                     .unwrap_or("#333"),
-                depot,
+                depot: depot.map_or_else(|| truck.depot_id.clone(), |d| d.name.clone()),
                 trip,
             }
         })

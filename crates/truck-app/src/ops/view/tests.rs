@@ -196,7 +196,8 @@ fn the_view_colours_every_store_by_its_worst_shelf_and_lists_the_newest_events_f
     assert_eq!(times, vec![NOW - 100, NOW + 200, NOW + 1000]);
     assert_eq!(trip.waypoints[1].store.as_deref(), Some("STORE_2"));
     assert!(!trip.waypoints[1].delivered);
-    assert_eq!((trip.waypoints[0].x, trip.waypoints[0].y), truck_1.depot);
+    assert_eq!(trip.waypoints[0].store, None, "from its depot");
+    assert_eq!(truck_1.depot, "Kho Tân Thuận (Quận 7)");
     let truck_2 = v.trucks.iter().find(|t| t.id == "TRUCK_2").unwrap();
     assert!(truck_2.trip.as_ref().unwrap().waypoints[1].delivered);
 
