@@ -111,6 +111,31 @@ fn the_aws_path_runs_the_same_pipeline_against_a_local_aws_server() {
         "the queue is drained and each dispatch is in the S3 ledger: {status}"
     );
 
+    // The operations page reads the same S3 ledger, SQS queue and query.
+    let (_page, address) = serve_page(data, &[], &aws);
+    let (status, body) = http_get(&address, "/api/view", None);
+    assert_eq!(status, 200, "{body}");
+    let view: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["last_run"]["readings_scanned"], 600, "{view}");
+    assert_eq!(view["last_run"]["alerts_sent"].as_u64(), Some(sent as u64));
+    assert_eq!(view["queue"]["dead_letters"], 0);
+    assert_eq!(view["readings"]["shelves"], 50, "10 stores x 5 products");
+    assert_eq!(view["stores"].as_array().unwrap().len(), 10);
+    let kinds: std::collections::BTreeSet<&str> = view["feed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["delivery", "dispatch"].into(), "the newest events");
+    assert!(
+        view["store_counts"]["restocked"].as_u64().unwrap() > 0,
+        "deliveries in the S3 ledger reach the page: {view}"
+    );
+    let (status, body) = http_post_json(&address, "/api/plan", "{}");
+    assert_eq!(status, 403, "no planner without --allow-invoke: {body}");
+    assert!(body.contains("--allow-invoke"), "{body}");
+
     let second = plan("{}");
     assert_eq!(
         second["alerts_sent"], 0,

@@ -403,7 +403,6 @@ const HOSTILE_NAME: &str = "<img src=x onerror=document.title='owned'>";
 
 #[test]
 fn the_operations_page_shows_every_store_and_a_delivery_without_a_reload() {
-    use std::io::BufRead;
     use std::time::Duration;
 
     let dir = TempDir::new().unwrap();
@@ -422,28 +421,13 @@ fn the_operations_page_shows_every_store_and_a_delivery_without_a_reload() {
     // Trucks leave; their deliveries are recorded by the next step.
     ok(run("store-truck-app", data, &FAST_ONCE, None));
 
-    let mut child = Command::new(bin("store-truck-app"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--refresh-seconds", "1"])
-        .arg("--allow-invoke")
-        .arg("--stores")
-        .arg(&stores)
-        .env("STORE_DATA_DIR", data)
-        .env_remove("STORE_BACKEND")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = KillOnDrop(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("operations page: ")
-        .unwrap_or_else(|| panic!("serve prints its address first: {line:?}"))
-        .to_owned();
+    let (_server, address) = serve_page(
+        data,
+        &["--allow-invoke", "--stores", stores.to_str().unwrap()],
+        &[],
+    );
+    let (status, _) = http_get(&address, "/api/view", Some("evil.example:80"));
+    assert_eq!(status, 421, "a request to another name is refused");
 
     let mut page = devtools::Browser::open(&address, &data.join("chromium"));
     assert!(

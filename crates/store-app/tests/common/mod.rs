@@ -180,3 +180,79 @@ pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Starts `store-truck-app serve` on a free loopback port with `args` and `envs`; returns the
+/// server (stopped when dropped) and the page's address, which it prints first.
+pub fn serve_page(data: &Path, args: &[&str], envs: &[(&str, String)]) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(bin("store-truck-app"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--refresh-seconds", "1"])
+        .args(args)
+        .env("STORE_DATA_DIR", data)
+        .env_remove("STORE_BACKEND")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let server = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("operations page: ")
+        .unwrap_or_else(|| panic!("serve prints its address first: {line:?}"))
+        .to_owned();
+    (server, address)
+}
+
+/// A GET of `path` from the server at `address` (`http://host:port/`), naming it `host` (its
+/// own address when `None`): the status and the body.
+pub fn http_get(address: &str, path: &str, host: Option<&str>) -> (u16, String) {
+    http_request(address, "GET", path, host, None)
+}
+
+/// A JSON POST of `body` to `path` of the server at `address`: the status and the body.
+pub fn http_post_json(address: &str, path: &str, body: &str) -> (u16, String) {
+    http_request(address, "POST", path, None, Some(body))
+}
+
+fn http_request(
+    address: &str,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    json: Option<&str>,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let authority = address.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let body = json.unwrap_or_default();
+    let content = json.map_or(String::new(), |b| {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        )
+    });
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\n{content}Connection: close\r\n\r\n{body}",
+        host.unwrap_or(authority)
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {head}"));
+    (status, body.to_owned())
+}
