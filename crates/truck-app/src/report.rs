@@ -174,18 +174,12 @@ mod tests {
     use store_model::ConfigFile;
 
     #[test]
-    fn the_page_is_self_contained_and_escapes_names() {
+    fn the_page_is_self_contained() {
         let fleet = Fleet::shipped();
-        let mut stores = Stores::shipped();
-        stores.stores[0].name = "<b>Bánh & Co</b>".into();
+        let stores = Stores::shipped();
         let page = html(&fleet, &stores, &[], &[], 0);
-        assert!(page.contains("&lt;b&gt;Bánh &amp; Co&lt;/b&gt;"));
-        assert!(
-            !page.contains("http://") || page.matches("http://").count() == 1,
-            "only the SVG namespace"
-        );
+        assert_eq!(page.matches("http://").count(), 1, "only the SVG namespace");
         assert!(!page.contains("https://"));
-        assert_eq!(page.matches("class=\"store\"").count(), 10);
-        assert_eq!(page.matches("class=\"depot\"").count(), 2);
+        assert!(page.contains(r#"<svg id="map""#), "the map is inline");
     }
 }

@@ -1,5 +1,7 @@
 //! A restock alert: its deterministic id, what became of it, and how it prints.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,6 +32,18 @@ pub struct Delivered {
 }
 
 impl AlertStatus {
+    /// Alerts grouped by the shelf (store and product) they answer.
+    pub fn by_shelf(statuses: &[AlertStatus]) -> HashMap<(&str, &str), Vec<&AlertStatus>> {
+        let mut by_shelf: HashMap<(&str, &str), Vec<&AlertStatus>> = HashMap::new();
+        for s in statuses {
+            by_shelf
+                .entry((s.alert.store_id.as_str(), s.alert.product_id.as_str()))
+                .or_default()
+                .push(s);
+        }
+        by_shelf
+    }
+
     /// Units of the alert still on their way as of a reading taken at `reading_time`: all of
     /// it but what was delivered before the reading (a delivery in the reading's second or
     /// later is not yet reflected in it). An alert with nothing delivered after the reading

@@ -1,6 +1,6 @@
 //! The planning rules: latest readings and the ledger in, alerts and reasons out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -107,13 +107,7 @@ pub fn hours_to_stockout(stock: i64, per_hour: Option<f64>) -> Option<f64> {
 
 /// Applies the planning rules to the latest readings.
 pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
-    let mut by_key: HashMap<(&str, &str), Vec<&AlertStatus>> = HashMap::new();
-    for s in ctx.ledger {
-        by_key
-            .entry((s.alert.store_id.as_str(), s.alert.product_id.as_str()))
-            .or_default()
-            .push(s);
-    }
+    let by_key = AlertStatus::by_shelf(ctx.ledger);
     let known: HashSet<&str> = ctx
         .ledger
         .iter()

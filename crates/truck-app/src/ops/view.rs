@@ -265,13 +265,7 @@ pub fn view(places: &Places<'_>, seen: &Observed, allow_invoke: bool) -> View {
 
 /// Every known store with the state of its shelves.
 fn store_views(places: &Places<'_>, seen: &Observed) -> Vec<StoreView> {
-    let mut alerts: HashMap<(&str, &str), Vec<&AlertStatus>> = HashMap::new();
-    for a in &seen.alerts {
-        alerts
-            .entry((a.alert.store_id.as_str(), a.alert.product_id.as_str()))
-            .or_default()
-            .push(a);
-    }
+    let alerts = AlertStatus::by_shelf(&seen.alerts);
     let dispatched: HashSet<&str> = seen
         .dispatches
         .iter()

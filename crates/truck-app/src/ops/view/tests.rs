@@ -26,6 +26,15 @@ fn status(alert_id_n: usize, planned_at: i64, delivered_at: Option<i64>) -> Aler
     }
 }
 
+fn places<'a>(fleet: &'a Fleet, stores: &'a Stores) -> Places<'a> {
+    Places {
+        fleet,
+        stores,
+        projection: Projection::of_places(fleet, stores),
+        alert_expiry_seconds: EXPIRY,
+    }
+}
+
 #[test]
 fn a_shelf_goes_from_low_to_alerted_to_on_the_way_to_restocked() {
     let read = NOW - 600;
@@ -112,14 +121,8 @@ fn dispatch_of(a: &Alert, truck: &str, stop: u32, eta: i64) -> Dispatch {
 
 #[test]
 fn the_view_colours_every_store_by_its_worst_shelf_and_lists_the_newest_events_first() {
-    let fleet = Fleet::shipped();
-    let stores = Stores::shipped();
-    let places = Places {
-        fleet: &fleet,
-        stores: &stores,
-        projection: Projection::of_places(&fleet, &stores),
-        alert_expiry_seconds: EXPIRY,
-    };
+    let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
+    let places = places(&fleet, &stores);
     // STORE_2: one shelf ok, one alerted and on a truck. STORE_3: one low shelf. STORE_4:
     // restocked after its reading. The other seven stores sent nothing.
     let on_truck = status(1, NOW - 300, None); // STORE_2, PRD_1
@@ -216,14 +219,8 @@ fn the_view_colours_every_store_by_its_worst_shelf_and_lists_the_newest_events_f
 
 #[test]
 fn the_feed_keeps_the_newest_events_and_the_last_run_is_the_latest() {
-    let fleet = Fleet::shipped();
-    let stores = Stores::shipped();
-    let places = Places {
-        fleet: &fleet,
-        stores: &stores,
-        projection: Projection::of_places(&fleet, &stores),
-        alert_expiry_seconds: EXPIRY,
-    };
+    let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
+    let places = places(&fleet, &stores);
     let runs: Vec<PlanningRun> = (0..60)
         .map(|n| PlanningRun {
             query_id: format!("q{n}"),
