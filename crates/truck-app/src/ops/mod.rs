@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use store_model::places::{Fleet, Stores};
 use store_model::planning::InventoryRequest;
-use store_model::ports::{AlertQueue, Clock, InventoryQuery, Ledger};
+use store_model::ports::{AlertQueue, Clock, InventoryQuery, Ledger, PortError};
 use store_planning_app::Planner;
 use tokio::sync::{Notify, watch};
 use tracing::warn;
@@ -95,10 +95,6 @@ impl Ops {
     /// What the ledger and the queue say now; what cannot be read is listed as a problem.
     async fn observe(&self, now: i64, shelves: Option<Shelves>) -> Observed {
         let since = now - LOOKBACK_SECONDS.max(self.alert_expiry_seconds);
-        let mut problems = Vec::new();
-        let mut note = |what: &str, e: &dyn std::fmt::Display| {
-            problems.push(format!("{what}: {e}"));
-        };
         let (alerts, dispatches, deliveries, runs, queue) = tokio::join!(
             self.ledger.alerts_since(since),
             self.ledger.dispatches_since(since),
@@ -106,33 +102,17 @@ impl Ops {
             self.ledger.runs_since(since),
             self.queue.depth(),
         );
-        let mut seen = Observed {
+        let mut problems = Vec::new();
+        Observed {
             now,
             shelves,
-            ..Observed::default()
-        };
-        match alerts {
-            Ok(a) => seen.alerts = a,
-            Err(e) => note("alerts", &e),
+            alerts: or_problem("alerts", alerts, &mut problems).unwrap_or_default(),
+            dispatches: or_problem("dispatches", dispatches, &mut problems).unwrap_or_default(),
+            deliveries: or_problem("deliveries", deliveries, &mut problems).unwrap_or_default(),
+            runs: or_problem("planning runs", runs, &mut problems).unwrap_or_default(),
+            queue: or_problem("queue", queue, &mut problems),
+            problems,
         }
-        match dispatches {
-            Ok(d) => seen.dispatches = d,
-            Err(e) => note("dispatches", &e),
-        }
-        match deliveries {
-            Ok(d) => seen.deliveries = d,
-            Err(e) => note("deliveries", &e),
-        }
-        match runs {
-            Ok(r) => seen.runs = r,
-            Err(e) => note("planning runs", &e),
-        }
-        match queue {
-            Ok(q) => seen.queue = Some(q),
-            Err(e) => note("queue", &e),
-        }
-        seen.problems = problems;
-        seen
     }
 
     /// Publishes a new view whenever what the page shows changes (the clock alone does not
@@ -191,4 +171,9 @@ impl Ops {
             }
         }
     }
+}
+
+/// The value read, or none with a line saying what could not be read.
+fn or_problem<T>(what: &str, read: Result<T, PortError>, problems: &mut Vec<String>) -> Option<T> {
+    read.map_err(|e| problems.push(format!("{what}: {e}"))).ok()
 }
