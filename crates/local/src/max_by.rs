@@ -3,7 +3,10 @@
 //!
 //! DataFusion 55 has neither; ranking rows with `row_number()` makes it sort every row. This
 //! aggregate keeps one candidate per group instead, with a [`GroupsAccumulator`], so the planning
-//! SQL is the same text on both engines and runs in one pass without a sort.
+//! SQL is the same text on both engines and runs in one pass without a sort. A winning row's
+//! values are not copied when it wins: its batch is held until no candidate is in it (see
+//! [`MaxByGroups`]), so time-ordered readings, where nearly every row wins, cost a comparison of
+//! integers per row.
 //!
 //! The key is an `BIGINT`, a string, or a `row(BIGINT, string)` (event time, then event id), which
 //! is how the planning SQL orders readings. Rows with a null key are ignored; a null value is a
@@ -14,16 +17,17 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray, StringViewArray,
-    StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray, StructArray, new_null_array,
 };
-use datafusion::arrow::buffer::NullBuffer;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int32Type, Int64Type};
+use datafusion::arrow::compute::interleave;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+
+use keys::{KeyColumn, TextColumn};
 
 /// The `max_by` aggregate, ready to register.
 pub fn max_by_udaf() -> AggregateUDF {
@@ -122,305 +126,166 @@ impl AggregateUDFImpl for MaxBy {
     }
 }
 
-/// The ordering key of one row, normalised to (integer part, text part).
-type Key<'a> = (i64, &'a str);
+/// The `batch` of a group without a candidate.
+const NO_BATCH: u32 = u32::MAX;
 
-/// Reads keys out of an array of any supported key type.
-enum KeyColumn<'a> {
-    Int(&'a Int64Array),
-    Text(TextColumn<'a>),
-    Pair(&'a Int64Array, TextColumn<'a>, &'a StructArray),
+/// A group's candidate: the integer part of its key, and where its row is held.
+#[derive(Clone, Copy)]
+struct Candidate {
+    int: i64,
+    batch: u32,
+    row: u32,
 }
 
-enum TextColumn<'a> {
-    Utf8(&'a StringArray),
-    View(&'a StringViewArray),
-    Large(&'a datafusion::arrow::array::LargeStringArray),
-}
-
-impl<'a> TextColumn<'a> {
-    fn new(array: &'a ArrayRef) -> Result<Self> {
-        Ok(match array.data_type() {
-            DataType::Utf8 => Self::Utf8(array.as_string::<i32>()),
-            DataType::LargeUtf8 => Self::Large(array.as_string::<i64>()),
-            DataType::Utf8View => Self::View(array.as_string_view()),
-            other => return exec_err!("max_by: unsupported text key {other}"),
-        })
-    }
-    fn get(&self, i: usize) -> Option<&'a str> {
-        match self {
-            Self::Utf8(a) => a.is_valid(i).then(|| a.value(i)),
-            Self::Large(a) => a.is_valid(i).then(|| a.value(i)),
-            Self::View(a) => a.is_valid(i).then(|| a.value(i)),
-        }
+impl Candidate {
+    const NONE: Self = Self {
+        int: 0,
+        batch: NO_BATCH,
+        row: 0,
+    };
+    fn is_some(self) -> bool {
+        self.batch != NO_BATCH
     }
 }
 
-impl<'a> KeyColumn<'a> {
-    fn new(array: &'a ArrayRef) -> Result<Self> {
-        Ok(match array.data_type() {
-            DataType::Int64 => Self::Int(array.as_primitive::<Int64Type>()),
-            DataType::Struct(_) => {
-                let s = array.as_struct();
-                let (ints, texts) = (s.column(0), s.column(1));
-                // Trino refuses to compare rows with a null field, so a query that lets one
-                // reach the aggregate fails on Athena: fail here too, or local tests miss it.
-                if ints.null_count() + texts.null_count() > 0
-                    && (0..s.len()).any(|i| s.is_valid(i) && (ints.is_null(i) || texts.is_null(i)))
-                {
-                    return exec_err!(
-                        "ROW comparison not supported for fields with null elements (a key of max_by or min_by has a null field: leave such rows out before aggregating)"
-                    );
-                }
-                Self::Pair(ints.as_primitive::<Int64Type>(), TextColumn::new(texts)?, s)
-            }
-            _ => Self::Text(TextColumn::new(array)?),
-        })
-    }
-    fn get(&self, i: usize) -> Option<Key<'a>> {
-        match self {
-            Self::Int(a) => a.is_valid(i).then(|| (a.value(i), "")),
-            Self::Text(t) => t.get(i).map(|s| (i64::MIN, s)),
-            Self::Pair(ints, texts, s) => {
-                if s.is_null(i) {
-                    return None;
-                }
-                Some((ints.value(i), texts.get(i).unwrap_or("")))
-            }
-        }
-    }
+/// A batch holding some candidate's row: its values, the text parts of its keys (which break
+/// ties), and how many candidates it holds.
+struct Held {
+    values: ArrayRef,
+    texts: Option<ArrayRef>,
+    refs: usize,
 }
 
-/// A batch's value column, typed like [`Values`].
-enum ValueColumn<'a> {
-    Int32(&'a Int32Array),
-    Int64(&'a Int64Array),
-    Text(TextColumn<'a>),
-    Struct(Vec<ValueColumn<'a>>),
-    Any(&'a ArrayRef),
-}
+/// How many rows the held batches may have beyond twice the candidates before the candidates'
+/// rows are copied into one batch and the rest let go.
+const COMPACT_SLACK_ROWS: usize = 256 * 1024;
 
-/// The winning values, one per group, typed for the common column types.
-enum Values {
-    Int32(Vec<Option<i32>>),
-    Int64(Vec<Option<i64>>),
-    Text {
-        view: bool,
-        values: Vec<Option<String>>,
-    },
-    /// The values of several aggregates fused into one ([`crate::fuse`]): a struct whose
-    /// fields are kept like any other value; a group without a candidate is a null struct.
-    Struct {
-        fields: Fields,
-        children: Vec<Values>,
-        valid: Vec<bool>,
-    },
-    Scalar {
-        data_type: DataType,
-        values: Vec<ScalarValue>,
-    },
-}
-
-impl Values {
-    fn new(data_type: &DataType) -> Result<Self> {
-        Ok(match data_type {
-            DataType::Int32 => Self::Int32(Vec::new()),
-            DataType::Int64 => Self::Int64(Vec::new()),
-            DataType::Utf8 => Self::Text {
-                view: false,
-                values: Vec::new(),
-            },
-            DataType::Utf8View => Self::Text {
-                view: true,
-                values: Vec::new(),
-            },
-            DataType::Struct(fields) => Self::Struct {
-                fields: fields.clone(),
-                children: fields
-                    .iter()
-                    .map(|f| Self::new(f.data_type()))
-                    .collect::<Result<_>>()?,
-                valid: Vec::new(),
-            },
-            other => Self::Scalar {
-                data_type: other.clone(),
-                values: Vec::new(),
-            },
-        })
-    }
-
-    fn resize(&mut self, n: usize) -> Result<()> {
-        match self {
-            Self::Int32(v) => v.resize(n, None),
-            Self::Int64(v) => v.resize(n, None),
-            Self::Text { values, .. } => values.resize(n, None),
-            Self::Struct {
-                children, valid, ..
-            } => {
-                for c in children {
-                    c.resize(n)?;
-                }
-                valid.resize(n, false);
-            }
-            Self::Scalar { data_type, values } => {
-                values.resize(n, ScalarValue::try_from(&*data_type)?)
-            }
-        }
-        Ok(())
-    }
-
-    /// Typed access to a batch's value column, made once per batch.
-    fn column<'a>(&self, array: &'a ArrayRef) -> Result<ValueColumn<'a>> {
-        Ok(match self {
-            Self::Int32(_) => ValueColumn::Int32(array.as_primitive::<Int32Type>()),
-            Self::Int64(_) => ValueColumn::Int64(array.as_primitive::<Int64Type>()),
-            Self::Text { .. } => ValueColumn::Text(TextColumn::new(array)?),
-            Self::Struct { children, .. } => {
-                let array = array.as_struct();
-                ValueColumn::Struct(
-                    children
-                        .iter()
-                        .zip(array.columns())
-                        .map(|(c, a)| c.column(a))
-                        .collect::<Result<_>>()?,
-                )
-            }
-            Self::Scalar { .. } => ValueColumn::Any(array),
-        })
-    }
-
-    fn set(&mut self, group: usize, column: &ValueColumn<'_>, row: usize) -> Result<()> {
-        match (self, column) {
-            (Self::Int32(v), ValueColumn::Int32(a)) => {
-                v[group] = a.is_valid(row).then(|| a.value(row));
-            }
-            (Self::Int64(v), ValueColumn::Int64(a)) => {
-                v[group] = a.is_valid(row).then(|| a.value(row));
-            }
-            (Self::Text { values, .. }, ValueColumn::Text(t)) => {
-                match (&mut values[group], t.get(row)) {
-                    (Some(slot), Some(t)) => {
-                        slot.clear();
-                        slot.push_str(t);
-                    }
-                    (slot, t) => *slot = t.map(str::to_owned),
-                }
-            }
-            (
-                Self::Struct {
-                    children, valid, ..
-                },
-                ValueColumn::Struct(columns),
-            ) => {
-                for (c, column) in children.iter_mut().zip(columns) {
-                    c.set(group, column, row)?;
-                }
-                valid[group] = true;
-            }
-            (Self::Scalar { values, .. }, ValueColumn::Any(array)) => {
-                values[group] = ScalarValue::try_from_array(array, row)?
-            }
-            _ => return exec_err!("max_by: the value column changed type"),
-        }
-        Ok(())
-    }
-
-    fn emit(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(match self {
-            Self::Int32(v) => Arc::new(Int32Array::from(emit_to.take_needed(v))),
-            Self::Int64(v) => Arc::new(Int64Array::from(emit_to.take_needed(v))),
-            Self::Text {
-                view: false,
-                values,
-            } => Arc::new(StringArray::from_iter(emit_to.take_needed(values))),
-            Self::Text { view: true, values } => {
-                Arc::new(StringViewArray::from_iter(emit_to.take_needed(values)))
-            }
-            Self::Struct {
-                fields,
-                children,
-                valid,
-            } => {
-                let arrays = children
-                    .iter_mut()
-                    .map(|c| c.emit(emit_to))
-                    .collect::<Result<Vec<_>>>()?;
-                let nulls = NullBuffer::from(emit_to.take_needed(valid));
-                Arc::new(StructArray::try_new(fields.clone(), arrays, Some(nulls))?)
-            }
-            Self::Scalar { data_type, values } => {
-                let taken = emit_to.take_needed(values);
-                if taken.is_empty() {
-                    datafusion::arrow::array::new_empty_array(data_type)
-                } else {
-                    ScalarValue::iter_to_array(taken)?
-                }
-            }
-        })
-    }
-
-    fn size(&self) -> usize {
-        match self {
-            Self::Int32(v) => v.capacity() * size_of::<Option<i32>>(),
-            Self::Int64(v) => v.capacity() * size_of::<Option<i64>>(),
-            Self::Text { values, .. } => {
-                values.capacity() * size_of::<Option<String>>()
-                    + values.iter().flatten().map(String::capacity).sum::<usize>()
-            }
-            Self::Struct {
-                children, valid, ..
-            } => valid.capacity() + children.iter().map(Values::size).sum::<usize>(),
-            Self::Scalar { values, .. } => values.iter().map(ScalarValue::size).sum(),
-        }
-    }
-}
-
-/// One candidate per group: the greatest key seen and the value of its row.
+/// One candidate per group: the greatest key seen, and the row that has it.
+///
+/// A winning row is not copied: its batch is held, and let go when no candidate is in it any
+/// more. Readings mostly arrive in time order, so nearly every row wins its group and the
+/// batches before the latest few soon hold nothing. When the held batches grow well past the
+/// candidates (old batches kept by a few groups that stopped reporting, or keys in no order),
+/// the candidates' rows are copied into one batch ([`Self::compact`]); the values are copied
+/// once at the end ([`Self::arrays`]).
 struct MaxByGroups {
-    keys: Vec<Option<(i64, String)>>,
-    values: Values,
+    candidates: Vec<Candidate>,
+    held: Vec<Option<Held>>,
+    free: Vec<u32>,
+    held_rows: usize,
+    /// How many groups have a candidate.
+    live: usize,
+    /// One null of the value type: the value of a group without a candidate.
+    null: ArrayRef,
     /// How a winning key compares to the candidate's.
     wins: Ordering,
+    /// [`COMPACT_SLACK_ROWS`], less in tests.
+    compact_slack: usize,
 }
 
 impl MaxByGroups {
     fn new(value_type: &DataType, wins: Ordering) -> Result<Self> {
         Ok(Self {
-            keys: Vec::new(),
-            values: Values::new(value_type)?,
+            candidates: Vec::new(),
+            held: Vec::new(),
+            free: Vec::new(),
+            held_rows: 0,
+            live: 0,
+            null: new_null_array(value_type, 1),
             wins,
+            compact_slack: COMPACT_SLACK_ROWS,
         })
     }
 
-    fn ensure(&mut self, total_num_groups: usize) -> Result<()> {
-        if self.keys.len() < total_num_groups {
-            self.keys.resize(total_num_groups, None);
-            self.values.resize(total_num_groups)?;
+    fn ensure(&mut self, total_num_groups: usize) {
+        if self.candidates.len() < total_num_groups {
+            self.candidates.resize(total_num_groups, Candidate::NONE);
         }
-        Ok(())
+    }
+
+    fn hold(&mut self, values: ArrayRef, texts: Option<ArrayRef>) -> Result<u32> {
+        let rows = values.len();
+        if u32::try_from(rows).is_err() {
+            return exec_err!("max_by: a batch of {rows} rows is more than it can hold");
+        }
+        self.held_rows += rows;
+        let held = Some(Held {
+            values,
+            texts,
+            refs: 0,
+        });
+        Ok(match self.free.pop() {
+            Some(slot) => {
+                self.held[slot as usize] = held;
+                slot
+            }
+            None => {
+                self.held.push(held);
+                u32::try_from(self.held.len() - 1).expect("fewer batches than rows")
+            }
+        })
+    }
+
+    fn held(&mut self, slot: u32) -> &mut Held {
+        self.held[slot as usize]
+            .as_mut()
+            .expect("a candidate's batch is held")
+    }
+
+    fn release(&mut self, slot: u32) {
+        if let Some(held) = self.held[slot as usize].take() {
+            self.held_rows -= held.values.len();
+            self.free.push(slot);
+        }
+    }
+
+    /// A candidate leaves its batch, which goes when it holds no other.
+    fn unref(&mut self, slot: u32) {
+        let held = self.held(slot);
+        held.refs -= 1;
+        if held.refs == 0 {
+            self.release(slot);
+        }
+    }
+
+    /// The text part of a candidate's key.
+    fn held_text(&self, candidate: Candidate) -> Result<&str> {
+        let held = self.held[candidate.batch as usize].as_ref();
+        Ok(match held.and_then(|h| h.texts.as_ref()) {
+            Some(texts) => TextColumn::new(texts)?
+                .get(candidate.row as usize)
+                .unwrap_or(""),
+            None => "",
+        })
     }
 
     fn offer(
         &mut self,
         group: usize,
-        key: Key<'_>,
-        values: &ValueColumn<'_>,
+        int: i64,
+        keys: &KeyColumn<'_>,
         row: usize,
+        slot: u32,
     ) -> Result<()> {
-        let better = match &self.keys[group] {
-            None => true,
-            Some((int, text)) => (key.0, key.1).cmp(&(*int, text.as_str())) == self.wins,
-        };
+        let current = self.candidates[group];
+        let better = !current.is_some()
+            || match int.cmp(&current.int) {
+                Ordering::Equal => keys.text(row).cmp(self.held_text(current)?) == self.wins,
+                order => order == self.wins,
+            };
         if better {
-            match &mut self.keys[group] {
-                Some((int, text)) => {
-                    *int = key.0;
-                    text.clear();
-                    text.push_str(key.1);
-                }
-                slot => *slot = Some((key.0, key.1.to_owned())),
+            self.held(slot).refs += 1;
+            if current.is_some() {
+                self.unref(current.batch);
+            } else {
+                self.live += 1;
             }
-            self.values.set(group, values, row)?;
+            let row = u32::try_from(row).expect("held batches have u32 rows");
+            self.candidates[group] = Candidate {
+                int,
+                batch: slot,
+                row,
+            };
         }
         Ok(())
     }
@@ -428,21 +293,132 @@ impl MaxByGroups {
     fn accumulate(
         &mut self,
         values: &ArrayRef,
-        keys: KeyColumn<'_>,
+        keys: &KeyColumn<'_>,
+        texts: Option<ArrayRef>,
         group_indices: &[usize],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<()> {
-        let values = self.values.column(values)?;
+        let slot = self.hold(Arc::clone(values), texts)?;
         for (row, &group) in group_indices.iter().enumerate() {
             if opt_filter.is_some_and(|f| !f.is_valid(row) || !f.value(row)) {
                 continue;
             }
-            if let Some(key) = keys.get(row) {
-                self.offer(group, key, &values, row)?;
+            if let Some(int) = keys.int(row) {
+                self.offer(group, int, keys, row, slot)?;
+            }
+        }
+        if self.held(slot).refs == 0 {
+            self.release(slot);
+        }
+        if self.held_rows > 2 * self.live + self.compact_slack {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Copies every candidate's row into one new batch, and lets the held batches go.
+    fn compact(&mut self) -> Result<()> {
+        let [values, _, texts] = self.arrays(self.candidates.len())?;
+        let keyed_by_text = self.held.iter().flatten().any(|h| h.texts.is_some());
+        self.held.clear();
+        self.free.clear();
+        self.held_rows = 0;
+        let slot = self.hold(
+            without_spare_buffers(values)?,
+            keyed_by_text.then_some(texts),
+        )?;
+        self.held(slot).refs = self.live;
+        for (row, candidate) in self.candidates.iter_mut().enumerate() {
+            if candidate.is_some() {
+                candidate.batch = slot;
+                candidate.row = u32::try_from(row).expect("fewer groups than u32 rows");
             }
         }
         Ok(())
     }
+
+    /// The values, key integers and key texts of the first `n` groups' candidates (nulls for a
+    /// group without one).
+    fn arrays(&self, n: usize) -> Result<[ArrayRef; 3]> {
+        let chosen = &self.candidates[..n];
+        let mut sources: Vec<&dyn Array> = vec![self.null.as_ref()];
+        let mut texts = Vec::with_capacity(self.held.len());
+        let mut source_of = vec![0; self.held.len()];
+        for (slot, held) in self.held.iter().enumerate() {
+            let held = held.as_ref();
+            if let Some(h) = held {
+                source_of[slot] = sources.len();
+                sources.push(h.values.as_ref());
+            }
+            let text = held.and_then(|h| h.texts.as_ref());
+            texts.push(text.map(TextColumn::new).transpose()?);
+        }
+        let indices: Vec<(usize, usize)> = chosen
+            .iter()
+            .map(|c| match c.is_some() {
+                true => (source_of[c.batch as usize], c.row as usize),
+                false => (0, 0),
+            })
+            .collect();
+        let ints: Int64Array = chosen
+            .iter()
+            .map(|c| c.is_some().then_some(c.int))
+            .collect();
+        let texts: StringArray = chosen
+            .iter()
+            .map(|c| {
+                let column = texts.get(c.batch as usize).and_then(Option::as_ref);
+                c.is_some()
+                    .then(|| column.and_then(|t| t.get(c.row as usize)).unwrap_or(""))
+            })
+            .collect();
+        Ok([
+            interleave(&sources, &indices)?,
+            Arc::new(ints),
+            Arc::new(texts),
+        ])
+    }
+
+    /// The groups `emit_to` names leave, with their candidates.
+    fn leave(&mut self, emit_to: EmitTo) {
+        for gone in emit_to.take_needed(&mut self.candidates) {
+            if gone.is_some() {
+                self.live -= 1;
+                self.unref(gone.batch);
+            }
+        }
+    }
+
+    fn emitted(&self, emit_to: EmitTo) -> usize {
+        match emit_to {
+            EmitTo::All => self.candidates.len(),
+            EmitTo::First(n) => n,
+        }
+    }
+}
+
+/// `array` without the buffers it shares with the rows it was taken from (a view array keeps
+/// every buffer its rows came from).
+fn without_spare_buffers(array: ArrayRef) -> Result<ArrayRef> {
+    Ok(match array.data_type() {
+        DataType::Utf8View => Arc::new(array.as_string_view().gc()),
+        DataType::BinaryView => Arc::new(array.as_binary_view().gc()),
+        DataType::Struct(_) => {
+            let s = array.as_struct();
+            let children = s
+                .columns()
+                .iter()
+                .cloned()
+                .map(without_spare_buffers)
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(StructArray::try_new(
+                s.fields().clone(),
+                children,
+                s.nulls().cloned(),
+            )?)
+        }
+        _ => array,
+    })
 }
 
 impl GroupsAccumulator for MaxByGroups {
@@ -453,9 +429,10 @@ impl GroupsAccumulator for MaxByGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.ensure(total_num_groups)?;
+        self.ensure(total_num_groups);
         let keys = KeyColumn::new(&values[1])?;
-        self.accumulate(&values[0], keys, group_indices, opt_filter)
+        let texts = KeyColumn::texts_of(&values[1]);
+        self.accumulate(&values[0], &keys, texts, group_indices, opt_filter)
     }
 
     fn merge_batch(
@@ -464,37 +441,23 @@ impl GroupsAccumulator for MaxByGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.ensure(total_num_groups)?;
+        self.ensure(total_num_groups);
         let ints = values[1].as_primitive::<Int64Type>();
-        let texts = TextColumn::new(&values[2])?;
-        let column = self.values.column(&values[0])?;
-        for (row, &group) in group_indices.iter().enumerate() {
-            if ints.is_null(row) {
-                continue;
-            }
-            let key = (ints.value(row), texts.get(row).unwrap_or(""));
-            self.offer(group, key, &column, row)?;
-        }
-        Ok(())
+        let keys = KeyColumn::Split(ints, TextColumn::new(&values[2])?);
+        let texts = Some(Arc::clone(&values[2]));
+        self.accumulate(&values[0], &keys, texts, group_indices, None)
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        emit_to.take_needed(&mut self.keys);
-        self.values.emit(emit_to)
+        let [values, ..] = self.arrays(self.emitted(emit_to))?;
+        self.leave(emit_to);
+        Ok(values)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let keys = emit_to.take_needed(&mut self.keys);
-        let ints: Int64Array = keys.iter().map(|k| k.as_ref().map(|(i, _)| *i)).collect();
-        let texts: StringArray = keys
-            .iter()
-            .map(|k| k.as_ref().map(|(_, t)| t.as_str()))
-            .collect();
-        Ok(vec![
-            self.values.emit(emit_to)?,
-            Arc::new(ints),
-            Arc::new(texts),
-        ])
+        let state = self.arrays(self.emitted(emit_to))?;
+        self.leave(emit_to);
+        Ok(state.into())
     }
 
     fn convert_to_state(
@@ -507,9 +470,9 @@ impl GroupsAccumulator for MaxByGroups {
         let mut texts = Vec::with_capacity(values[0].len());
         for row in 0..values[0].len() {
             let kept = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            let key = if kept { keys.get(row) } else { None };
-            ints.push(key.map(|k| k.0));
-            texts.push(key.map(|k| k.1));
+            let int = if kept { keys.int(row) } else { None };
+            ints.push(int);
+            texts.push(int.map(|_| keys.text(row)));
         }
         Ok(vec![
             Arc::clone(&values[0]),
@@ -519,14 +482,19 @@ impl GroupsAccumulator for MaxByGroups {
     }
 
     fn size(&self) -> usize {
-        self.keys.capacity() * size_of::<Option<(i64, String)>>()
-            + self
-                .keys
-                .iter()
-                .flatten()
-                .map(|(_, t)| t.capacity())
-                .sum::<usize>()
-            + self.values.size()
+        let held: usize = self
+            .held
+            .iter()
+            .flatten()
+            .map(|h| {
+                h.values.get_array_memory_size()
+                    + h.texts.as_ref().map_or(0, |t| t.get_array_memory_size())
+            })
+            .sum();
+        self.candidates.capacity() * size_of::<Candidate>()
+            + self.held.capacity() * size_of::<Option<Held>>()
+            + self.free.capacity() * size_of::<u32>()
+            + held
     }
 }
 
@@ -539,6 +507,18 @@ impl std::fmt::Debug for SingleMaxBy {
     }
 }
 
+impl SingleMaxBy {
+    /// The one group's value, key integer and key text, as scalars.
+    fn scalars(&mut self) -> Result<Vec<ScalarValue>> {
+        self.0.ensure(1);
+        self.0
+            .arrays(1)?
+            .iter()
+            .map(|a| ScalarValue::try_from_array(a, 0))
+            .collect()
+    }
+}
+
 impl Accumulator for SingleMaxBy {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.0
@@ -548,26 +528,16 @@ impl Accumulator for SingleMaxBy {
         self.0.merge_batch(states, &vec![0; states[0].len()], 1)
     }
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        self.0.ensure(1)?;
-        let array = self.0.values.emit(EmitTo::All)?;
-        self.0.values.resize(1)?;
-        ScalarValue::try_from_array(&array, 0)
+        Ok(self.scalars()?.swap_remove(0))
     }
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.ensure(1)?;
-        let keys = self.0.keys.clone();
-        let arrays = self.0.state(EmitTo::All)?;
-        self.0.keys = keys;
-        self.0.values.resize(1)?;
-        arrays
-            .iter()
-            .map(|a| ScalarValue::try_from_array(a, 0))
-            .collect()
+        self.scalars()
     }
     fn size(&self) -> usize {
         size_of::<Self>() + self.0.size()
     }
 }
 
+mod keys;
 #[cfg(test)]
 pub(crate) mod tests;
