@@ -316,31 +316,42 @@ impl MaxByGroups {
         Ok(())
     }
 
-    /// Copies every candidate's row into one new batch, and lets the held batches go.
+    /// Copies the candidates' rows out of the batches that are less than half candidates into
+    /// one new batch, and lets those go: the held rows are then at most twice the candidates.
     fn compact(&mut self) -> Result<()> {
-        let [values, _, texts] = self.arrays(self.candidates.len())?;
+        let sparse: Vec<bool> = self
+            .held
+            .iter()
+            .map(|h| h.as_ref().is_some_and(|h| h.refs * 2 < h.values.len()))
+            .collect();
+        let moved: Vec<usize> = (self.candidates.iter().enumerate())
+            .filter(|(_, c)| c.is_some() && sparse[c.batch as usize])
+            .map(|(group, _)| group)
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let chosen: Vec<Candidate> = moved.iter().map(|&g| self.candidates[g]).collect();
+        let [values, _, texts] = self.arrays(&chosen)?;
         let keyed_by_text = self.held.iter().flatten().any(|h| h.texts.is_some());
-        self.held.clear();
-        self.free.clear();
-        self.held_rows = 0;
+        for (slot, _) in sparse.iter().enumerate().filter(|(_, sparse)| **sparse) {
+            self.release(u32::try_from(slot).expect("fewer batches than u32"));
+        }
         let slot = self.hold(
             without_spare_buffers(values)?,
             keyed_by_text.then_some(texts),
         )?;
-        self.held(slot).refs = self.live;
-        for (row, candidate) in self.candidates.iter_mut().enumerate() {
-            if candidate.is_some() {
-                candidate.batch = slot;
-                candidate.row = u32::try_from(row).expect("fewer groups than u32 rows");
-            }
+        self.held(slot).refs = moved.len();
+        for (row, group) in moved.into_iter().enumerate() {
+            let candidate = &mut self.candidates[group];
+            candidate.batch = slot;
+            candidate.row = u32::try_from(row).expect("fewer groups than u32 rows");
         }
         Ok(())
     }
 
-    /// The values, key integers and key texts of the first `n` groups' candidates (nulls for a
-    /// group without one).
-    fn arrays(&self, n: usize) -> Result<[ArrayRef; 3]> {
-        let chosen = &self.candidates[..n];
+    /// The values, key integers and key texts of `chosen` candidates (nulls for no candidate).
+    fn arrays(&self, chosen: &[Candidate]) -> Result<[ArrayRef; 3]> {
         let mut sources: Vec<&dyn Array> = vec![self.null.as_ref()];
         let mut texts = Vec::with_capacity(self.held.len());
         let mut source_of = vec![0; self.held.len()];
@@ -449,13 +460,13 @@ impl GroupsAccumulator for MaxByGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let [values, ..] = self.arrays(self.emitted(emit_to))?;
+        let [values, ..] = self.arrays(&self.candidates[..self.emitted(emit_to)])?;
         self.leave(emit_to);
         Ok(values)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let state = self.arrays(self.emitted(emit_to))?;
+        let state = self.arrays(&self.candidates[..self.emitted(emit_to)])?;
         self.leave(emit_to);
         Ok(state.into())
     }
@@ -512,7 +523,7 @@ impl SingleMaxBy {
     fn scalars(&mut self) -> Result<Vec<ScalarValue>> {
         self.0.ensure(1);
         self.0
-            .arrays(1)?
+            .arrays(&self.0.candidates[..1])?
             .iter()
             .map(|a| ScalarValue::try_from_array(a, 0))
             .collect()
