@@ -26,7 +26,10 @@ for target in $(cargo +nightly fuzz list); do
   log="target/fuzz-$target.log"
   mkdir -p target
   status=0
-  cargo +nightly fuzz run "$target" "corpus/$target" -- \
+  # Seeds kept in the repository (seeds/<target>/) start the search; findings go to corpus/.
+  seeds=()
+  [ -d "seeds/$target" ] && seeds=("seeds/$target")
+  cargo +nightly fuzz run "$target" "corpus/$target" "${seeds[@]}" -- \
     -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=1024 >"$log" 2>&1 || status=$?
   if [ "$status" -ne 0 ]; then
     tail -40 "$log" >&2

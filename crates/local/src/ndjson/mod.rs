@@ -2,7 +2,8 @@
 //!
 //! [`ReadingsJsonFormat`] is DataFusion's JSON file format with its own reader: the listing
 //! table, partition columns, projection and the splitting of large objects into byte ranges (so
-//! both cores work on one object) are DataFusion's; decoding is [`scan::LineDecoder`], which
+//! both cores work on one object) are DataFusion's; decoding is [`LineDecoder`] (the
+//! `store-ndjson` crate, kept apart so it can be fuzzed without DataFusion), which
 //! builds only the columns the query asks for, skips the other values without building them, and
 //! leaves any line that is not a plain flat object to arrow-json. The lake check has validated
 //! every line of a folder's objects before a query reads them.
@@ -10,8 +11,6 @@
 //! Depends on DataFusion (the file-format, source and opener interfaces), arrow-json (the general
 //! reader) and the object store; on nothing else of this crate.
 
-mod lines;
-mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -42,8 +41,7 @@ use datafusion::physical_plan::{ExecutionPlan, apply_expression_roots};
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
-pub(crate) use lines::LineRange;
-pub(crate) use scan::LineDecoder;
+pub(crate) use store_ndjson::{LineDecoder, LineRange};
 
 /// Bytes read from a local object per step.
 const FILE_BLOCK: usize = 1024 * 1024;

@@ -9,14 +9,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, RecordBatch,
-    RecordBatchOptions, StringBuilder,
-};
-use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type, SchemaRef};
-use datafusion::arrow::error::ArrowError;
-use datafusion::arrow::json::ReaderBuilder;
-use datafusion::arrow::json::reader::Decoder as JsonDecoder;
+use arrow_array::builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_json::ReaderBuilder;
+use arrow_json::reader::Decoder as JsonDecoder;
+use arrow_schema::{ArrowError, DataType, SchemaRef};
 
 /// Rows a builder reserves up front (a batch grows past it as needed).
 const RESERVED_ROWS: usize = 8 * 1024;
@@ -114,7 +113,7 @@ enum Value<'l> {
 struct Unusual;
 
 /// Decodes lines of flat JSON objects into record batches of `schema` (the projected columns).
-pub(crate) struct LineDecoder {
+pub struct LineDecoder {
     schema: SchemaRef,
     names: Vec<Box<[u8]>>,
     columns: Vec<Column>,
@@ -130,7 +129,7 @@ pub(crate) struct LineDecoder {
 
 impl LineDecoder {
     /// A decoder of `schema`'s columns (text, 32- and 64-bit integers, booleans).
-    pub(crate) fn new(schema: SchemaRef) -> Result<Self, ArrowError> {
+    pub fn new(schema: SchemaRef) -> Result<Self, ArrowError> {
         let fields = schema.fields();
         if fields.len() > MAX_COLUMNS {
             return Err(ArrowError::NotYetImplemented(format!(
@@ -157,12 +156,12 @@ impl LineDecoder {
     }
 
     /// Rows decoded and not yet taken.
-    pub(crate) fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.rows
     }
 
     /// Decodes every line of `lines` (a last line may lack its newline).
-    pub(crate) fn decode(&mut self, lines: &[u8]) -> Result<(), ArrowError> {
+    pub fn decode(&mut self, lines: &[u8]) -> Result<(), ArrowError> {
         let mut rest = lines;
         while let Some(i) = memchr::memchr(b'\n', rest) {
             self.decode_line(&rest[..i])?;
@@ -172,7 +171,7 @@ impl LineDecoder {
     }
 
     /// Decodes one line (without its newline).
-    pub(crate) fn decode_line(&mut self, line: &[u8]) -> Result<(), ArrowError> {
+    pub fn decode_line(&mut self, line: &[u8]) -> Result<(), ArrowError> {
         if line.iter().all(|b| is_space(*b)) {
             return Ok(());
         }
@@ -192,13 +191,12 @@ impl LineDecoder {
     }
 
     /// Lines the fast path left to arrow-json so far.
-    #[cfg(test)]
-    pub(crate) fn general_lines(&self) -> usize {
+    pub fn general_lines(&self) -> usize {
         self.general_lines
     }
 
     /// The rows decoded so far as one batch (none when there are none).
-    pub(crate) fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
         if self.rows == 0 {
             return Ok(None);
         }

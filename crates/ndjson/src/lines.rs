@@ -3,7 +3,7 @@
 //! the line crossing `end` belongs to this range and not to the next.
 
 /// Splits the chunks of one range into whole lines.
-pub(crate) struct LineRange {
+pub struct LineRange {
     /// Offset in the object of the next byte pushed.
     at: u64,
     end: u64,
@@ -17,7 +17,7 @@ pub(crate) struct LineRange {
 impl LineRange {
     /// The lines starting in `[start, end)`. Bytes are pushed from [`Self::next_offset`] on: one
     /// byte before `start`, so a line starting exactly at `start` is recognised as one.
-    pub(crate) fn new(start: u64, end: u64) -> Self {
+    pub fn new(start: u64, end: u64) -> Self {
         Self {
             at: start.saturating_sub(1),
             end,
@@ -28,18 +28,18 @@ impl LineRange {
     }
 
     /// The offset in the object of the next byte to push (until the range is done).
-    pub(crate) fn next_offset(&self) -> u64 {
+    pub fn next_offset(&self) -> u64 {
         self.at
     }
 
     /// Whether the range's last line has been handed out.
-    pub(crate) fn done(&self) -> bool {
+    pub fn done(&self) -> bool {
         self.done
     }
 
     /// Takes the next bytes of the object; hands whole lines (joined by newlines, without the
     /// last one) to `lines`.
-    pub(crate) fn push<E>(
+    pub fn push<E>(
         &mut self,
         chunk: &[u8],
         mut lines: impl FnMut(&[u8]) -> Result<(), E>,
@@ -94,10 +94,7 @@ impl LineRange {
     }
 
     /// The object has ended: hands out a last line that had no newline.
-    pub(crate) fn finish<E>(
-        &mut self,
-        lines: impl FnOnce(&[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn finish<E>(&mut self, lines: impl FnOnce(&[u8]) -> Result<(), E>) -> Result<(), E> {
         if self.done || self.skipping || self.carry.is_empty() {
             self.done = true;
             return Ok(());
@@ -106,3 +103,6 @@ impl LineRange {
         lines(&std::mem::take(&mut self.carry))
     }
 }
+
+#[cfg(test)]
+mod tests;
