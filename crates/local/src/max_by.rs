@@ -167,7 +167,7 @@ const COMPACT_SLACK_ROWS: usize = 256 * 1024;
 /// batches before the latest few soon hold nothing. When the held batches grow well past the
 /// candidates (old batches kept by a few groups that stopped reporting, or keys in no order),
 /// the candidates' rows are copied into one batch ([`Self::compact`]); the values are copied
-/// once at the end ([`Self::arrays`]).
+/// once at the end ([`Self::values`]).
 struct MaxByGroups {
     candidates: Vec<Candidate>,
     held: Vec<Option<Held>>,
@@ -332,15 +332,13 @@ impl MaxByGroups {
             return Ok(());
         }
         let chosen: Vec<Candidate> = moved.iter().map(|&g| self.candidates[g]).collect();
-        let [values, _, texts] = self.arrays(&chosen)?;
+        let values = self.values(&chosen)?;
         let keyed_by_text = self.held.iter().flatten().any(|h| h.texts.is_some());
+        let texts = keyed_by_text.then(|| self.key_texts(&chosen)).transpose()?;
         for (slot, _) in sparse.iter().enumerate().filter(|(_, sparse)| **sparse) {
             self.release(u32::try_from(slot).expect("fewer batches than u32"));
         }
-        let slot = self.hold(
-            without_spare_buffers(values)?,
-            keyed_by_text.then_some(texts),
-        )?;
+        let slot = self.hold(without_spare_buffers(values)?, texts)?;
         self.held(slot).refs = moved.len();
         for (row, group) in moved.into_iter().enumerate() {
             let candidate = &mut self.candidates[group];
@@ -350,19 +348,15 @@ impl MaxByGroups {
         Ok(())
     }
 
-    /// The values, key integers and key texts of `chosen` candidates (nulls for no candidate).
-    fn arrays(&self, chosen: &[Candidate]) -> Result<[ArrayRef; 3]> {
+    /// The values of `chosen` candidates (null for no candidate).
+    fn values(&self, chosen: &[Candidate]) -> Result<ArrayRef> {
         let mut sources: Vec<&dyn Array> = vec![self.null.as_ref()];
-        let mut texts = Vec::with_capacity(self.held.len());
         let mut source_of = vec![0; self.held.len()];
         for (slot, held) in self.held.iter().enumerate() {
-            let held = held.as_ref();
             if let Some(h) = held {
                 source_of[slot] = sources.len();
                 sources.push(h.values.as_ref());
             }
-            let text = held.and_then(|h| h.texts.as_ref());
-            texts.push(text.map(TextColumn::new).transpose()?);
         }
         let indices: Vec<(usize, usize)> = chosen
             .iter()
@@ -371,22 +365,36 @@ impl MaxByGroups {
                 false => (0, 0),
             })
             .collect();
-        let ints: Int64Array = chosen
-            .iter()
-            .map(|c| c.is_some().then_some(c.int))
-            .collect();
+        Ok(interleave(&sources, &indices)?)
+    }
+
+    /// The text parts of `chosen` candidates' keys (null for no candidate).
+    fn key_texts(&self, chosen: &[Candidate]) -> Result<ArrayRef> {
+        let columns = (self.held.iter())
+            .map(|h| h.as_ref().and_then(|h| h.texts.as_ref()))
+            .map(|t| t.map(TextColumn::new).transpose())
+            .collect::<Result<Vec<_>>>()?;
         let texts: StringArray = chosen
             .iter()
             .map(|c| {
-                let column = texts.get(c.batch as usize).and_then(Option::as_ref);
+                let column = columns.get(c.batch as usize).and_then(Option::as_ref);
                 c.is_some()
                     .then(|| column.and_then(|t| t.get(c.row as usize)).unwrap_or(""))
             })
             .collect();
+        Ok(Arc::new(texts))
+    }
+
+    /// The state of `chosen` candidates: values, key integers and key texts.
+    fn state_of(&self, chosen: &[Candidate]) -> Result<[ArrayRef; 3]> {
+        let ints: Int64Array = chosen
+            .iter()
+            .map(|c| c.is_some().then_some(c.int))
+            .collect();
         Ok([
-            interleave(&sources, &indices)?,
+            self.values(chosen)?,
             Arc::new(ints),
-            Arc::new(texts),
+            self.key_texts(chosen)?,
         ])
     }
 
@@ -460,13 +468,13 @@ impl GroupsAccumulator for MaxByGroups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let [values, ..] = self.arrays(&self.candidates[..self.emitted(emit_to)])?;
+        let values = self.values(&self.candidates[..self.emitted(emit_to)])?;
         self.leave(emit_to);
         Ok(values)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let state = self.arrays(&self.candidates[..self.emitted(emit_to)])?;
+        let state = self.state_of(&self.candidates[..self.emitted(emit_to)])?;
         self.leave(emit_to);
         Ok(state.into())
     }
@@ -523,7 +531,7 @@ impl SingleMaxBy {
     fn scalars(&mut self) -> Result<Vec<ScalarValue>> {
         self.0.ensure(1);
         self.0
-            .arrays(&self.0.candidates[..1])?
+            .state_of(&self.0.candidates[..1])?
             .iter()
             .map(|a| ScalarValue::try_from_array(a, 0))
             .collect()
