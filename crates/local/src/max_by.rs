@@ -5,7 +5,7 @@
 //! aggregate keeps one candidate per group instead, with a [`GroupsAccumulator`], so the planning
 //! SQL is the same text on both engines and runs in one pass without a sort. A winning row's
 //! values are not copied when it wins: its batch is held until no candidate is in it (see
-//! [`MaxByGroups`]), so time-ordered readings, where nearly every row wins, cost a comparison of
+//! `MaxByGroups`), so time-ordered readings, where nearly every row wins, cost a comparison of
 //! integers per row.
 //!
 //! The key is an `BIGINT`, a string, or a `row(BIGINT, string)` (event time, then event id), which
