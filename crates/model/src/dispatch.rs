@@ -65,9 +65,8 @@ impl Dispatch {
         departed: i64,
         time_scale: f64,
     ) -> Vec<Self> {
-        let scaled = |s: i64| (s as f64 / time_scale).round() as i64;
         let route_id = route_id(&route.truck_id, departed);
-        let back = departed + scaled(route.duration_s);
+        let back = after(departed, route.duration_s, time_scale);
         let mut out = Vec::new();
         for (i, stop) in route.stops.iter().enumerate() {
             for piece in &stop.pieces {
@@ -87,7 +86,7 @@ impl Dispatch {
                     stop: (i + 1) as u32,
                     leg_km: stop.leg_km,
                     route_km: route.distance_km,
-                    eta: departed + scaled(stop.arrive_after_s),
+                    eta: after(departed, stop.arrive_after_s, time_scale),
                     truck_back_at: back,
                     planned_at: alert.planned_at,
                     dispatched_at: departed,
@@ -130,6 +129,14 @@ impl Dispatch {
     }
 }
 
+/// The time `seconds` of route time after `departed`, the route's time divided by `time_scale`
+/// (at least 1). Route times are within a year (the fleet's ranges); the sum saturates rather
+/// than wrapping whatever a caller passes, so no time is ever before the departure.
+fn after(departed: i64, seconds: i64, time_scale: f64) -> i64 {
+    let scale = if time_scale >= 1.0 { time_scale } else { 1.0 };
+    departed.saturating_add((seconds.max(0) as f64 / scale).round() as i64)
+}
+
 /// One trip of one truck: from its depot, along its stops, and back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Trip {
@@ -157,7 +164,7 @@ impl Trip {
         time_scale: f64,
     ) -> Self {
         let dispatches = Dispatch::for_route(route, alerts, departed, time_scale);
-        let back_at = departed + (route.duration_s as f64 / time_scale).round() as i64;
+        let back_at = after(departed, route.duration_s, time_scale);
         Self {
             truck_id: route.truck_id.clone(),
             trip,
@@ -343,5 +350,80 @@ mod tests {
             "{}",
             d.human_line()
         );
+    }
+
+    proptest::proptest! {
+        /// Any fleet file's numbers either fail validation naming the key, or give trips whose
+        /// every time lies between the departure and the truck's return, a route's time within
+        /// a year: no saturated float, no wrapped clock.
+        #[test]
+        fn a_valid_fleet_never_gives_times_before_departure_or_wrapped(
+            service_minutes in proptest::prop_oneof![
+                proptest::num::f64::ANY, 0.0..2000.0_f64, proptest::strategy::Just(1e300)
+            ],
+            speed_kmh in proptest::prop_oneof![
+                proptest::num::f64::ANY, 0.0..400.0_f64, proptest::strategy::Just(1e-300)
+            ],
+            capacity in proptest::prop_oneof![proptest::num::i64::ANY, 1..2_000_000_i64],
+            batch_window_seconds in proptest::prop_oneof![proptest::num::u64::ANY, 0..5000_u64],
+            quantity in 1..5_000_i64,
+            time_scale in 1.0..1e6_f64,
+        ) {
+            use crate::config::ConfigFile;
+            use crate::places::{Depot, Fleet, Stores, Truck};
+            use crate::routing::{Demand, RoutingOptions, plan_routes};
+            let fleet = Fleet {
+                service_minutes,
+                batch_window_seconds,
+                depots: vec![Depot {
+                    depot_id: "D".into(),
+                    name: "Depot".into(),
+                    lat: 10.76,
+                    lon: 106.73,
+                }],
+                trucks: vec![Truck {
+                    truck_id: "T".into(),
+                    capacity,
+                    speed_kmh,
+                    depot_id: "D".into(),
+                }],
+            };
+            if let Err(why) = fleet.validate() {
+                proptest::prop_assert!(
+                    ["service_minutes", "speed_kmh", "capacity", "batch_window_seconds"]
+                        .iter()
+                        .any(|k| why.contains(k)),
+                    "{}", why
+                );
+                return Ok(());
+            }
+            let a = alert("a", "STORE_4", quantity);
+            let b = alert("b", "STORE_9", 1);
+            let alerts: HashMap<&str, &Alert> = [("a", &a), ("b", &b)].into_iter().collect();
+            let demands: Vec<Demand> = [&a, &b]
+                .iter()
+                .map(|x| Demand {
+                    demand_id: x.alert_id.clone(),
+                    store_id: x.store_id.clone(),
+                    quantity: x.restock_qty,
+                    dispatched_pieces: vec![],
+                })
+                .collect();
+            let options = RoutingOptions { rounds: 5, ..RoutingOptions::default() };
+            let plan = plan_routes(&fleet, &fleet.trucks, &Stores::shipped(), &demands, &options);
+            let departed = 1_764_000_000;
+            for route in &plan.routes {
+                let trip = Trip::for_route(route, 1, &alerts, departed, time_scale);
+                proptest::prop_assert!(trip.back_at >= departed);
+                proptest::prop_assert!(
+                    route.duration_s < crate::routing::MAX_ROUTE_SECONDS,
+                    "{}", route.duration_s
+                );
+                for d in &trip.dispatches {
+                    proptest::prop_assert!(departed <= d.eta && d.eta <= trip.back_at);
+                    proptest::prop_assert_eq!(d.truck_back_at, trip.back_at);
+                }
+            }
+        }
     }
 }

@@ -26,6 +26,10 @@ pub const ORDERS_PREFIX: &str = "ledger/orders/";
 pub const TRIPS_PREFIX: &str = "ledger/trips/";
 /// Prefix of planning runs: one record per run that sent its alerts.
 pub const RUNS_PREFIX: &str = "ledger/runs/";
+/// Prefix of closed orders: open orders closed without a whole delivery, with the reason.
+pub const CLOSED_PREFIX: &str = "ledger/closed/";
+/// Prefix of the notes on damaged ledger records (the records themselves stay in place).
+pub const LEDGER_QUARANTINE_PREFIX: &str = "ledger/quarantine/";
 
 /// How reading objects are encoded. One setting shared by infra, the Firehose and the planner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,15 +1,21 @@
 //! The ledger's layout and rules, over any object store (an S3 bucket, or the lake folder).
 //!
 //! - `ledger/alerts/dt=…/run-<query id>.json`: the alerts of one planning run, one JSON per line.
-//! - `ledger/dispatches/dt=…/<alert id>.json`: one dispatch per alert, created only if absent, so
-//!   a redelivered alert finds its dispatch instead of making a second one.
-//! - `ledger/deliveries/dt=…/<alert id>.json`: one delivery per alert, likewise.
+//! - `ledger/dispatches/dt=…/<dispatch id>.json`: one dispatch per piece of an alert (the alert
+//!   id when it travels whole), created only if absent, so a redelivered alert finds its
+//!   dispatch instead of making a second one.
+//! - `ledger/deliveries/dt=…/<dispatch id>.json`: one delivery per dispatch, likewise.
 //! - `ledger/orders/dt=…/<alert id>.json`: an alert the truck app took off the queue, an open
 //!   order until every piece of it is dispatched; created only if absent.
 //! - `ledger/trips/<truck id>/<trip number>.json`: a truck's trips, numbered from 1; trip `n + 1`
 //!   is created only if absent, which is how a dispatcher claims a free truck.
 //! - `ledger/runs/dt=…/run-<query id>.json`: what a planning run read and sent, written after
 //!   its alerts.
+//! - `ledger/closed/dt=…/<alert id>.json`: an open order closed without a whole delivery, with
+//!   the reason (expired, store unknown, too large); created only if absent.
+//! - `ledger/quarantine/<key under ledger/>.note.json`: a note on a record that could not be
+//!   read (a torn or foreign write). The record stays where it is: its key still counts, so a
+//!   damaged dispatch's piece is not carried twice and a damaged trip keeps its truck parked.
 //!
 //! Dispatch, delivery and order keys are partitioned by the alert's planning hour, so they are
 //! found from the alert alone. An adapter only provides the object operations of
@@ -27,11 +33,11 @@ use tracing::warn;
 
 use crate::dispatch::{Delivery, Dispatch, Trip};
 use crate::lake::{
-    ALERTS_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, ORDERS_PREFIX, RUNS_PREFIX, dt_partition,
-    ledger_object_key,
+    ALERTS_PREFIX, CLOSED_PREFIX, DELIVERIES_PREFIX, DISPATCHES_PREFIX, LEDGER_QUARANTINE_PREFIX,
+    ORDERS_PREFIX, RUNS_PREFIX, dt_partition, ledger_object_key,
 };
 use crate::planning::{Alert, AlertStatus, Delivered, PlanningRun};
-use crate::ports::{ErrorKind, Ledger, PortError, Recorded};
+use crate::ports::{DamagedRecord, Ledger, OrderClosure, PortError, Recorded};
 
 /// The object operations a ledger needs.
 #[async_trait]
@@ -62,6 +68,22 @@ struct Known {
     objects: HashMap<String, Arc<[u8]>>,
     /// The latest trip seen of each truck.
     trips: HashMap<String, Trip>,
+    /// Records found unreadable, by key, with why.
+    damaged: std::collections::BTreeMap<String, String>,
+}
+
+/// The most bytes of a damaged record copied into its quarantine note.
+const NOTE_EXCERPT_BYTES: usize = 4096;
+
+/// The key of the note on a damaged ledger record.
+pub fn quarantine_note_key(key: &str) -> String {
+    let under = key.strip_prefix("ledger/").unwrap_or(key);
+    format!("{LEDGER_QUARANTINE_PREFIX}{under}.note.json")
+}
+
+/// The dispatch id a dispatch or delivery record's key names (its file name).
+pub fn dispatch_id_of_key(key: &str) -> Option<&str> {
+    key.rsplit_once('/')?.1.strip_suffix(".json")
 }
 
 /// Whether the objects under `prefix` are written once and never changed.
@@ -194,14 +216,55 @@ impl<S: LedgerStore> ObjectLedger<S> {
     ) -> Result<Vec<T>, PortError> {
         let keys = self.store.keys_since(prefix, &dt_partition(since)).await?;
         let mut out = Vec::new();
+        let mut bad_keys = HashSet::new();
         for (key, bytes) in self.objects(prefix, keys).await? {
             let (records, bad) = decode_lines(&key, &bytes);
             out.extend(records);
-            for b in bad {
-                warn!(key = %b.key, line = b.line, error = %b.error, "skipping unreadable ledger line");
+            if let Some(b) = bad.first() {
+                let error = format!("line {}: {}", b.line, b.error);
+                self.note_damaged(&key, &bytes, error).await;
+                bad_keys.insert(key);
             }
         }
+        // A damaged object is read again next time (an operator may repair it), and one
+        // repaired or removed is no longer reported.
+        let mut known = self.known();
+        for key in &bad_keys {
+            known.objects.remove(key);
+        }
+        known
+            .damaged
+            .retain(|k, _| !k.starts_with(prefix) || bad_keys.contains(k));
         Ok(out)
+    }
+
+    /// Sets a damaged record aside: remembered (for [`Ledger::damaged`]) and noted under
+    /// `ledger/quarantine/` with an excerpt, the first time it is seen. The record stays in
+    /// place. Writing the note is best effort: a reader without write access (the planner's
+    /// role) still reports the record in its log.
+    async fn note_damaged(&self, key: &str, bytes: &[u8], error: String) {
+        let new = self
+            .known()
+            .damaged
+            .insert(key.to_owned(), error.clone())
+            .is_none();
+        if !new {
+            return;
+        }
+        warn!(%key, %error, "a ledger record is unreadable; it is set aside (left in place, noted under ledger/quarantine/) until an operator repairs or removes it");
+        let excerpt = String::from_utf8_lossy(&bytes[..bytes.len().min(NOTE_EXCERPT_BYTES)]);
+        let note = serde_json::json!({
+            "key": key,
+            "error": error,
+            "bytes": bytes.len(),
+            "excerpt": excerpt,
+            "what_to_do": "repair the record from the excerpt, or remove it once its truck, order or delivery is accounted for",
+        });
+        if let Ok(note) = serde_json::to_vec_pretty(&note)
+            && let Err(e) = self.store.put(&quarantine_note_key(key), note).await
+        {
+            warn!(%key, error = %e, "the note on a damaged ledger record could not be written");
+        }
     }
 
     async fn create<T: Serialize + DeserializeOwned>(
@@ -214,17 +277,32 @@ impl<S: LedgerStore> ObjectLedger<S> {
             encode_lines(std::slice::from_ref(record)).map_err(|e| encode_error(operation, e))?;
         match self.store.create(&key, bytes).await? {
             None => Ok(Recorded::Created),
-            Some(existing) => match decode_lines::<T>(&key, &existing) {
-                (mut records, _) if records.len() == 1 => {
-                    Ok(Recorded::AlreadyRecorded(records.remove(0)))
-                }
-                _ => Err(PortError::new(
-                    ErrorKind::Permanent,
-                    operation,
-                    format!("the recorded entry {key} is unreadable"),
-                )),
+            Some(existing) => match self.decode_one::<T>(&key, &existing).await {
+                Ok(record) => Ok(Recorded::AlreadyRecorded(record)),
+                Err(damaged) => Ok(Recorded::Damaged(damaged)),
             },
         }
+    }
+
+    /// The one record of a create-if-absent object, or the object set aside as damaged.
+    async fn decode_one<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<T, DamagedRecord> {
+        let (mut records, bad) = decode_lines::<T>(key, bytes);
+        if records.len() == 1 && bad.is_empty() {
+            return Ok(records.remove(0));
+        }
+        let error = match bad.first() {
+            Some(b) => format!("line {}: {}", b.line, b.error),
+            None => format!("{} records where one is expected", records.len()),
+        };
+        self.note_damaged(key, bytes, error.clone()).await;
+        Err(DamagedRecord {
+            key: key.to_owned(),
+            error,
+        })
     }
 }
 
@@ -318,6 +396,7 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
         match &recorded {
             Recorded::Created => self.saw_trip(trip),
             Recorded::AlreadyRecorded(theirs) => self.saw_trip(theirs),
+            Recorded::Damaged(_) => {}
         }
         Ok(recorded)
     }
@@ -331,34 +410,65 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
             .unwrap_or_default();
         let keys = self.store.keys_after(&prefix, &after).await?;
         // The newest numbered trip; anything else in the folder is not the ledger's.
-        let Some(key) = keys
+        let newest = keys
             .into_iter()
             .filter(|k| {
                 k.strip_prefix(&prefix)
                     .and_then(|n| n.strip_suffix(".json"))
                     .is_some_and(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
             })
-            .max()
-        else {
+            .max();
+        // A damaged trip repaired or removed is no longer reported.
+        self.known()
+            .damaged
+            .retain(|k, _| !k.starts_with(&prefix) || Some(k) == newest.as_ref());
+        let Some(key) = newest else {
             return Ok(known);
         };
         let Some((key, bytes)) = self.store.get_all(vec![key]).await?.pop() else {
             return Ok(known);
         };
-        match decode_lines::<Trip>(&key, &bytes) {
-            (mut trips, _) if trips.len() == 1 => {
-                let trip = trips.remove(0);
+        match self.decode_one::<Trip>(&key, &bytes).await {
+            Ok(trip) => {
+                self.known().damaged.remove(&key);
                 self.saw_trip(&trip);
                 Ok(Some(trip))
             }
-            _ => Err(PortError::new(
-                ErrorKind::Permanent,
+            Err(damaged) => Err(PortError::new(
+                crate::ports::ErrorKind::Permanent,
                 "read trips",
                 format!(
-                    "the trip {key} is unreadable; the truck cannot be planned until it is repaired"
+                    "the trip {} is unreadable ({}); the truck stays off the road until it is repaired or removed",
+                    damaged.key, damaged.error
                 ),
             )),
         }
+    }
+
+    async fn close_order(
+        &self,
+        closure: &OrderClosure,
+    ) -> Result<Recorded<OrderClosure>, PortError> {
+        let key = ledger_object_key(CLOSED_PREFIX, closure.planned_at, &closure.alert_id);
+        self.create("close order", key, closure).await
+    }
+
+    async fn closures_since(&self, since: i64) -> Result<Vec<OrderClosure>, PortError> {
+        let mut all: Vec<OrderClosure> = self.read_since(CLOSED_PREFIX, since).await?;
+        all.retain(|c| c.planned_at >= since);
+        all.sort_by(|a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)));
+        Ok(all)
+    }
+
+    fn damaged(&self) -> Vec<DamagedRecord> {
+        self.known()
+            .damaged
+            .iter()
+            .map(|(key, error)| DamagedRecord {
+                key: key.clone(),
+                error: error.clone(),
+            })
+            .collect()
     }
 
     async fn record_run(&self, run: &PlanningRun) -> Result<(), PortError> {

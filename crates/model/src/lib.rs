@@ -28,6 +28,7 @@ pub mod reading;
 pub mod routing;
 pub mod schema;
 pub mod snapshot;
+pub mod text;
 
 /// Which adapters the apps use: AWS services, or their embedded equivalents on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

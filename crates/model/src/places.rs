@@ -78,6 +78,18 @@ pub fn is_truck_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// The longest service time at a stop, in minutes: a day.
+pub const MAX_SERVICE_MINUTES: f64 = 24.0 * 60.0;
+/// The longest batch window, in seconds: an hour (alerts wait no longer to be routed together).
+pub const MAX_BATCH_WINDOW_SECONDS: u64 = 3600;
+/// The largest truck, in units.
+pub const MAX_TRUCK_CAPACITY: i64 = 1_000_000;
+/// The slowest average speed, km/h: with it, the longest route on Earth still takes under a
+/// month, so every time of a trip fits the clock's range many times over.
+pub const MIN_SPEED_KMH: f64 = 1.0;
+/// The fastest average speed, km/h.
+pub const MAX_SPEED_KMH: f64 = 300.0;
+
 /// A truck of the fleet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,10 +136,16 @@ impl Fleet {
         if self.depots.is_empty() || self.trucks.is_empty() {
             return Err("needs at least one [[depot]] and one [[truck]]".into());
         }
-        if !(self.service_minutes >= 0.0 && self.service_minutes.is_finite()) {
+        if !(0.0..=MAX_SERVICE_MINUTES).contains(&self.service_minutes) {
             return Err(format!(
-                "`service_minutes` must be >= 0, got {}",
+                "`service_minutes` must be between 0 and {MAX_SERVICE_MINUTES} (a day), got {}",
                 self.service_minutes
+            ));
+        }
+        if self.batch_window_seconds > MAX_BATCH_WINDOW_SECONDS {
+            return Err(format!(
+                "`batch_window_seconds` must be at most {MAX_BATCH_WINDOW_SECONDS} (an hour), got {}",
+                self.batch_window_seconds
             ));
         }
         let mut depots = HashSet::new();
@@ -148,11 +166,17 @@ impl Fleet {
                     "{place}: a truck id is 1 to {MAX_TRUCK_ID_CHARS} letters, digits, `_`, `-` or `.`, not starting with `.` (it names the truck's folder of trips in the ledger)"
                 ));
             }
-            if t.capacity < 1 {
-                return Err(format!("{place}: `capacity` must be at least 1"));
+            if !(1..=MAX_TRUCK_CAPACITY).contains(&t.capacity) {
+                return Err(format!(
+                    "{place}: `capacity` must be between 1 and {MAX_TRUCK_CAPACITY}, got {}",
+                    t.capacity
+                ));
             }
-            if !(t.speed_kmh > 0.0 && t.speed_kmh.is_finite()) {
-                return Err(format!("{place}: `speed_kmh` must be > 0"));
+            if !(MIN_SPEED_KMH..=MAX_SPEED_KMH).contains(&t.speed_kmh) {
+                return Err(format!(
+                    "{place}: `speed_kmh` must be between {MIN_SPEED_KMH} and {MAX_SPEED_KMH}, got {}",
+                    t.speed_kmh
+                ));
             }
             if !depots.contains(t.depot_id.as_str()) {
                 return Err(format!("{place}: unknown depot `{}`", t.depot_id));

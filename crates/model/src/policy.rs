@@ -35,6 +35,23 @@ pub struct PolicyDefaults {
     pub min_order_qty: i64,
     /// Hours after which an undelivered alert stops counting as on its way.
     pub alert_expiry_hours: i64,
+    /// Orders are at most this (rounded down to whole case packs, at least one pack).
+    #[serde(default = "default_max_order_qty")]
+    pub max_order_qty: i64,
+}
+
+/// The largest order when the policy sets none: 10,000 units.
+pub const DEFAULT_MAX_ORDER_QTY: i64 = 10_000;
+
+/// The most units any alert may ask for, and the most any policy value may be: what the queue
+/// and the dispatcher accept ([`crate::Alert::check_received`]).
+pub const MAX_ORDER_QTY_LIMIT: i64 = 1_000_000;
+
+/// The most an order-up-to factor may be.
+pub const MAX_ORDER_UP_TO_FACTOR: i64 = 1_000;
+
+fn default_max_order_qty() -> i64 {
+    DEFAULT_MAX_ORDER_QTY
 }
 
 /// One `[[rule]]`: settings for a store, a product, or a product at one store.
@@ -53,6 +70,8 @@ pub struct PolicyRule {
     pub case_pack: Option<i64>,
     /// Overrides the default minimum order quantity.
     pub min_order_qty: Option<i64>,
+    /// Overrides the default largest order.
+    pub max_order_qty: Option<i64>,
 }
 
 impl PolicyRule {
@@ -110,6 +129,9 @@ pub struct OrderExplanation {
     pub case_pack: i64,
     /// The quantity ordered.
     pub quantity: i64,
+    /// The largest order, when it cut the quantity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capped_at: Option<i64>,
 }
 
 impl OrderExplanation {
@@ -120,8 +142,12 @@ impl OrderExplanation {
             LevelSource::PolicyLevel => "policy level",
             LevelSource::Factor => "factor x reorder point",
         };
+        let cap = self
+            .capped_at
+            .map(|c| format!(", capped at max order {c}"))
+            .unwrap_or_default();
         format!(
-            "order up to {} ({source}), need {}, min order {}, case pack {} -> {} [rule: {}]",
+            "order up to {} ({source}), need {}, min order {}, case pack {}{cap} -> {} [rule: {}]",
             self.order_up_to,
             self.need,
             self.min_order_qty,
@@ -158,6 +184,7 @@ impl ReorderPolicy {
                 case_pack: 1,
                 min_order_qty: 1,
                 alert_expiry_hours,
+                max_order_qty: DEFAULT_MAX_ORDER_QTY,
             },
             rules: Vec::new(),
         }
@@ -167,16 +194,24 @@ impl ReorderPolicy {
     pub fn validate(&self) -> Result<(), String> {
         let d = &self.default;
         let check = |name: &str, v: i64, min: i64, place: &str| {
-            if v < min {
-                Err(format!("{place}: `{name}` must be at least {min}, got {v}"))
-            } else {
+            let max = match name {
+                "order_up_to_factor" => MAX_ORDER_UP_TO_FACTOR,
+                "alert_expiry_hours" => 24 * 90,
+                _ => MAX_ORDER_QTY_LIMIT,
+            };
+            if (min..=max).contains(&v) {
                 Ok(())
+            } else {
+                Err(format!(
+                    "{place}: `{name}` must be between {min} and {max}, got {v}"
+                ))
             }
         };
         check("order_up_to_factor", d.order_up_to_factor, 1, "[default]")?;
         check("case_pack", d.case_pack, 1, "[default]")?;
         check("min_order_qty", d.min_order_qty, 0, "[default]")?;
         check("alert_expiry_hours", d.alert_expiry_hours, 1, "[default]")?;
+        check("max_order_qty", d.max_order_qty, 1, "[default]")?;
         let mut seen = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let place = format!("rule {} ({})", i + 1, r.name());
@@ -196,6 +231,7 @@ impl ReorderPolicy {
                 ("order_up_to_factor", r.order_up_to_factor, 1),
                 ("case_pack", r.case_pack, 1),
                 ("min_order_qty", r.min_order_qty, 0),
+                ("max_order_qty", r.max_order_qty, 1),
             ] {
                 if let Some(v) = v {
                     check(name, v, min, &place)?;
@@ -266,9 +302,15 @@ impl ReorderPolicy {
         };
         let min_order_qty = value(|r| r.min_order_qty, self.default.min_order_qty);
         let case_pack = value(|r| r.case_pack, self.default.case_pack);
-        let need = (order_up_to - projected).max(1);
+        let max_order_qty = value(|r| r.max_order_qty, self.default.max_order_qty);
+        let need = order_up_to.saturating_sub(projected).max(1);
         let wanted = need.max(min_order_qty);
-        let quantity = (wanted + case_pack - 1) / case_pack * case_pack;
+        // Every value is at most MAX_ORDER_QTY_LIMIT, so nothing below overflows.
+        let mut quantity = (wanted.min(max_order_qty) + case_pack - 1) / case_pack * case_pack;
+        if quantity > max_order_qty && quantity > case_pack {
+            quantity -= case_pack;
+        }
+        let capped_at = (quantity < wanted).then_some(max_order_qty);
         if rules.is_empty() {
             rules.push("default".to_owned());
         }
@@ -280,6 +322,7 @@ impl ReorderPolicy {
             min_order_qty,
             case_pack,
             quantity,
+            capped_at,
         }
     }
 }
@@ -353,6 +396,65 @@ mod tests {
         let o = p.order(&r, 3);
         assert_eq!((o.need, o.quantity), (37, 48));
         assert!(o.text().contains("case pack 12 -> 48"), "{}", o.text());
+    }
+
+    #[test]
+    fn a_huge_order_up_to_level_is_capped_at_the_largest_order() {
+        let p = policy(&format!(
+            "{DEFAULTS}[[rule]]\nproduct_id = \"P\"\ncase_pack = 12\nmax_order_qty = 100\n"
+        ));
+        let mut r = reading("S", "P", 0, 10);
+        r.max_stock = Some(i64::from(i32::MAX));
+        // 100 rounded down to whole cases of 12.
+        let o = p.order(&r, 0);
+        assert_eq!((o.quantity, o.capped_at), (96, Some(100)));
+        assert!(o.text().contains("capped at max order 100"), "{}", o.text());
+        // The default cap, on any product.
+        let o = policy(DEFAULTS).order(&reading("S", "Q", 0, i64::from(i32::MAX)), 0);
+        assert_eq!(
+            (o.quantity, o.capped_at),
+            (DEFAULT_MAX_ORDER_QTY, Some(DEFAULT_MAX_ORDER_QTY))
+        );
+        // A pack larger than the cap still orders one pack; an order under the cap is not marked.
+        let p = policy(&format!(
+            "{DEFAULTS}[[rule]]\nproduct_id = \"P\"\ncase_pack = 50\nmax_order_qty = 30\n"
+        ));
+        assert_eq!(p.order(&reading("S", "P", 0, 10), 0).quantity, 50);
+        assert_eq!(
+            policy(DEFAULTS)
+                .order(&reading("S", "P", 3, 10), 3)
+                .capped_at,
+            None
+        );
+    }
+
+    #[test]
+    fn every_policy_value_has_a_range() {
+        for (defaults, key) in [
+            (format!("{DEFAULTS}max_order_qty = 0\n"), "max_order_qty"),
+            (
+                format!("{DEFAULTS}max_order_qty = 1000001\n"),
+                "max_order_qty",
+            ),
+            (
+                DEFAULTS.replace("case_pack = 1", "case_pack = 9999999999"),
+                "case_pack",
+            ),
+            (
+                DEFAULTS.replace("order_up_to_factor = 2", "order_up_to_factor = 1001"),
+                "order_up_to_factor",
+            ),
+            (
+                format!("{DEFAULTS}[[rule]]\nproduct_id = \"P\"\norder_up_to = 2000000\n"),
+                "order_up_to",
+            ),
+        ] {
+            let err = ReorderPolicy::from_toml(&defaults, "p.toml").unwrap_err();
+            assert!(
+                err.message.contains(key) && err.message.contains("between"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

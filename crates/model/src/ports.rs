@@ -219,6 +219,69 @@ pub enum Recorded<T> {
     Created,
     /// It was there already (a redelivery); here is what was recorded.
     AlreadyRecorded(T),
+    /// Something is recorded under the key already, but it cannot be read (a torn or foreign
+    /// write). It was quarantined with a note; the key still counts as taken, so what it
+    /// claimed is never done twice.
+    Damaged(DamagedRecord),
+}
+
+/// A ledger record that could not be read, set aside with a note (under
+/// `ledger/quarantine/`) and left in place: its key still blocks a second record, so a damaged
+/// dispatch's piece is not carried again and a damaged trip keeps its truck off the road until an
+/// operator repairs or removes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DamagedRecord {
+    /// The object's key.
+    pub key: String,
+    /// Why it cannot be read (the first unreadable line and the parser's error).
+    pub error: String,
+}
+
+/// Why an open order was closed without being delivered whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    /// It stayed open past the dispatcher's age limit: no truck could take it in time.
+    Expired,
+    /// Its store left the store list, so no route can reach it.
+    StoreUnknown,
+    /// It asks for more than trucks can carry in the pieces one order may be cut into.
+    TooLarge,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Expired => "expired",
+            Self::StoreUnknown => "store unknown",
+            Self::TooLarge => "too large",
+        })
+    }
+}
+
+/// An open order closed with its reason: recorded in the ledger so no order leaves the
+/// dispatcher's view unaccounted for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderClosure {
+    /// The order's alert id.
+    pub alert_id: String,
+    /// Its store.
+    pub store_id: String,
+    /// Its product.
+    pub product_id: String,
+    /// When its alert was planned (fixes the ledger partition).
+    pub planned_at: i64,
+    /// Units ordered.
+    pub quantity: i64,
+    /// Units not dispatched when it was closed.
+    pub undelivered: i64,
+    /// When it was closed, epoch seconds.
+    pub closed_at: i64,
+    /// Why.
+    pub reason: CloseReason,
+    /// The reason in words, for the operator.
+    pub detail: String,
 }
 
 /// The ledger of alerts, open orders, trips, dispatches and deliveries, in the lake (S3 objects,
@@ -247,6 +310,16 @@ pub trait Ledger: Send + Sync {
     async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError>;
     /// The truck's latest trip, if it ever made one.
     async fn latest_trip(&self, truck_id: &str) -> Result<Option<Trip>, PortError>;
+    /// Closes an open order with its reason, unless it is closed already.
+    async fn close_order(
+        &self,
+        closure: &OrderClosure,
+    ) -> Result<Recorded<OrderClosure>, PortError>;
+    /// Orders closed whose alerts were planned at or after `since`, oldest first.
+    async fn closures_since(&self, since: i64) -> Result<Vec<OrderClosure>, PortError>;
+    /// The damaged records this ledger has come across so far (each quarantined with a note),
+    /// by key.
+    fn damaged(&self) -> Vec<DamagedRecord>;
     /// Records a planning run that sent its alerts.
     async fn record_run(&self, run: &PlanningRun) -> Result<(), PortError>;
     /// Planning runs at or after `since`, oldest first.

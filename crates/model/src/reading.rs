@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::schema::READING_COLUMNS;
+use crate::text::{Field, refused_char, repeated_keys};
 
 /// Namespace for event ids derived from a reading's content (UUID v5), so the same input record
 /// always gets the same id and ties between readings are broken the same way on every run.
@@ -81,41 +82,6 @@ pub const EARLIEST_CHECK_TIMESTAMP: i64 = 946_684_800;
 /// minutes. The door's default, and what the planner's fold allows.
 pub const CLOCK_SKEW_SECONDS: i64 = 15 * 60;
 
-/// The first contract field a JSON object names twice, if any. (A JSON map keeps the last
-/// value of a repeated key; which one the writer meant is unknowable, so the record is refused.
-/// The typed path refuses such a record on its own, so only the general path needs this.)
-struct Duplicate(Option<&'static str>);
-
-impl<'de> serde::Deserialize<'de> for Duplicate {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = Duplicate;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Duplicate, A::Error> {
-                let mut seen = [false; READING_COLUMNS.len()];
-                let mut first = None;
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    if let Some(i) = READING_COLUMNS.iter().position(|(f, _)| *f == key) {
-                        if seen[i] && first.is_none() {
-                            first = Some(READING_COLUMNS[i].0);
-                        }
-                        seen[i] = true;
-                    }
-                }
-                Ok(Duplicate(first))
-            }
-        }
-        d.deserialize_map(Keys)
-    }
-}
-
 impl Reading {
     /// Checks the event time against the receiving clock: not before 2000, not more than
     /// `skew_seconds` ahead of `now` (a reading from the future would stay a shelf's latest
@@ -164,8 +130,16 @@ impl Reading {
         }
         let value: Value = serde_json::from_str(line)
             .map_err(|e| ValidationError::new("record", format!("not valid JSON: {e}")))?;
+        // A JSON map keeps the last value of a repeated key; which one the writer meant is
+        // unknowable, so a record naming a contract field twice is refused. (The typed path
+        // refuses such a record on its own, so only the general path needs this.)
         if value.is_object()
-            && let Ok(Duplicate(Some(key))) = serde_json::from_str::<Duplicate>(line)
+            && let Some(key) = repeated_keys(line).into_iter().find_map(|k| {
+                READING_COLUMNS
+                    .iter()
+                    .find(|(f, _)| *f == k)
+                    .map(|(f, _)| *f)
+            })
         {
             return Err(ValidationError::new(
                 key,
@@ -191,11 +165,13 @@ impl Reading {
                     format!("has {chars} characters; at most {max} are allowed"),
                 ));
             }
-            if let Some(c) = value.chars().find(|c| c.is_control()) {
-                return Err(ValidationError::new(
-                    field,
-                    format!("must not contain control characters (found {:?})", c),
-                ));
+            let kind = if matches!(field, "store_id" | "product_id") {
+                Field::Id
+            } else {
+                Field::Text
+            };
+            if let Some(why) = refused_char(value, kind) {
+                return Err(ValidationError::new(field, why));
             }
         }
         Ok(self)

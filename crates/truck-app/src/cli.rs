@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use store_model::places::HO_CHI_MINH_CITY;
+use store_model::places::{HO_CHI_MINH_CITY, MAX_BATCH_WINDOW_SECONDS};
 use store_model::planning::ReorderPolicy;
 use store_model::ports::system_clock;
 use store_model::routing::RoutingOptions;
@@ -59,7 +59,8 @@ struct DispatchSettings {
     stores: Option<PathBuf>,
     /// Seconds to gather alerts before routing them together (default: the fleet file's
     /// `batch_window_seconds`).
-    #[arg(long, env = "STORE_BATCH_WINDOW_SECONDS", global = true)]
+    #[arg(long, env = "STORE_BATCH_WINDOW_SECONDS", global = true,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_BATCH_WINDOW_SECONDS))]
     batch_window: Option<u64>,
     /// Runs travel and service times this many times faster than real time (1 = real time;
     /// a demo uses e.g. 600, so an hour's trip takes six seconds).

@@ -38,19 +38,30 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use store_model::ledger::dispatch_id_of_key;
 use store_model::places::{Fleet, Stores, Truck};
+use store_model::planning::printable;
 use store_model::ports::{
-    AlertQueue, Clock, Ledger, MESSAGES_PER_CALL, PortError, QueueMessage, Recorded,
+    AlertQueue, Clock, CloseReason, Ledger, MESSAGES_PER_CALL, OrderClosure, PortError,
+    QueueMessage, Recorded,
 };
-use store_model::routing::{Demand, Route, RoutingOptions, Unassigned, plan_routes, split_demand};
+use store_model::routing::{
+    Demand, Piece, Route, RoutingOptions, Unassigned, plan_routes, split_demand,
+};
 use store_model::{Alert, Delivery, Dispatch, Trip};
 use tracing::{info, warn};
 
 /// How far back the dispatcher looks for open orders and dispatches still on the road.
 pub const LOOKBACK_SECONDS: i64 = 2 * 24 * 3600;
 
-/// Most open orders routed together in one step (the oldest first).
+/// Most open orders routed together in one step (the oldest first). Orders no route can reach
+/// (a store that left the store list) take no place among them.
 pub const MAX_ORDERS_PER_STEP: usize = 500;
+
+/// How long an order may stay open: older, it is closed with its reason (expired, or its store
+/// unknown) and the planner's expiry lets a new alert take its place. Half the lookback, so a
+/// dispatcher stopped for up to a day still finds every order it must close.
+pub const ORDER_MAX_AGE_SECONDS: i64 = LOOKBACK_SECONDS / 2;
 
 /// Most messages accepted in one step.
 pub const MAX_ACCEPTS_PER_STEP: usize = 500;
@@ -76,6 +87,8 @@ pub struct BatchReport {
     pub retried: usize,
     /// Trips another dispatcher claimed first; their work was planned again.
     pub lost_claims: usize,
+    /// Orders closed with their reason by this step.
+    pub closed: Vec<OrderClosure>,
 }
 
 impl BatchReport {
@@ -90,11 +103,21 @@ impl BatchReport {
         self.dead_lettered += other.dead_lettered;
         self.retried += other.retried;
         self.lost_claims += other.lost_claims;
+        self.closed.extend(other.closed.iter().cloned());
     }
 
     /// Whether anything happened.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// Whether nothing happened but orders waiting (which wait the same way every step).
+    fn only_waiting(&self) -> bool {
+        Self {
+            unassigned: Vec::new(),
+            ..self.clone()
+        }
+        .is_empty()
     }
 }
 
@@ -151,6 +174,20 @@ struct Road {
     dispatches: Vec<Dispatch>,
     /// Each truck's latest trip.
     trips: HashMap<String, Trip>,
+    /// Trucks kept off the road, with why (their latest trip is unreadable).
+    parked: Vec<(String, String)>,
+    /// Dispatch ids whose records are damaged: their pieces count as taken.
+    damaged_dispatches: HashSet<String>,
+}
+
+/// The open orders of a step, sorted by what can be done with them.
+struct Orders {
+    /// Orders a route can reach, oldest first.
+    routable: Vec<OpenOrder>,
+    /// Orders no route can reach yet, with why (they stay open until their age is up).
+    unroutable: Vec<Unassigned>,
+    /// Orders to close, with their reason.
+    to_close: Vec<OrderClosure>,
 }
 
 impl Dispatcher {
@@ -168,7 +205,10 @@ impl Dispatcher {
         self.finish_trips(&mut road, now, &mut report).await?;
         report.delivered = self.deliver_due(&road.dispatches, now).await?;
         let free = free_trucks(&self.fleet, &road, now);
-        let mut open = self.open_orders(now, &road).await?;
+        let orders = self.open_orders(now, &road).await?;
+        self.close_orders(&orders.to_close, &mut report).await?;
+        report.unassigned.extend(orders.unroutable);
+        let mut open = orders.routable;
         // With trucks free and orders open there is work already: take what is queued, no wait.
         let wait = if free.is_empty() || open.is_empty() {
             self.wait
@@ -187,7 +227,7 @@ impl Dispatcher {
                 }),
         );
         if open.is_empty() {
-            return Ok(if report.is_empty() {
+            return Ok(if report.only_waiting() {
                 ExecutionOutcome::EmptyQueue
             } else {
                 ExecutionOutcome::TaskCompleted(report)
@@ -198,20 +238,57 @@ impl Dispatcher {
             return Ok(ExecutionOutcome::NoFreeTruck { report, until });
         }
         open.truncate(MAX_ORDERS_PER_STEP);
+        let unroutable = std::mem::take(&mut report.unassigned);
         self.dispatch(open, free, &mut road, &mut report).await?;
+        report.unassigned.extend(unroutable);
         Ok(ExecutionOutcome::TaskCompleted(report))
     }
 
-    /// The dispatches of the window and every truck's latest trip.
+    /// The dispatches of the window and every truck's latest trip. A truck whose latest trip is
+    /// damaged is parked (kept off the road, with why) and the others go on.
     async fn road(&self, now: i64) -> Result<Road, PortError> {
         let dispatches = self.ledger.dispatches_since(now - LOOKBACK_SECONDS).await?;
         let mut trips = HashMap::new();
+        let mut parked = Vec::new();
         for truck in &self.fleet.trucks {
-            if let Some(trip) = self.ledger.latest_trip(&truck.truck_id).await? {
-                trips.insert(truck.truck_id.clone(), trip);
+            match self.ledger.latest_trip(&truck.truck_id).await {
+                Ok(Some(trip)) => {
+                    trips.insert(truck.truck_id.clone(), trip);
+                }
+                Ok(None) => {}
+                Err(e) if self.trip_damaged(&truck.truck_id) => {
+                    parked.push((truck.truck_id.clone(), e.message));
+                }
+                Err(e) => return Err(e),
             }
         }
-        Ok(Road { dispatches, trips })
+        let damaged_dispatches = self
+            .ledger
+            .damaged()
+            .iter()
+            .filter(|d| d.key.starts_with(store_model::lake::DISPATCHES_PREFIX))
+            .filter_map(|d| dispatch_id_of_key(&d.key).map(str::to_owned))
+            .collect();
+        Ok(Road {
+            dispatches,
+            trips,
+            parked,
+            damaged_dispatches,
+        })
+    }
+
+    /// Whether the ledger found one of the truck's trips damaged.
+    fn trip_damaged(&self, truck_id: &str) -> bool {
+        let prefix = Trip::truck_prefix(truck_id);
+        self.ledger
+            .damaged()
+            .iter()
+            .any(|d| d.key.starts_with(&prefix))
+    }
+
+    /// Trucks kept off the road at `now`, with why; reads only.
+    pub async fn parked(&self, now: i64) -> Result<Vec<(String, String)>, PortError> {
+        Ok(self.road(now).await?.parked)
     }
 
     /// Records the dispatches a stopped dispatcher claimed a trip for but did not record. (One
@@ -238,6 +315,9 @@ impl Dispatcher {
             .cloned()
             .collect();
         for dispatch in left {
+            if road.damaged_dispatches.contains(&dispatch.dispatch_id) {
+                continue;
+            }
             if let Recorded::Created = self.ledger.record_dispatch(&dispatch).await? {
                 info!(dispatch_id = %dispatch.dispatch_id, truck = %dispatch.truck_id, "recorded a dispatch of a trip left unfinished");
                 road.dispatches.push(dispatch.clone());
@@ -247,40 +327,134 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Open orders at `now`, oldest first, and the trucks free then; reads only.
+    /// Open orders at `now`, oldest first (those a route can reach, then the others), and the
+    /// trucks free then; reads only.
     pub async fn waiting(&self, now: i64) -> Result<(Vec<OpenOrder>, Vec<Truck>), PortError> {
         let road = self.road(now).await?;
-        Ok((
-            self.open_orders(now, &road).await?,
-            free_trucks(&self.fleet, &road, now),
-        ))
+        let orders = self.open_orders(now, &road).await?;
+        let unroutable: HashSet<&str> = orders
+            .unroutable
+            .iter()
+            .map(|u| u.demand_id.as_str())
+            .collect();
+        let all = self.ledger.orders_since(now - LOOKBACK_SECONDS).await?;
+        let mut open = orders.routable.clone();
+        open.extend(
+            all.into_iter()
+                .filter(|a| unroutable.contains(a.alert_id.as_str()))
+                .map(|alert| OpenOrder {
+                    alert,
+                    dispatched_pieces: Vec::new(),
+                }),
+        );
+        Ok((open, free_trucks(&self.fleet, &road, now)))
     }
 
-    /// Open orders, oldest first: accepted alerts of the window with pieces not yet on a truck.
-    async fn open_orders(&self, now: i64, road: &Road) -> Result<Vec<OpenOrder>, PortError> {
-        let orders = self.ledger.orders_since(now - LOOKBACK_SECONDS).await?;
+    /// Open orders: accepted alerts of the window, not closed, with pieces not yet on a truck
+    /// (a piece whose dispatch record is damaged counts as on a truck). Those a route can reach
+    /// come oldest first; those it cannot stay open with why until their age is up; an order
+    /// past [`ORDER_MAX_AGE_SECONDS`], or too large to cut into truckloads, is to be closed.
+    async fn open_orders(&self, now: i64, road: &Road) -> Result<Orders, PortError> {
+        let since = now - LOOKBACK_SECONDS;
+        let orders = self.ledger.orders_since(since).await?;
+        let closed: HashSet<String> = self
+            .ledger
+            .closures_since(since)
+            .await?
+            .into_iter()
+            .map(|c| c.alert_id)
+            .collect();
         let taken: HashSet<&str> = road
             .dispatches
             .iter()
             .chain(road.trips.values().flat_map(|t| &t.dispatches))
             .map(|d| d.dispatch_id.as_str())
+            .chain(road.damaged_dispatches.iter().map(String::as_str))
             .collect();
         let cap = self.fleet.max_capacity();
-        Ok(orders
-            .into_iter()
-            .filter_map(|alert| {
-                let pieces = split_demand(&demand_of(&alert, Vec::new()), cap);
-                let done: Vec<u32> = pieces
-                    .iter()
-                    .filter(|p| taken.contains(p.dispatch_id().as_str()))
-                    .map(|p| p.piece)
-                    .collect();
-                (done.len() < pieces.len()).then_some(OpenOrder {
-                    alert,
-                    dispatched_pieces: done,
-                })
-            })
-            .collect())
+        let mut out = Orders {
+            routable: Vec::new(),
+            unroutable: Vec::new(),
+            to_close: Vec::new(),
+        };
+        for alert in orders {
+            if closed.contains(&alert.alert_id) {
+                continue;
+            }
+            let pieces = match split_demand(&demand_of(&alert, Vec::new()), cap) {
+                Ok(pieces) => pieces,
+                Err(why) => {
+                    let left = alert.restock_qty;
+                    out.to_close
+                        .push(closure(&alert, left, now, CloseReason::TooLarge, why));
+                    continue;
+                }
+            };
+            let (done, left): (Vec<&Piece>, Vec<&Piece>) = pieces
+                .iter()
+                .partition(|p| taken.contains(p.dispatch_id().as_str()));
+            if left.is_empty() {
+                continue;
+            }
+            let undelivered: i64 = left.iter().map(|p| p.quantity).sum();
+            let known_store = self.stores.get(&alert.store_id).is_some();
+            if now - alert.planned_at > ORDER_MAX_AGE_SECONDS {
+                let hours = ORDER_MAX_AGE_SECONDS / 3600;
+                let (reason, detail) = if known_store {
+                    (
+                        CloseReason::Expired,
+                        format!("no truck took it within {hours} h of its alert"),
+                    )
+                } else {
+                    (
+                        CloseReason::StoreUnknown,
+                        format!(
+                            "store `{}` is not in the store list; open {hours} h with no route to it",
+                            printable(&alert.store_id)
+                        ),
+                    )
+                };
+                out.to_close
+                    .push(closure(&alert, undelivered, now, reason, detail));
+                continue;
+            }
+            if !known_store {
+                out.unroutable.push(Unassigned {
+                    demand_id: alert.alert_id.clone(),
+                    store_id: alert.store_id.clone(),
+                    quantity: undelivered,
+                    reason: format!(
+                        "no location for store `{}` in the store list; the order is closed {} h after its alert unless the store is added back",
+                        printable(&alert.store_id),
+                        ORDER_MAX_AGE_SECONDS / 3600
+                    ),
+                });
+                continue;
+            }
+            out.routable.push(OpenOrder {
+                dispatched_pieces: done.iter().map(|p| p.piece).collect(),
+                alert,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records each closure (create-if-absent: another dispatcher may close the same order).
+    async fn close_orders(
+        &self,
+        closures: &[OrderClosure],
+        report: &mut BatchReport,
+    ) -> Result<(), PortError> {
+        for c in closures {
+            match self.ledger.close_order(c).await? {
+                Recorded::Created => {
+                    warn!(alert_id = %c.alert_id, store = %printable(&c.store_id), reason = %c.reason, detail = %c.detail, undelivered = c.undelivered, "order closed");
+                    report.closed.push(c.clone());
+                }
+                Recorded::AlreadyRecorded(_) | Recorded::Damaged(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Takes what the queue holds for the batch window (waiting up to `wait` for a first
@@ -350,6 +524,13 @@ impl Dispatcher {
                     done.push(message.receipt_handle.clone());
                     report.duplicates += 1;
                 }
+                // Accepted before, and its order record is damaged since: it is set aside and
+                // reported (see `Ledger::damaged`), and a redelivery makes no second order.
+                Ok(Recorded::Damaged(d)) => {
+                    warn!(alert_id = %alert.alert_id, key = %d.key, "accepted before, and its order record is damaged; deleting the redelivery");
+                    done.push(message.receipt_handle.clone());
+                    report.duplicates += 1;
+                }
                 Err(e) => {
                     warn!(alert_id = %alert.alert_id, error = %e, "order not recorded; the message will be received again");
                     report.retried += 1;
@@ -370,9 +551,11 @@ impl Dispatcher {
         if self.stores.get(&alert.store_id).is_none() {
             return Err(format!(
                 "no location for store `{}` in the store list; add it to the stores file and redrive",
-                store_model::planning::printable(&alert.store_id)
+                printable(&alert.store_id)
             ));
         }
+        split_demand(&demand_of(&alert, Vec::new()), self.fleet.max_capacity())
+            .map_err(|why| format!("the order is too large: {why}"))?;
         Ok(alert)
     }
 
@@ -421,6 +604,11 @@ impl Dispatcher {
                         report.lost_claims += 1;
                         lost = true;
                     }
+                    Ok(Recorded::Damaged(d)) => {
+                        warn!(truck = %route.truck_id, key = %d.key, "the truck's next trip is recorded but unreadable; the truck stays off the road until it is repaired, planning again without it");
+                        road.parked.push((route.truck_id.clone(), d.error));
+                        lost = true;
+                    }
                     Err(e) => {
                         warn!(truck = %route.truck_id, error = %e, "trip not claimed; its orders stay open");
                         report.retried += 1;
@@ -455,6 +643,9 @@ impl Dispatcher {
                 }
                 Ok(Recorded::AlreadyRecorded(first)) => {
                     info!(dispatch_id = %first.dispatch_id, truck = %first.truck_id, "already on another trip");
+                }
+                Ok(Recorded::Damaged(d)) => {
+                    warn!(dispatch_id = %dispatch.dispatch_id, key = %d.key, "a damaged record holds this piece already; it is not carried twice");
                 }
                 Err(e) => {
                     warn!(dispatch_id = %dispatch.dispatch_id, error = %e, "dispatch not recorded yet; a later step records it from the trip");
@@ -511,14 +702,37 @@ fn demand_of(alert: &Alert, dispatched_pieces: Vec<u32>) -> Demand {
     }
 }
 
-/// Marks the piece a dispatch carries as dispatched in its demand.
+/// The closure of an order, now.
+fn closure(
+    alert: &Alert,
+    undelivered: i64,
+    now: i64,
+    reason: CloseReason,
+    detail: String,
+) -> OrderClosure {
+    OrderClosure {
+        alert_id: alert.alert_id.clone(),
+        store_id: alert.store_id.clone(),
+        product_id: alert.product_id.clone(),
+        planned_at: alert.planned_at,
+        quantity: alert.restock_qty,
+        undelivered,
+        closed_at: now,
+        reason,
+        detail,
+    }
+}
+
+/// Marks the piece a dispatch carries as dispatched in its demand. A dispatch id this code
+/// could not have made marks nothing (and says so).
 fn mark_dispatched(demands: &mut [Demand], dispatch: &Dispatch) {
-    let piece = dispatch
-        .dispatch_id
-        .rsplit_once('~')
-        .and_then(|(_, p)| p.split_once("of"))
-        .and_then(|(k, _)| k.parse::<u32>().ok())
-        .unwrap_or(1);
+    let piece = match Piece::parse_dispatch_id(&dispatch.dispatch_id) {
+        Ok((_, piece, _)) => piece,
+        Err(e) => {
+            warn!(error = %e, truck = %dispatch.truck_id, "a trip names a dispatch this dispatcher did not make; nothing marked");
+            return;
+        }
+    };
     for d in demands
         .iter_mut()
         .filter(|d| d.demand_id == dispatch.alert_id)
@@ -560,6 +774,7 @@ fn free_trucks(fleet: &Fleet, road: &Road, now: i64) -> Vec<Truck> {
         .trucks
         .iter()
         .filter(|t| !busy.contains(t.truck_id.as_str()))
+        .filter(|t| !road.parked.iter().any(|(id, _)| *id == t.truck_id))
         .cloned()
         .collect()
 }

@@ -13,7 +13,8 @@ use store_local::{FolderLedger, SqliteAlertQueue};
 use store_model::contract::alert;
 use store_model::planning::{AlertStatus, PlanningRun};
 use store_model::ports::{
-    AlertQueue, ErrorKind, Ledger, PortError, QueueDepth, QueueMessage, Recorded,
+    AlertQueue, DamagedRecord, ErrorKind, Ledger, OrderClosure, PortError, QueueDepth,
+    QueueMessage, Recorded,
 };
 use store_model::{Alert, Delivery, Dispatch, Trip};
 use store_truck_app::ExecutionOutcome;
@@ -175,6 +176,15 @@ impl Ledger for Faulty {
     }
     async fn runs_since(&self, since: i64) -> Result<Vec<PlanningRun>, PortError> {
         self.inner.runs_since(since).await
+    }
+    async fn close_order(&self, c: &OrderClosure) -> Result<Recorded<OrderClosure>, PortError> {
+        self.inner.close_order(c).await
+    }
+    async fn closures_since(&self, since: i64) -> Result<Vec<OrderClosure>, PortError> {
+        self.inner.closures_since(since).await
+    }
+    fn damaged(&self) -> Vec<DamagedRecord> {
+        self.inner.damaged()
     }
 }
 

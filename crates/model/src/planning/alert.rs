@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::policy::OrderExplanation;
+use crate::text::{Field, refused_char};
 
 /// Namespace of alert ids (UUID v5).
 const ALERT_NAMESPACE: Uuid = Uuid::from_u128(0xa1e7_0001_5e0d_4b7a_8c11_4d2b_9e6f_7a01);
@@ -142,13 +143,19 @@ impl Alert {
                     "`{field}` has {chars} characters; at most {max} are allowed"
                 ));
             }
-            if value.chars().any(char::is_control) {
-                return Err(format!("`{field}` contains control characters"));
+            let kind = if field == "product_name" {
+                Field::Text
+            } else {
+                Field::Id
+            };
+            if let Some(why) = refused_char(value, kind) {
+                return Err(format!("`{field}` {why}"));
             }
         }
-        if self.restock_qty <= 0 {
+        let max = crate::policy::MAX_ORDER_QTY_LIMIT;
+        if !(1..=max).contains(&self.restock_qty) {
             return Err(format!(
-                "`restock_qty` must be at least 1, got {}",
+                "`restock_qty` must be between 1 and {max}, got {}",
                 self.restock_qty
             ));
         }
@@ -165,23 +172,7 @@ impl Alert {
     }
 }
 
-/// `text` safe to print to a terminal: control characters (which a foreign record in the lake may
-/// still carry past the checks at the door) are written as escapes, never sent raw.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
+pub use crate::text::printable;
 
 /// The deterministic id of the alert answering one reading.
 ///

@@ -47,6 +47,15 @@ impl PlanningEvent {
                 reason: "must be a JSON object, e.g. {} or {\"lookback_hours\": 6}".into(),
             });
         }
+        if let Some(key) = crate::text::repeated_keys(json).into_iter().next() {
+            return Err(EventError {
+                field: "event",
+                reason: format!(
+                    "names `{}` twice; which value is meant is unclear, so the event is refused",
+                    printable(&key.chars().take(64).collect::<String>())
+                ),
+            });
+        }
         let event: Self = serde_json::from_value(value).map_err(|e| EventError {
             field: "event",
             reason: e.to_string(),
@@ -82,6 +91,15 @@ impl PlanningEvent {
                 return Err(EventError {
                     field: "store_ids",
                     reason: "must not contain empty ids".into(),
+                });
+            }
+            if let Some(why) = ids
+                .iter()
+                .find_map(|s| crate::text::refused_char(s, crate::text::Field::Id))
+            {
+                return Err(EventError {
+                    field: "store_ids",
+                    reason: why,
                 });
             }
         }

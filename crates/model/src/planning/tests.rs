@@ -209,10 +209,28 @@ fn human_lines_never_carry_terminal_escapes() {
     a.product_name = "B\u{e1}nh\u{1b}]0;pwned\u{7}".into();
     let line = a.human_line();
     assert!(!line.chars().any(char::is_control), "{line:?}");
+    a.store_id = "S\u{202e}1".into();
+    assert!(a.human_line().contains("S\\u{202e}1"));
+    a.store_id = "S\u{1b}[2J".into();
     assert_eq!(
         line,
         "⚠️ Store S\\u{1b}[2J is low on 'Bánh\\u{1b}]0;pwned\\u{7}'. Alerting delivery team."
     );
+}
+
+#[test]
+fn a_key_named_twice_is_refused_so_a_dry_run_never_turns_real() {
+    for event in [
+        r#"{"dry_run":true,"dry_run":false}"#,
+        r#"{"lookback_hours":6,"limit":1,"lookback_hours":6}"#,
+    ] {
+        let err = PlanningEvent::from_json(event).unwrap_err();
+        assert!(err.reason.contains("twice"), "{event}: {err}");
+    }
+    // Store ids follow the door's rule for ids.
+    let err = PlanningEvent::from_json(r#"{"store_ids":["STORE_\u202e1"]}"#).unwrap_err();
+    assert_eq!(err.field, "store_ids");
+    assert!(err.reason.contains("bidirectional"), "{err}");
 }
 
 #[test]

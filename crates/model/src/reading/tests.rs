@@ -83,6 +83,33 @@ fn text_fields_have_limits_and_no_control_characters() {
 }
 
 #[test]
+fn ids_refuse_bidi_controls_and_every_field_refuses_what_the_queue_cannot_carry() {
+    // U+202E prints `STORE_1` reversed: an operator would act on another store.
+    for hostile in ["STORE_\u{202e}1", "S\u{2066}x", "S\u{200b}", "\u{feff}S"] {
+        for field in ["store_id", "product_id"] {
+            let err = rejected(seed_record(), field, json!(hostile));
+            assert_eq!(err.field, field, "{hostile:?}");
+            assert!(err.reason.contains("bidirectional"), "{err}");
+            let mut record = seed_record();
+            record[field] = json!(hostile);
+            assert_eq!(
+                Reading::from_json_str(&record.to_string()).unwrap_err(),
+                err
+            );
+        }
+    }
+    // A name may carry a right-to-left mark (it is text for people, escaped when printed) ...
+    let mut record = seed_record();
+    record["product_name"] = json!("\u{5d7}\u{5dc}\u{5d1} \u{200f}3%");
+    assert!(Reading::from_json_str(&record.to_string()).is_ok());
+    // ... but no character SQS refuses, which would fail its alert on every run.
+    for field in ["store_id", "product_id", "product_name", "restock_status"] {
+        let err = rejected(seed_record(), field, json!("milk\u{ffff}"));
+        assert!(err.reason.contains("alert queue refuses"), "{err}");
+    }
+}
+
+#[test]
 fn a_record_over_firehose_s_limit_is_refused_before_it_is_parsed() {
     let mut record = seed_record();
     record["restock_status"] = json!("x".repeat(MAX_RECORD_BYTES));

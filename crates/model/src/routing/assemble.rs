@@ -36,7 +36,7 @@ pub(super) fn routes(
                     pieces: visit.pieces.clone(),
                     load: visit.load,
                     leg_km: round3(leg),
-                    arrive_after_s: t.round() as i64,
+                    arrive_after_s: whole_seconds(t),
                 });
                 t += service_s;
                 at = problem.node_index(n);
@@ -49,7 +49,7 @@ pub(super) fn routes(
                 capacity: truck.capacity,
                 stops,
                 distance_km: round3(km + back),
-                duration_s: (t + back * 1000.0 / speed_m_per_s).round() as i64,
+                duration_s: whole_seconds(t + back * 1000.0 / speed_m_per_s),
             }
         })
         .collect()
@@ -87,6 +87,19 @@ pub(super) fn unassigned_of(d: &Demand, reason: String) -> Unassigned {
         reason,
     }
 }
+
+/// Seconds as a whole number, never past [`MAX_ROUTE_SECONDS`]: the fleet's ranges keep every
+/// route far below it (the longest leg on Earth at the slowest speed is under a month), and a
+/// float that still got there must not wrap the clock when added to a departure time.
+fn whole_seconds(s: f64) -> i64 {
+    if s.is_nan() {
+        return MAX_ROUTE_SECONDS;
+    }
+    s.round().clamp(0.0, MAX_ROUTE_SECONDS as f64) as i64
+}
+
+/// The longest a route may take, in seconds: a year.
+pub const MAX_ROUTE_SECONDS: i64 = 365 * 24 * 3600;
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0

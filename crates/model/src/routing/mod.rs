@@ -30,9 +30,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::places::{Fleet, GeoPoint, Stores, Truck};
 
+pub use assemble::MAX_ROUTE_SECONDS;
 pub use problem::{Problem, Solution, Vehicle};
 use split::Visits;
-pub use split::split_demand;
+pub use split::{MAX_PIECES_PER_DEMAND, split_demand};
 
 /// Units a store needs for one alert.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +69,25 @@ impl Piece {
             self.demand_id.clone()
         } else {
             format!("{}~{}of{}", self.demand_id, self.piece, self.pieces)
+        }
+    }
+
+    /// The alert id, piece number and piece count a dispatch id names (the inverse of
+    /// [`Piece::dispatch_id`]); an error for an id it could not have made.
+    pub fn parse_dispatch_id(id: &str) -> Result<(&str, u32, u32), String> {
+        let Some((alert, piece)) = id.rsplit_once('~') else {
+            return Ok((id, 1, 1));
+        };
+        let parsed = piece
+            .split_once("of")
+            .and_then(|(k, n)| Some((k.parse::<u32>().ok()?, n.parse::<u32>().ok()?)))
+            .filter(|&(k, n)| n >= 2 && (1..=n).contains(&k) && !alert.is_empty());
+        match parsed {
+            Some((k, n)) if format!("{k}of{n}") == piece => Ok((alert, k, n)),
+            _ => Err(format!(
+                "`{}` is not a dispatch id (`<alert id>` or `<alert id>~<k>of<n>`)",
+                crate::text::printable(id)
+            )),
         }
     }
 }

@@ -56,8 +56,15 @@ impl Visits {
                 pieces_of.push(Vec::new());
                 points.len() - 1
             });
+            let pieces = match split_demand(d, cap) {
+                Ok(pieces) => pieces,
+                Err(reason) => {
+                    unassigned.push(unassigned_of(d, reason));
+                    continue;
+                }
+            };
             pieces_of[i].extend(
-                split_demand(d, cap)
+                pieces
                     .into_iter()
                     .filter(|piece| !d.dispatched_pieces.contains(&piece.piece)),
             );
@@ -84,40 +91,162 @@ impl Visits {
     }
 }
 
-/// First-fit decreasing: one store's pieces into visits of at most `cap` units.
+/// First-fit decreasing: one store's pieces into visits of at most `cap` units. Each piece goes
+/// to the first visit with room for it, found in O(log n) through a tree of the visits' room,
+/// so packing is O(n log n) in the pieces however many there are.
 fn pack(store: usize, mut pieces: Vec<Piece>, cap: i64) -> Vec<Visit> {
     pieces.sort_by(|a, b| {
         b.quantity
             .cmp(&a.quantity)
             .then(a.demand_id.cmp(&b.demand_id))
     });
+    let mut room = RoomTree::new(pieces.len());
     let mut bins: Vec<Visit> = Vec::new();
     for piece in pieces {
-        match bins.iter_mut().find(|b| b.load + piece.quantity <= cap) {
-            Some(b) => {
+        match room.first_with(piece.quantity) {
+            Some(i) if i < bins.len() => {
+                let b = &mut bins[i];
                 b.load += piece.quantity;
                 b.pieces.push(piece);
+                room.set(i, cap - b.load);
             }
-            None => bins.push(Visit {
-                store,
-                load: piece.quantity,
-                pieces: vec![piece],
-            }),
+            _ => {
+                room.set(bins.len(), cap - piece.quantity);
+                bins.push(Visit {
+                    store,
+                    load: piece.quantity,
+                    pieces: vec![piece],
+                });
+            }
         }
     }
     bins
 }
 
-/// Cuts a demand into near-equal pieces no larger than `cap`.
-pub fn split_demand(demand: &Demand, cap: i64) -> Vec<Piece> {
-    let n = ((demand.quantity + cap - 1) / cap).max(1);
+/// The room left in each visit, as a tree of maxima: the first visit with room for a load is
+/// found by walking down from the root. Visits not opened yet have no room.
+struct RoomTree {
+    /// Leaves from `size`; node `k` holds the largest room below it.
+    max: Vec<i64>,
+    size: usize,
+}
+
+impl RoomTree {
+    fn new(n: usize) -> Self {
+        let size = n.max(1).next_power_of_two();
+        Self {
+            max: vec![i64::MIN; 2 * size],
+            size,
+        }
+    }
+
+    fn set(&mut self, i: usize, room: i64) {
+        let mut k = self.size + i;
+        self.max[k] = room;
+        while k > 1 {
+            k /= 2;
+            self.max[k] = self.max[2 * k].max(self.max[2 * k + 1]);
+        }
+    }
+
+    /// The first visit with at least `load` units of room.
+    fn first_with(&self, load: i64) -> Option<usize> {
+        if self.max[1] < load {
+            return None;
+        }
+        let mut k = 1;
+        while k < self.size {
+            k = if self.max[2 * k] >= load {
+                2 * k
+            } else {
+                2 * k + 1
+            };
+        }
+        Some(k - self.size)
+    }
+}
+
+/// The most pieces (truckloads) one demand may be cut into. An alert needing more is refused
+/// with the reason rather than cut: the largest order the policy allows (`max_order_qty`) is
+/// far below this times any real truck, and a bound keeps one record from holding the fleet.
+pub const MAX_PIECES_PER_DEMAND: i64 = 100;
+
+/// Cuts a demand into near-equal pieces no larger than `cap`; a demand that would need more
+/// than [`MAX_PIECES_PER_DEMAND`] pieces is refused with the reason (nothing is allocated for
+/// it).
+pub fn split_demand(demand: &Demand, cap: i64) -> Result<Vec<Piece>, String> {
+    let cap = cap.max(1);
+    let n = (demand.quantity.max(0) / cap + i64::from(demand.quantity % cap > 0)).max(1);
+    if n > MAX_PIECES_PER_DEMAND {
+        return Err(format!(
+            "{} units need {n} truckloads of at most {cap}; one order may fill at most {MAX_PIECES_PER_DEMAND} (lower the policy's max_order_qty, or split the order)",
+            demand.quantity
+        ));
+    }
     let (base, extra) = (demand.quantity / n, demand.quantity % n);
-    (0..n)
+    Ok((0..n)
         .map(|k| Piece {
             demand_id: demand.demand_id.clone(),
             piece: (k + 1) as u32,
             pieces: n as u32,
             quantity: base + i64::from(k < extra),
         })
-        .collect()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// First-fit decreasing by a scan of every open visit: the rule `pack` must keep.
+    fn pack_by_scan(mut pieces: Vec<Piece>, cap: i64) -> Vec<Vec<Piece>> {
+        pieces.sort_by(|a, b| {
+            b.quantity
+                .cmp(&a.quantity)
+                .then(a.demand_id.cmp(&b.demand_id))
+        });
+        let mut bins: Vec<(i64, Vec<Piece>)> = Vec::new();
+        for piece in pieces {
+            match bins
+                .iter_mut()
+                .find(|(load, _)| load + piece.quantity <= cap)
+            {
+                Some((load, b)) => {
+                    *load += piece.quantity;
+                    b.push(piece);
+                }
+                None => bins.push((piece.quantity, vec![piece])),
+            }
+        }
+        bins.into_iter().map(|(_, b)| b).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn packing_is_first_fit_decreasing(
+            sizes in proptest::collection::vec(1_i64..=50, 0..300),
+            cap in 50_i64..=120,
+        ) {
+            let pieces: Vec<Piece> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &q)| Piece {
+                    demand_id: format!("d{i:03}"),
+                    piece: 1,
+                    pieces: 1,
+                    quantity: q,
+                })
+                .collect();
+            let got: Vec<Vec<Piece>> = pack(0, pieces.clone(), cap)
+                .into_iter()
+                .map(|v| {
+                    assert_eq!(v.load, v.pieces.iter().map(|p| p.quantity).sum::<i64>());
+                    assert!(v.load <= cap);
+                    v.pieces
+                })
+                .collect();
+            prop_assert_eq!(got, pack_by_scan(pieces, cap));
+        }
+    }
 }

@@ -102,14 +102,82 @@ fn a_demand_larger_than_a_truck_is_split_into_near_equal_pieces() {
         quantity: 1001,
         dispatched_pieces: vec![],
     };
-    let pieces = split_demand(&d, 400);
+    let pieces = split_demand(&d, 400).unwrap();
     assert_eq!(
         pieces.iter().map(|p| p.quantity).collect::<Vec<_>>(),
         [334, 334, 333]
     );
     assert_eq!(pieces[1].dispatch_id(), "a~2of3");
-    let whole = split_demand(&Demand { quantity: 400, ..d }, 400);
+    let whole = split_demand(&Demand { quantity: 400, ..d }, 400).unwrap();
     assert_eq!((whole.len(), whole[0].dispatch_id().as_str()), (1, "a"));
+}
+
+#[test]
+fn a_dispatch_id_parses_back_to_its_piece_and_a_foreign_one_is_an_error() {
+    for (k, n) in [(1, 1), (2, 3), (100, 100)] {
+        let p = Piece {
+            demand_id: "6f1c-a".into(),
+            piece: k,
+            pieces: n,
+            quantity: 1,
+        };
+        assert_eq!(
+            Piece::parse_dispatch_id(&p.dispatch_id()),
+            Ok(("6f1c-a", k, n))
+        );
+    }
+    for bad in [
+        "a~", "a~xofy", "a~0of3", "a~4of3", "a~1of1", "~1of2", "a~01of2", "a~1of2x",
+    ] {
+        assert!(Piece::parse_dispatch_id(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_demand_past_the_piece_bound_is_refused_with_its_reason_not_cut() {
+    let d = Demand {
+        demand_id: "huge".into(),
+        store_id: "STORE_4".into(),
+        quantity: i64::from(i32::MAX),
+        dispatched_pieces: vec![],
+    };
+    let err = split_demand(&d, 10).unwrap_err();
+    assert!(err.contains("214748365 truckloads"), "{err}");
+    assert_eq!(
+        split_demand(
+            &Demand {
+                quantity: 100 * 10,
+                ..d.clone()
+            },
+            10
+        )
+        .unwrap()
+        .len(),
+        100
+    );
+    // Routed with ordinary demands, it is left out with the reason; the others are routed.
+    let fleet = one_depot_fleet(2, 10);
+    let ordinary = Demand {
+        demand_id: "ok".into(),
+        store_id: "STORE_5".into(),
+        quantity: 7,
+        dispatched_pieces: vec![],
+    };
+    let plan = plan_routes(
+        &fleet,
+        &fleet.trucks,
+        &Stores::shipped(),
+        &[d, ordinary],
+        &RoutingOptions::default(),
+    );
+    assert_eq!(plan.routes.len(), 1);
+    assert_eq!(plan.routes[0].stops[0].pieces[0].demand_id, "ok");
+    assert_eq!(plan.unassigned.len(), 1);
+    assert!(
+        plan.unassigned[0].reason.contains("at most 100"),
+        "{:?}",
+        plan.unassigned
+    );
 }
 
 #[test]
