@@ -182,6 +182,15 @@ async fn folder_ledger_keeps_orders_and_claims_each_trip_once() {
 }
 
 #[tokio::test]
+async fn folder_ledger_closes_orders_once_and_sets_damaged_records_aside() {
+    let dir = TempDir::new().unwrap();
+    contract::ledger_closes_orders_once_and_sets_damaged_records_aside(&FolderLedger::new(lake(
+        &dir,
+    )))
+    .await;
+}
+
+#[tokio::test]
 async fn folder_snapshot_store_commits_each_generation_once_and_collects_old_runs() {
     let dir = TempDir::new().unwrap();
     contract::snapshot_store_commits_each_generation_once_and_collects_old_runs(lake(&dir)).await;

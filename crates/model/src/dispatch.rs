@@ -197,6 +197,20 @@ pub fn clock(epoch: i64) -> String {
         .map_or_else(|| epoch.to_string(), |t| t.format("%H:%M:%S").to_string())
 }
 
+/// `epoch` as a UTC time of day when it falls on the same UTC day as `now`, with its date
+/// otherwise (`2026-12-08 04:35:35`), so a time on another day is never read as today's.
+pub fn clock_near(epoch: i64, now: i64) -> String {
+    let day = |t: i64| t.div_euclid(86_400);
+    if day(epoch) == day(now) {
+        clock(epoch)
+    } else {
+        chrono::DateTime::from_timestamp(epoch, 0).map_or_else(
+            || epoch.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+    }
+}
+
 /// Units delivered at a store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use store_model::dispatch::clock;
+use store_model::dispatch::{clock, clock_near};
 use store_model::places::{Fleet, Stores};
 use store_model::planning::printable;
 use store_model::routing::Route;
@@ -88,7 +88,7 @@ pub fn render(
     for t in &all {
         latest.insert(t.truck_id, t);
     }
-    let mut out = format!("Fleet at {} UTC\n", clock(now));
+    let mut out = format!("Fleet at {} UTC\n", clock_near(now, now + 86_400));
     for truck in &fleet.trucks {
         let depot = fleet
             .depot(&truck.depot_id)
@@ -98,15 +98,15 @@ pub fn render(
             continue;
         };
         let state = if trip.back_at > now {
-            format!("on the road, back {}", clock(trip.back_at))
+            format!("on the road, back {}", clock_near(trip.back_at, now))
         } else {
-            format!("back at {depot} since {}", clock(trip.back_at))
+            format!("back at {depot} since {}", clock_near(trip.back_at, now))
         };
         let _ = writeln!(
             out,
             "{:<9} {state}; trip left {} with {}/{} units, {} stop(s), {:.1} km",
             truck.truck_id,
-            clock(trip.departed),
+            clock_near(trip.departed, now),
             trip.load(),
             truck.capacity,
             trip.stops.len(),
@@ -117,9 +117,9 @@ pub fn render(
             let name = stores.get(&first.store_id).map_or("", |s| s.name.as_str());
             let units: i64 = stop.iter().map(|d| d.quantity).sum();
             let status = match delivered.get(first.dispatch_id.as_str()) {
-                Some(at) => format!("delivered {}", clock(*at)),
+                Some(at) => format!("delivered {}", clock_near(*at, now)),
                 None if first.eta <= now => "arriving".to_owned(),
-                None => format!("ETA {}", clock(first.eta)),
+                None => format!("ETA {}", clock_near(first.eta, now)),
             };
             let _ = writeln!(
                 out,
@@ -196,6 +196,9 @@ mod tests {
             board.contains("TRUCK_2   at Kho Tân Bình, no trip yet"),
             "{board}"
         );
+        // Times on another day than now carry their date.
+        let next_day = render(&fleet, &stores, &dispatches, &delivered, 86_400 + 10);
+        assert!(next_day.contains("since 1970-01-01 00:50:00"), "{next_day}");
         let later = render(&fleet, &stores, &dispatches, &delivered, 4000);
         assert!(
             later.contains("back at Kho Tân Thuận (Quận 7) since 00:50:00"),

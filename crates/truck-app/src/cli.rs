@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use store_model::places::{HO_CHI_MINH_CITY, MAX_BATCH_WINDOW_SECONDS};
 use store_model::planning::ReorderPolicy;
-use store_model::ports::system_clock;
+use store_model::ports::{CloseReason, system_clock};
 use store_model::routing::RoutingOptions;
 use store_model::{ConfigFile, Fleet, Stores};
 use store_planning_app::Planner;
@@ -381,8 +381,9 @@ async fn summary(dispatcher: &Dispatcher, total: &BatchReport) -> Result<()> {
         .depth()
         .await
         .context("reading the queue depth")?;
+    let closed = |reason| total.closed.iter().filter(|c| c.reason == reason).count();
     eprintln!(
-        "{} alert(s) accepted, {} trip(s), {} dispatch(es), {} deliveries; {} accepted before, {} dead-lettered, {} left to retry; queue: {} waiting, {} in flight, {} dead",
+        "{} alert(s) accepted, {} trip(s), {} dispatch(es), {} deliveries; {} accepted before, {} dead-lettered, {} left to retry; {} order(s) closed ({} expired, {} store unknown, {} too large); {} damaged ledger record(s) set aside; queue: {} waiting, {} in flight, {} dead",
         total.accepted,
         total.routes.len(),
         total.dispatched.len(),
@@ -390,6 +391,11 @@ async fn summary(dispatcher: &Dispatcher, total: &BatchReport) -> Result<()> {
         total.duplicates,
         total.dead_lettered,
         total.retried,
+        total.closed.len(),
+        closed(CloseReason::Expired),
+        closed(CloseReason::StoreUnknown),
+        closed(CloseReason::TooLarge),
+        dispatcher.ledger.damaged().len(),
         depth.visible,
         depth.in_flight,
         depth.dead

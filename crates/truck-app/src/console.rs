@@ -48,6 +48,17 @@ pub fn show(report: &BatchReport, fleet: &Fleet, time_scale: f64) {
             u.reason
         );
     }
+    for c in &report.closed {
+        println!(
+            "✖ order {} for {} closed ({}): {}; {} of {} units not delivered",
+            c.alert_id,
+            printable(&c.store_id),
+            c.reason,
+            c.detail,
+            c.undelivered,
+            c.quantity
+        );
+    }
     if report.accepted + report.duplicates + report.dead_lettered + report.retried > 0 {
         println!(
             "   ({} alert(s) accepted, {} accepted before, {} to dead letters, {} to retry)",
@@ -88,5 +99,10 @@ pub async fn print_board(dispatcher: &Dispatcher, clear: bool, queue_line: bool)
         );
     }
     println!("{text}");
+    for problem in
+        crate::ledger_problems(dispatcher.ledger.as_ref(), &dispatcher.fleet, now).await?
+    {
+        println!("⚠ {problem}");
+    }
     Ok(())
 }

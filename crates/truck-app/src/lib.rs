@@ -743,6 +743,55 @@ fn mark_dispatched(demands: &mut [Demand], dispatch: &Dispatch) {
     }
 }
 
+/// How far ahead of the clock a truck's return may be before it is shown as a problem: a day.
+/// A trip due back later was planned with a clock that ran ahead (or this one runs behind).
+pub const MAX_RETURN_AHEAD_SECONDS: i64 = 24 * 3600;
+
+/// What an operator must look at in the ledger, one line each: trucks parked because their
+/// latest trip is damaged, other damaged records set aside, and trucks due back more than
+/// [`MAX_RETURN_AHEAD_SECONDS`] after `now`. Shown by the board, the summary and the page.
+pub async fn ledger_problems(
+    ledger: &dyn Ledger,
+    fleet: &Fleet,
+    now: i64,
+) -> Result<Vec<String>, PortError> {
+    let mut out = Vec::new();
+    for truck in &fleet.trucks {
+        match ledger.latest_trip(&truck.truck_id).await {
+            Ok(Some(trip)) if trip.back_at > now.saturating_add(MAX_RETURN_AHEAD_SECONDS) => {
+                out.push(format!(
+                    "{} is due back {} UTC, {} h from now: its trip was planned with a clock ahead of this one (or this clock is behind); check both clocks",
+                    truck.truck_id,
+                    store_model::dispatch::clock_near(trip.back_at, now),
+                    (trip.back_at - now) / 3600
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let trip_damaged = ledger
+                    .damaged()
+                    .iter()
+                    .any(|d| d.key.starts_with(&Trip::truck_prefix(&truck.truck_id)));
+                if !trip_damaged {
+                    return Err(e);
+                }
+                out.push(format!("{}: {}", truck.truck_id, e.message));
+            }
+        }
+    }
+    for d in ledger.damaged() {
+        if !d.key.starts_with(store_model::lake::TRIPS_PREFIX) {
+            out.push(format!(
+                "damaged ledger record {} ({}) set aside: see its note under {}",
+                printable(&d.key),
+                printable(&d.error),
+                store_model::lake::LEDGER_QUARANTINE_PREFIX
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// When the first truck on the road is back: soon, if none is out.
 fn road_until(road: &Road, now: i64) -> i64 {
     road.dispatches

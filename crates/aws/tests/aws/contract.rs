@@ -148,6 +148,16 @@ async fn s3_ledger_keeps_orders_and_claims_each_trip_once() {
 }
 
 #[tokio::test]
+async fn s3_ledger_closes_orders_once_and_sets_damaged_records_aside() {
+    let c = moto::clients().await;
+    let bucket = moto::bucket(&c).await;
+    contract::ledger_closes_orders_once_and_sets_damaged_records_aside(&S3Ledger::new(
+        S3Objects::new(c.s3.clone(), bucket),
+    ))
+    .await;
+}
+
+#[tokio::test]
 async fn s3_snapshot_store_commits_each_generation_once_and_collects_old_runs() {
     let c = moto::clients().await;
     let bucket = moto::bucket(&c).await;

@@ -2,8 +2,9 @@
 
 use super::alert;
 use crate::dispatch::{Dispatch, Trip};
+use crate::ledger::{LedgerStore, ObjectLedger, quarantine_note_key};
 use crate::planning::{Alert, PlanningRun};
-use crate::ports::{Ledger, Recorded};
+use crate::ports::{CloseReason, Ledger, OrderClosure, Recorded};
 
 /// Ledger: alerts and planning runs are recorded and read back; a dispatch and a delivery are
 /// recorded once.
@@ -201,6 +202,90 @@ pub async fn ledger_keeps_orders_and_claims_each_trip_once(
         Some(planned + 20)
     );
     assert_eq!(ledger.latest_trip("TRUCK_9").await.expect("trip"), None);
+}
+
+/// Ledger: an order is closed once, with its reason; a damaged record (a torn or foreign write)
+/// stops no read, is set aside with a note and reported, still blocks a second record under its
+/// key, and is no longer reported once removed.
+pub async fn ledger_closes_orders_once_and_sets_damaged_records_aside<S: LedgerStore>(
+    ledger: &ObjectLedger<S>,
+) {
+    let planned = 1_764_000_000;
+    let alerts: Vec<Alert> = (0..3).map(|n| alert(n, planned)).collect();
+    let closure = OrderClosure {
+        alert_id: alerts[0].alert_id.clone(),
+        store_id: alerts[0].store_id.clone(),
+        product_id: alerts[0].product_id.clone(),
+        planned_at: planned,
+        quantity: 19,
+        undelivered: 19,
+        closed_at: planned + 90_000,
+        reason: CloseReason::StoreUnknown,
+        detail: "store left the list".into(),
+    };
+    assert_eq!(
+        ledger.close_order(&closure).await.expect("close"),
+        Recorded::Created
+    );
+    let mut again = closure.clone();
+    again.reason = CloseReason::Expired;
+    assert_eq!(
+        ledger.close_order(&again).await.expect("close"),
+        Recorded::AlreadyRecorded(closure.clone()),
+        "an order is closed once, with its first reason"
+    );
+    assert_eq!(
+        ledger
+            .closures_since(planned - 3600)
+            .await
+            .expect("closures"),
+        vec![closure]
+    );
+    assert!(ledger.damaged().is_empty());
+
+    // A dispatch overwritten with garbage: reads go on, the record is reported and noted.
+    let good = dispatch(&alerts[1], planned + 10);
+    ledger.record_dispatch(&good).await.expect("dispatch");
+    let bad = dispatch(&alerts[2], planned + 10);
+    let key = Dispatch::ledger_key(&bad.dispatch_id, bad.planned_at);
+    ledger
+        .store()
+        .put(&key, b"{oops".to_vec())
+        .await
+        .expect("damage");
+    assert_eq!(
+        ledger
+            .dispatches_since(planned - 3600)
+            .await
+            .expect("dispatches"),
+        vec![good]
+    );
+    let damaged = ledger.damaged();
+    assert_eq!(damaged.len(), 1);
+    assert_eq!(damaged[0].key, key);
+    assert!(damaged[0].error.contains("line 1"), "{damaged:?}");
+    let note = ledger
+        .store()
+        .get_all(vec![quarantine_note_key(&key)])
+        .await
+        .expect("note");
+    assert_eq!(note.len(), 1, "the damaged record is noted in quarantine");
+    assert!(String::from_utf8_lossy(&note[0].1).contains("{oops"));
+    // Its key still counts: the piece is not recorded a second time.
+    assert!(matches!(
+        ledger.record_dispatch(&bad).await.expect("dispatch"),
+        Recorded::Damaged(d) if d.key == key
+    ));
+    // A damaged trip: the error names it, and the truck's other trips are unaffected.
+    let trip_key = Trip::ledger_key("TRUCK_7", 1);
+    ledger
+        .store()
+        .put(&trip_key, b"\xff\xfe".to_vec())
+        .await
+        .expect("damage");
+    let err = ledger.latest_trip("TRUCK_7").await.unwrap_err();
+    assert!(err.message.contains("off the road"), "{err}");
+    assert!(ledger.damaged().iter().any(|d| d.key == trip_key));
 }
 
 fn dispatch(alert: &Alert, at: i64) -> Dispatch {

@@ -10,6 +10,7 @@ mod queue;
 mod snapshot;
 
 pub use ledger::{
+    ledger_closes_orders_once_and_sets_damaged_records_aside,
     ledger_keeps_orders_and_claims_each_trip_once,
     ledger_records_alerts_dispatches_and_deliveries_once,
 };

@@ -95,24 +95,32 @@ impl Ops {
     /// What the ledger and the queue say now; what cannot be read is listed as a problem.
     async fn observe(&self, now: i64, shelves: Option<Shelves>) -> Observed {
         let since = now - LOOKBACK_SECONDS.max(self.alert_expiry_seconds);
-        let (alerts, dispatches, deliveries, runs, queue) = tokio::join!(
+        let (alerts, dispatches, deliveries, runs, closures, queue) = tokio::join!(
             self.ledger.alerts_since(since),
             self.ledger.dispatches_since(since),
             self.ledger.deliveries_since(since),
             self.ledger.runs_since(since),
+            self.ledger.closures_since(since),
             self.queue.depth(),
         );
         let mut problems = Vec::new();
-        Observed {
+        let mut seen = Observed {
             now,
             shelves,
             alerts: or_problem("alerts", alerts, &mut problems).unwrap_or_default(),
             dispatches: or_problem("dispatches", dispatches, &mut problems).unwrap_or_default(),
             deliveries: or_problem("deliveries", deliveries, &mut problems).unwrap_or_default(),
             runs: or_problem("planning runs", runs, &mut problems).unwrap_or_default(),
+            closures: or_problem("closed orders", closures, &mut problems).unwrap_or_default(),
             queue: or_problem("queue", queue, &mut problems),
             problems,
+        };
+        // After the reads: what they found damaged is known by then.
+        let ledger = crate::ledger_problems(self.ledger.as_ref(), &self.fleet, now).await;
+        if let Some(lines) = or_problem("trips", ledger, &mut seen.problems) {
+            seen.problems.extend(lines);
         }
+        seen
     }
 
     /// Publishes a new view whenever what the page shows changes (the clock alone does not

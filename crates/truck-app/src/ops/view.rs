@@ -7,7 +7,7 @@ use serde::Serialize;
 use store_model::dispatch::clock;
 use store_model::places::{Fleet, Stores};
 use store_model::planning::{AlertStatus, LatestReading, PlanningRun};
-use store_model::ports::QueueDepth;
+use store_model::ports::{OrderClosure, QueueDepth};
 use store_model::{Delivery, Dispatch};
 
 use crate::board::trips;
@@ -103,6 +103,8 @@ pub struct Observed {
     pub deliveries: Vec<Delivery>,
     /// Planning runs of the window, oldest first.
     pub runs: Vec<PlanningRun>,
+    /// Orders closed without a whole delivery, with their reasons.
+    pub closures: Vec<OrderClosure>,
     /// The queue (none when it could not be read).
     pub queue: Option<QueueDepth>,
     /// What could not be read, said for the page.
@@ -226,7 +228,7 @@ pub struct ReadingsView {
 pub struct FeedEvent {
     /// When, epoch seconds.
     pub at: i64,
-    /// `alert`, `dispatch`, `delivery` or `plan`.
+    /// `alert`, `dispatch`, `delivery`, `plan` or `closed`.
     pub kind: &'static str,
     /// What happened.
     pub text: String,
@@ -470,6 +472,16 @@ fn feed(seen: &Observed) -> Vec<FeedEvent> {
             text: format!(
                 "planning run over {} readings ({}): {} alert(s) sent, {} already on their way",
                 r.readings_scanned, r.engine, r.alerts_sent, r.alerts_suppressed
+            ),
+        });
+    }
+    for c in &seen.closures {
+        events.push(FeedEvent {
+            at: c.closed_at,
+            kind: "closed",
+            text: format!(
+                "order for {} × {} at {} closed ({}): {}",
+                c.undelivered, c.product_id, c.store_id, c.reason, c.detail
             ),
         });
     }

@@ -153,6 +153,7 @@ fn the_view_colours_every_store_by_its_worst_shelf_and_lists_the_newest_events_f
         deliveries: vec![delivery],
         dispatches,
         runs: Vec::new(),
+        closures: Vec::new(),
         queue: Some(QueueDepth {
             visible: 3,
             in_flight: 1,
@@ -251,4 +252,33 @@ fn the_feed_keeps_the_newest_events_and_the_last_run_is_the_latest() {
     assert!(v.allow_invoke);
     assert!(v.readings.is_none() && v.queue.is_none());
     assert!(v.stores.iter().all(|s| s.status == ShelfStatus::Silent));
+}
+
+#[test]
+fn a_closed_order_is_in_the_feed_with_its_reason() {
+    let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
+    let places = places(&fleet, &stores);
+    let seen = Observed {
+        now: NOW,
+        closures: vec![store_model::ports::OrderClosure {
+            alert_id: "a".into(),
+            store_id: "STORE_GONE".into(),
+            product_id: "PRD_1".into(),
+            planned_at: NOW - 90_000,
+            quantity: 12,
+            undelivered: 12,
+            closed_at: NOW - 5,
+            reason: store_model::ports::CloseReason::StoreUnknown,
+            detail: "store `STORE_GONE` is not in the store list".into(),
+        }],
+        ..Observed::default()
+    };
+    let v = view(&places, &seen, false);
+    assert_eq!(v.feed.len(), 1);
+    assert_eq!((v.feed[0].kind, v.feed[0].at), ("closed", NOW - 5));
+    assert!(
+        v.feed[0].text.contains("closed (store unknown)"),
+        "{}",
+        v.feed[0].text
+    );
 }
