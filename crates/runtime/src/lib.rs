@@ -5,6 +5,7 @@
 //! - [`aws`]: the one SDK configuration of a process, its clients and each port's AWS adapter;
 //! - [`connect`]: the ports of the chosen backend, embedded (feature `local`) or AWS;
 //! - [`logging`]: the `STORE_LOG` subscriber the command-line apps share;
+//! - [`shutdown`]: the request to stop (Ctrl-C, `SIGTERM`, `SIGHUP`) every long command obeys;
 //! - [`docs`]: the `completions` and `man` subcommands every app has.
 //!
 //! Depends on `store-model` (the ports), `store-aws`, and with `local` on `store-local`; nothing
@@ -16,9 +17,11 @@ pub mod connect;
 pub mod docs;
 pub mod logging;
 pub mod settings;
+pub mod shutdown;
 
 pub use aws::{AwsConnection, sdk_config};
 pub use connect::Connection;
 pub use docs::Docs;
 pub use logging::init_tracing;
 pub use settings::{BackendSettings, QueryEngine, SdkSettings, SettingsError, env};
+pub use shutdown::shutdown_signal;

@@ -1,6 +1,9 @@
 //! Logging for the command-line apps: `STORE_LOG` (an `EnvFilter`, `warn` when unset), human
-//! lines on standard error so standard output stays the apps' data. (Under the Lambda runtime
-//! the planner uses the runtime's own JSON subscriber instead.)
+//! lines on standard error so standard output stays the apps' data. Colour only when standard
+//! error is a terminal and `NO_COLOR` is unset: a log file or pipe gets plain text. (Under the
+//! Lambda runtime the planner uses the runtime's own JSON subscriber instead.)
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -12,6 +15,27 @@ pub fn init_tracing() {
     let filter = EnvFilter::try_from_env(LOG_FILTER).unwrap_or_else(|_| EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// Whether log lines are coloured: on a terminal, unless `NO_COLOR` is set to anything but
+/// the empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(super::colour(true, Some("".into())));
+        assert!(!super::colour(true, Some("1".into())));
+        assert!(!super::colour(false, None));
+    }
 }

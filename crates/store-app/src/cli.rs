@@ -81,7 +81,7 @@ struct SimulateArgs {
     /// progress bar shows on a terminal (none when standard error is piped).
     #[arg(long, conflicts_with = "duration")]
     count: Option<u64>,
-    /// Stream live readings for this many seconds (default: until Ctrl-C).
+    /// Stream live readings for this many seconds (default: until Ctrl-C or SIGTERM).
     #[arg(long)]
     duration: Option<u64>,
     /// Simulated seconds between two readings of a shelf, with --count.

@@ -92,9 +92,8 @@ pub async fn simulate(
     // Ctrl-C flips this once; the loop checks it every round and waits on it while throttled.
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = stop_tx.send(true);
-        }
+        store_runtime::shutdown_signal().await;
+        let _ = stop_tx.send(true);
     });
     let mut sent: u64 = 0;
     let mut round: i64 = 0;

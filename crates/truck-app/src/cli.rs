@@ -74,7 +74,7 @@ enum Command {
     /// Record the deliveries that are due, route one batch of alerts, and exit.
     Once(Once),
     /// Route alerts as they come and record deliveries as trucks arrive, showing the fleet
-    /// board live, until Ctrl-C.
+    /// board live, until Ctrl-C or SIGTERM.
     Watch(Watch),
     /// Show the queue depth and the fleet board without consuming anything.
     Status(Status),
@@ -266,9 +266,10 @@ impl Once {
 impl Watch {
     async fn run(self, dispatcher: &Dispatcher) -> BatchReport {
         let live = std::io::stdout().is_terminal();
-        eprintln!("watching for alerts (Ctrl-C to stop)…");
+        eprintln!("watching for alerts (Ctrl-C or SIGTERM to stop)…");
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let name = store_runtime::shutdown_signal().await;
+            eprintln!("stopping ({name})…");
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BatchReport>();
         // The closure owns the sender, so the printer ends when the loop does.
@@ -333,7 +334,7 @@ impl Serve {
         let address = listener.local_addr().context("reading the bound address")?;
         println!("operations page: http://{address}/");
         eprintln!(
-            "serving the operations page{} (Ctrl-C to stop)",
+            "serving the operations page{} (Ctrl-C or SIGTERM to stop)",
             if self.allow_invoke {
                 ", with the planner"
             } else {
@@ -341,7 +342,8 @@ impl Serve {
             }
         );
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let name = store_runtime::shutdown_signal().await;
+            eprintln!("stopping ({name})…");
         };
         ops::serve(listener, ops, shutdown)
             .await

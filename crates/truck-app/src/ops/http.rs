@@ -7,7 +7,10 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,13 +22,34 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use store_model::PlanningEvent;
 use store_planning_app::PlanningError;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Notify, Semaphore, watch};
+use tokio::sync::{Mutex, Notify, Semaphore, oneshot, watch};
 
 use super::{Ops, page};
 
-/// Most pages open at once (each holds one event stream).
+/// Most event streams open at once; a new one ends the oldest.
 pub const MAX_WATCHERS: usize = 64;
+
+/// Most connections served at once. Past it, new ones wait in the listen backlog until one
+/// ends, so idle sockets cannot take every file descriptor the process has (the page's own
+/// queries need some).
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client has to send a request's headers, and between requests on a kept-alive
+/// connection to start the next: an idle socket is closed after it.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a write may make no progress before its connection is dropped: a client that
+/// stopped reading (its event stream backed up) frees its slot.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The longest one event stream lives; the page's `EventSource` reconnects by itself, so a
+/// forgotten tab does not hold a slot for days.
+pub const MAX_STREAM_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// How long open connections get to finish once the server is asked to stop.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest planning request body.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -37,8 +61,8 @@ struct App {
     views: watch::Receiver<Arc<str>>,
     /// Asks the watcher for a fresh look (after a planning run).
     wake: Arc<Notify>,
-    /// Event streams left to hand out.
-    watchers: Arc<Semaphore>,
+    /// One sender per open event stream, oldest first: dropping one ends its stream.
+    watchers: std::sync::Mutex<std::collections::VecDeque<oneshot::Sender<()>>>,
     /// Held by the planning run under way.
     planning: Mutex<()>,
     /// The map, drawn once.
@@ -71,7 +95,7 @@ pub async fn serve(
         ops,
         views,
         wake,
-        watchers: Arc::new(Semaphore::new(MAX_WATCHERS)),
+        watchers: std::sync::Mutex::default(),
         planning: Mutex::new(()),
         listen,
     });
@@ -83,14 +107,156 @@ pub async fn serve(
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
-    let mut stopped = stop;
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await?;
+    accept_until_stopped(listener, router, stop).await;
     let _ = watcher.await;
     Ok(())
+}
+
+/// Serves connections from `listener` until `stop` turns true, at most [`MAX_CONNECTIONS`] at
+/// once, each with a header-read timeout and a write-stall timeout; then asks each open
+/// connection to finish its request and waits up to [`DRAIN_TIMEOUT`] for them.
+async fn accept_until_stopped(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = stopped(&mut stop) => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let tcp = tokio::select! {
+            () = stopped(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    // Out of file descriptors or a connection reset before it was taken:
+                    // pause rather than spin, and go on.
+                    tracing::warn!(error = %e, "the operations page could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut stop = stop.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let io = hyper_util::rt::TokioIo::new(WriteDeadline::new(tcp, WRITE_STALL_TIMEOUT));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(io, service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stopped(&mut stop) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(DRAIN_TIMEOUT, connection).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT * 2, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A connection whose writes must make progress: a write or flush that stays pending for
+/// `limit` fails with `TimedOut`, which ends the connection (and frees what it held).
+struct WriteDeadline<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        Self {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// `poll`'s answer, or `TimedOut` once it has been pending for the limit.
+    fn deadline<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<std::io::Result<R>>,
+    ) -> Poll<std::io::Result<R>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let sleep = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.deadline(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.deadline(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let poll = Pin::new(&mut self.inner).poll_flush(cx);
+        self.deadline(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// A JSON error the page shows as it is.
@@ -143,6 +309,23 @@ pub fn host_allowed(host: Option<&str>, listen: SocketAddr) -> bool {
 }
 
 impl App {
+    /// A slot for a new event stream: the receiver completes when the stream must end. With
+    /// [`MAX_WATCHERS`] streams open, the oldest is ended to make room, so a new viewer is
+    /// always served and streams that stopped reading cannot lock every viewer out.
+    fn watch_slot(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut open = self
+            .watchers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        open.retain(|s| !s.is_closed());
+        while open.len() >= MAX_WATCHERS {
+            open.pop_front();
+        }
+        open.push_back(tx);
+        rx
+    }
+
     /// The latest view, waiting for the first look if there is none yet.
     async fn current(&self) -> Option<Arc<str>> {
         let mut views = self.views.clone();
@@ -185,20 +368,20 @@ async fn view_handler(State(app): State<Arc<App>>) -> Response {
 /// milliseconds) as a `clock` event at once and every [`CLOCK_EVERY`], so the page moves trucks
 /// by this machine's time whatever the viewer's clock says. Ends when the server stops.
 async fn events_handler(State(app): State<Arc<App>>) -> Response {
-    let Ok(permit) = app.watchers.clone().try_acquire_owned() else {
-        return refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many pages are open on this server; close one and reload",
-        );
-    };
+    let evicted = app.watch_slot();
     let mut views = app.views.clone();
     views.mark_changed();
     let clock = tokio::time::interval(CLOCK_EVERY);
+    let end = tokio::time::Instant::now() + MAX_STREAM_LIFETIME;
     let stream = futures::stream::unfold(
-        (views, clock, permit),
-        |(mut views, mut clock, permit)| async move {
+        (views, clock, evicted),
+        move |(mut views, mut clock, mut evicted)| async move {
             let event = loop {
                 tokio::select! {
+                    // The browser reconnects: no slot is held for ever by a forgotten tab or a
+                    // client that stopped reading.
+                    () = tokio::time::sleep_until(end) => return None,
+                    _ = &mut evicted => return None,
                     changed = views.changed() => {
                         changed.ok()?;
                         let view = views.borrow_and_update().clone();
@@ -211,7 +394,7 @@ async fn events_handler(State(app): State<Arc<App>>) -> Response {
                     }
                 }
             };
-            Some((Ok::<_, Infallible>(event), (views, clock, permit)))
+            Some((Ok::<_, Infallible>(event), (views, clock, evicted)))
         },
     );
     Sse::new(stream)
@@ -238,7 +421,7 @@ async fn plan_handler(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next() == Some("application/json"));
+        .is_some_and(is_json);
     if !json {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -278,6 +461,15 @@ async fn plan_handler(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
             refuse(status, &e.to_string())
         }
     }
+}
+
+/// Whether a `Content-Type` names JSON: the media type without its parameters, in any case
+/// (RFC 9110: types are case-insensitive, `; charset=utf-8` and the like may follow).
+fn is_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// Whether a request comes from a page of this server: its `Origin`, when sent, is the host it
@@ -324,6 +516,42 @@ mod tests {
         assert!(!host_allowed(Some("localhost"), lan));
         let every: SocketAddr = "0.0.0.0:80".parse().unwrap();
         assert!(host_allowed(Some("ops.example"), every));
+    }
+
+    #[test]
+    fn json_is_recognised_in_any_case_with_parameters() {
+        for ok in [
+            "application/json",
+            "APPLICATION/JSON",
+            "application/json ; charset=utf-8",
+            "Application/Json;charset=UTF-8",
+        ] {
+            assert!(is_json(ok), "{ok}");
+        }
+        for refused in [
+            "text/plain",
+            "application/jsonx",
+            "application/x-www-form-urlencoded",
+            "",
+        ] {
+            assert!(!is_json(refused), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_makes_no_progress_times_out() {
+        // A pipe nobody reads: its buffer fills, then every write stays pending.
+        let (ours, _theirs) = tokio::io::duplex(64);
+        let mut io = WriteDeadline::new(ours, Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        let err = loop {
+            match tokio::io::AsyncWriteExt::write(&mut io, &[0; 64]).await {
+                Ok(_) => {}
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= Duration::from_millis(200));
     }
 
     #[test]
