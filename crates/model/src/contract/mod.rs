@@ -119,8 +119,9 @@ pub async fn sink_flush_of_nothing_is_harmless(sink: &dyn ReadingSink) {
     assert_eq!((stats.accepted, stats.delivered, stats.objects), (0, 0, 0));
 }
 
-/// Inventory query: the latest reading per store and product wins, ties broken by event id, and
-/// the window and store filter hold.
+/// Inventory query: the latest reading per store and product wins; at the same second the lower
+/// stock, then the greater event id, whatever the order of arrival; the window and store
+/// filter hold.
 pub async fn query_returns_latest_reading_per_store_and_product(
     sink: &dyn ReadingSink,
     query: &dyn InventoryQuery,
@@ -132,16 +133,32 @@ pub async fn query_returns_latest_reading_per_store_and_product(
     tie_b.event_id = Some("00000000-0000-4000-8000-00000000000b".into());
     let mut with_max = reading("STORE_3", "PRD_2", 1, 10, now - 10);
     with_max.max_stock = Some(40);
+    // One reading sent twice under one id and time, with different stock, in both orders.
+    let mut twice_low = reading("STORE_4", "PRD_1", 2, 10, now - 50);
+    twice_low.event_id = Some("00000000-0000-4000-8000-0000000000cc".into());
+    let mut twice_high = twice_low.clone();
+    twice_high.current_stock = 30;
+    let mut reversed_low = twice_low.clone();
+    reversed_low.store_id = "STORE_5".into();
+    let mut reversed_high = twice_high.clone();
+    reversed_high.store_id = "STORE_5".into();
     let readings = vec![
         reading("STORE_1", "PRD_1", 3, 10, now - 300),
         reading("STORE_1", "PRD_1", 12, 10, now - 200), // latest: wins
         reading("STORE_1", "PRD_1", 4, 10, now - 250),  // arrives late, older: loses
         tie_b,
-        tie_a, // same time: the greater event id (b) wins
+        tie_a, // same time: the lower stock (a's 5) wins over the greater event id
         with_max,
         reading("STORE_9", "PRD_9", 0, 10, now - 30 * 3600), // outside a 24 h window
+        twice_low,
+        twice_high,
+        reversed_high,
+        reversed_low,
     ];
-    sink.put(&readings).await.expect("put");
+    // Two puts, so the pairs also straddle objects.
+    sink.put(&readings[..9]).await.expect("put");
+    sink.flush().await.expect("flush");
+    sink.put(&readings[9..]).await.expect("put");
     sink.flush().await.expect("flush");
 
     let snapshot = query
@@ -164,8 +181,10 @@ pub async fn query_returns_latest_reading_per_store_and_product(
         got,
         vec![
             ("STORE_1".into(), "PRD_1".into(), 12, None),
-            ("STORE_2".into(), "PRD_1".into(), 6, None),
+            ("STORE_2".into(), "PRD_1".into(), 5, None),
             ("STORE_3".into(), "PRD_2".into(), 1, Some(40)),
+            ("STORE_4".into(), "PRD_1".into(), 2, None),
+            ("STORE_5".into(), "PRD_1".into(), 2, None),
         ],
         "one latest reading per store and product, inside the window"
     );
@@ -173,7 +192,7 @@ pub async fn query_returns_latest_reading_per_store_and_product(
     assert_eq!(store1.readings, 3);
     assert_eq!(store1.check_timestamp, now - 200);
     assert_eq!(store1.product_name, "Bánh mì PRD_1");
-    assert_eq!(snapshot.readings_scanned, 6);
+    assert_eq!(snapshot.readings_scanned, 10);
     assert!(!snapshot.query_id.is_empty());
 
     let only = query

@@ -2,7 +2,8 @@
 //!
 //! The rules, in order:
 //! 1. Per (store, product) only the latest reading in the lookback window counts (latest by
-//!    `check_timestamp`, `event_id` breaking ties). The query engines compute it with the one
+//!    `check_timestamp`; at the same second the lower stock, then the greater `event_id`, so the
+//!    content decides, never the order of arrival). The query engines compute it with the one
 //!    [`planning_sql`] text.
 //! 2. `projected = current_stock + outstanding`, where outstanding is the quantity already
 //!    alerted (whether waiting for a truck or in transit) that the reading does not yet reflect.

@@ -119,8 +119,8 @@ fn raw_candidates(table: &str, stores: &str) -> String {
     )
 }
 
-/// The latest reading's columns, by `ord` (event time, then event id): one text for every
-/// planning and compaction query.
+/// The latest reading's columns, by `ord` (event time, then the lower stock, then the event
+/// id): one text for every planning and compaction query.
 const LATEST_AGGREGATES: &str = "       max_by(product_name, ord) AS product_name,
        max_by(current_stock, ord) AS current_stock,
        max_by(threshold_level, ord) AS threshold_level,
@@ -134,9 +134,24 @@ const WINDOW_AGGREGATES: &str = "       count(*) AS readings,
        min(check_timestamp) AS first_timestamp";
 
 /// The columns a planning query aggregates, with the orders of the latest and first reading.
-const CANDIDATE_COLUMNS: &str = "store_id, product_id, product_name, current_stock, \
-threshold_level, max_stock, check_timestamp, event_id, \
-row(check_timestamp, coalesce(event_id, '')) AS ord";
+const CANDIDATE_COLUMNS: &str = concat!(
+    "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
+     check_timestamp, event_id, ",
+    ord!()
+);
+
+/// The order of readings, one text for every query: by event time, then the lower stock, then
+/// the greater event id. Two readings of one second that disagree (two sensors, or one reading
+/// sent twice with different stock under the same id) are decided by their content, never by
+/// which arrived first: the lower stock wins, the cautious reading. Time and stock share the
+/// key's integer part (`time * 2^31 + (2^31 - 1 - stock)`), exact while times are before 2106
+/// (2^32 s), which every row reaching it is (the window and the fold bound them by the clock).
+macro_rules! ord {
+    () => {
+        "row(check_timestamp * 2147483648 + (2147483647 - current_stock), coalesce(event_id, '')) AS ord"
+    };
+}
+use ord;
 
 /// The validity filters every planning SQL applies to raw readings (a foreign writer may have put
 /// rows that break the contract in the lake, and Athena's JSON SerDe reads a malformed line as
@@ -165,8 +180,7 @@ fn store_filter(n: usize) -> String {
 /// previous snapshot, when there is one) into one row per store and product holding its latest
 /// reading, the same `max_by` order as the planning SQL.
 pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize) -> String {
-    let cols = "store_id, product_id, product_name, current_stock, threshold_level, max_stock, \
-                check_timestamp, event_id, row(check_timestamp, coalesce(event_id, '')) AS ord";
+    let cols = CANDIDATE_COLUMNS;
     let previous = previous.map_or_else(String::new, |p| {
         format!(
             "  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
