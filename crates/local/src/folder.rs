@@ -48,7 +48,34 @@ impl LakeFolder {
         self.root.join(key)
     }
 
+    /// The bucket folder must still be there: like S3's `NoSuchBucket`, a lake folder deleted
+    /// while an app runs is an error for every read and write, never an empty lake, and nothing
+    /// re-creates it behind the operator's back (only opening it, at start, does).
+    fn bucket(&self) -> io::Result<()> {
+        if self.root.is_dir() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "the lake folder {} is gone (deleted while this app ran?); restore it, or restart the app to begin an empty one",
+                    self.root.display()
+                ),
+            ))
+        }
+    }
+
+    /// The folder of `prefix`, created when missing (an engine lists it as a table), inside a
+    /// bucket folder that must still be there.
+    pub fn prefix_folder(&self, prefix: &str) -> io::Result<PathBuf> {
+        self.bucket()?;
+        let dir = self.path(prefix);
+        fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
     fn write_temp(&self, key: &str, bytes: &[u8]) -> io::Result<(PathBuf, PathBuf)> {
+        self.bucket()?;
         let path = self.path(key);
         let dir = path.parent().expect("keys always have a parent folder");
         fs::create_dir_all(dir)?;
@@ -134,7 +161,7 @@ impl LakeFolder {
     pub fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.bucket().map(|()| None),
             Err(e) => Err(e),
         }
     }
@@ -159,6 +186,7 @@ impl LakeFolder {
 
     /// Moves an object to another key; `false` when it was already gone (moved by someone else).
     pub fn rename(&self, from: &str, to: &str) -> io::Result<bool> {
+        self.bucket()?;
         let target = self.path(to);
         fs::create_dir_all(target.parent().expect("keys have a parent"))?;
         match fs::rename(self.path(from), &target) {
@@ -170,6 +198,7 @@ impl LakeFolder {
 
     /// Every object under a prefix (a folder path ending in `/`), sorted by key.
     pub fn list(&self, prefix: &str) -> io::Result<Vec<ObjectInfo>> {
+        self.bucket()?;
         let mut out = Vec::new();
         let start = self.path(prefix);
         if start.is_dir() {
@@ -182,6 +211,7 @@ impl LakeFolder {
     /// Objects under `prefix` in `dt=` partitions at or after `min_dt`; partitions before it are
     /// not even listed.
     pub fn list_partitions_since(&self, prefix: &str, min_dt: &str) -> io::Result<Vec<ObjectInfo>> {
+        self.bucket()?;
         let dir = self.path(prefix);
         let mut out = Vec::new();
         let entries = match fs::read_dir(&dir) {
@@ -306,6 +336,25 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_deleted_lake_folder_is_an_error_for_every_call_and_is_not_re_created() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        lake.put("ledger/x/a.json", b"1").unwrap();
+        fs::remove_dir_all(dir.path().join("s3")).unwrap();
+        for err in [
+            lake.list("ledger/").unwrap_err(),
+            lake.list_partitions_since("ledger/x/", "dt=").unwrap_err(),
+            lake.get("ledger/x/a.json").unwrap_err(),
+            lake.put("ledger/x/b.json", b"2").unwrap_err(),
+            lake.put_if_absent("ledger/x/c.json", b"3").unwrap_err(),
+        ] {
+            assert_eq!(err.kind(), io::ErrorKind::NotFound);
+            assert!(err.to_string().contains("is gone"), "{err}");
+        }
+        assert!(!dir.path().join("s3").exists(), "nothing re-created it");
     }
 
     #[test]

@@ -155,8 +155,7 @@ impl DataFusionInventoryQuery {
         };
         match &self.source {
             Source::Folder { lake, .. } => {
-                let root = lake.path(READINGS_PREFIX);
-                std::fs::create_dir_all(&root).map_err(DataFusionError::IoError)?;
+                let root = lake.prefix_folder(READINGS_PREFIX)?;
                 let url = ListingTableUrl::parse(format!("{}/", root.display()))?;
                 ctx.register_table(
                     "readings_parquet",

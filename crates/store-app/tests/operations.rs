@@ -202,3 +202,24 @@ fn the_page_stays_reachable_under_idle_sockets_and_streams_that_never_read() {
     assert!(!body.contains("Too many open files"), "{body}");
     eprintln!("answered after {waited:?} behind 400 idle sockets");
 }
+
+#[test]
+fn deleting_the_data_folder_under_serve_is_a_problem_on_the_page_not_an_empty_world() {
+    let dir = TempDir::new().unwrap();
+    let data = dir.path().join("data");
+    let (_server, address) = serve_page(&data, &["--readings-seconds", "5"], &[]);
+    let (status, body) = http_get(&address, "/api/view", None);
+    assert_eq!(status, 200);
+    assert!(!body.contains("is gone"), "{body}");
+    std::fs::remove_dir_all(&data).unwrap();
+    let started = Instant::now();
+    let body = loop {
+        let (_, body) = http_get(&address, "/api/view", None);
+        if body.contains("is gone") || started.elapsed() > Duration::from_secs(30) {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(body.contains("is gone"), "no problem shown: {body}");
+    assert!(!data.join("s3").exists(), "a reader re-created the lake");
+}
