@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use store_local::FolderLedger;
 use store_model::contract::alert;
 use store_model::ports::{AlertQueue, CloseReason, Ledger};
-use store_model::{Alert, Dispatch, Trip};
+use store_model::{Alert, ConfigFile, Dispatch, Trip};
 use store_truck_app::{BatchReport, ExecutionOutcome, ORDER_MAX_AGE_SECONDS};
 use tempfile::TempDir;
 
@@ -255,4 +255,38 @@ async fn orders_for_vanished_stores_take_no_place_in_the_window_and_close_with_a
     }
     let (open, _) = d.waiting(now.load(Ordering::SeqCst)).await.unwrap();
     assert!(open.is_empty(), "{} still open", open.len());
+}
+
+#[tokio::test]
+async fn a_truck_due_back_more_than_a_day_ahead_is_a_problem_with_its_date() {
+    let dir = TempDir::new().unwrap();
+    let (_, ledger) = open(&dir);
+    // A trip planned while the clock ran two days ahead.
+    let ahead = T0 + 2 * 24 * 3600;
+    let trip = Trip {
+        truck_id: "TRUCK_2".into(),
+        trip: 1,
+        route_id: store_model::dispatch::route_id("TRUCK_2", ahead),
+        departed: ahead,
+        back_at: ahead + 3600,
+        dispatches: Vec::new(),
+    };
+    ledger.claim_trip(&trip).await.unwrap();
+    let fleet = store_model::Fleet::shipped();
+    let problems = store_truck_app::ledger_problems(&ledger, &fleet, T0)
+        .await
+        .unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("TRUCK_2 is due back 2025-11-2"),
+        "{problems:?}"
+    );
+    assert!(problems[0].contains("check both clocks"), "{problems:?}");
+    // Within a day it is no problem.
+    assert!(
+        store_truck_app::ledger_problems(&ledger, &fleet, ahead)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
