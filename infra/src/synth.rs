@@ -43,8 +43,10 @@ pub mod ids {
     pub const DEAD_LETTER_QUEUE: &str = "DeadLetterQueue";
     /// The alert queue.
     pub const ALERT_QUEUE: &str = "AlertQueue";
-    /// The queues' TLS-only policy.
+    /// The alert queue's TLS-only policy.
     pub const QUEUE_POLICY: &str = "AlertQueuePolicy";
+    /// The dead-letter queue's TLS-only policy.
+    pub const DEAD_LETTER_QUEUE_POLICY: &str = "DeadLetterQueuePolicy";
     /// The planner's role.
     pub const PLANNER_ROLE: &str = "PlannerRole";
     /// The planner's log group.
@@ -65,6 +67,8 @@ pub mod params {
     pub const LAKE_FORMAT: &str = "LakeFormat";
     /// Executions reserved for the planner; 0 reserves none.
     pub const RESERVED_CONCURRENCY: &str = "PlannerReservedConcurrency";
+    /// Email the alarms notify; empty for none.
+    pub const ALARM_EMAIL: &str = "AlarmEmail";
 }
 
 /// The queues are encrypted at rest with SQS-managed keys, which the check does not recognise.
@@ -80,7 +84,7 @@ const PARQUET: &str = "ConvertToParquet";
 const RESERVE_CONCURRENCY: &str = "ReservePlannerConcurrency";
 
 /// The stack outputs and the app setting each one fills.
-pub const OUTPUTS: [(&str, &str); 8] = [
+pub const OUTPUTS: [(&str, &str); 9] = [
     ("LakeBucketName", env::LAKE_BUCKET),
     ("DeliveryStreamName", env::DELIVERY_STREAM),
     ("AlertQueueUrl", env::ALERT_QUEUE_URL),
@@ -88,6 +92,7 @@ pub const OUTPUTS: [(&str, &str); 8] = [
     ("AthenaWorkgroup", env::ATHENA_WORKGROUP),
     ("GlueDatabase", env::GLUE_DATABASE),
     ("LakeFormat", env::LAKE_FORMAT),
+    ("MetricsNamespace", env::METRICS_NAMESPACE),
     ("Region", env::REGION),
 ];
 
@@ -104,8 +109,14 @@ pub fn template() -> Template {
     queues(&mut t);
     planner_role(&mut t);
     planner(&mut t);
+    operations::operations(&mut t);
     outputs(&mut t);
     t
+}
+
+/// The stack's metrics namespace, `StoreInventory/<stack>`.
+fn metrics_namespace() -> Value {
+    json!({"Fn::Join": ["", [store_model::metrics::NAMESPACE_PREFIX, reference("AWS::StackName")]]})
 }
 
 /// The parameters and the conditions they drive.
@@ -419,26 +430,32 @@ fn queues(t: &mut Template) {
         )
         .skipping(&[SQS_MANAGED_ENCRYPTION]),
     );
-    t.add(
-        QUEUE_POLICY,
-        Resource::new(
-            "AWS::SQS::QueuePolicy",
-            json!({
-                "Queues": [reference(ALERT_QUEUE), reference(DEAD_LETTER_QUEUE)],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [{
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "sqs:*",
-                        "Resource": [get_att(ALERT_QUEUE, "Arn"), get_att(DEAD_LETTER_QUEUE, "Arn")],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
-                    }]
-                }
-            }),
-        ),
-    );
+    // One policy per queue, naming only its own queue.
+    for (policy, queue) in [
+        (QUEUE_POLICY, ALERT_QUEUE),
+        (DEAD_LETTER_QUEUE_POLICY, DEAD_LETTER_QUEUE),
+    ] {
+        t.add(
+            policy,
+            Resource::new(
+                "AWS::SQS::QueuePolicy",
+                json!({
+                    "Queues": [reference(queue)],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "sqs:*",
+                            "Resource": get_att(queue, "Arn"),
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+                        }]
+                    }
+                }),
+            ),
+        );
+    }
 }
 
 /// The planner's role and logs.
@@ -487,6 +504,7 @@ fn planner(t: &mut Template) {
         (env::SNAPSHOT_TABLE, json!(SNAPSHOT_TABLE)),
         (env::LAKE_FORMAT, reference(params::LAKE_FORMAT)),
         (env::QUERY_ENGINE, json!("athena")),
+        (env::METRICS_NAMESPACE, metrics_namespace()),
     ] {
         variables.insert(name.to_owned(), value);
     }
@@ -538,6 +556,7 @@ fn planner(t: &mut Template) {
             "AthenaWorkgroup" => reference(WORKGROUP),
             "GlueDatabase" => reference(DATABASE),
             "LakeFormat" => reference(params::LAKE_FORMAT),
+            "MetricsNamespace" => metrics_namespace(),
             _ => reference("AWS::Region"),
         };
         t.outputs.insert(
@@ -582,6 +601,7 @@ pub fn env_file_from_outputs(outputs: &Value) -> Result<String, String> {
 }
 
 mod iam;
+pub mod operations;
 #[cfg(test)]
 mod tests;
 

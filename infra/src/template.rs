@@ -84,9 +84,11 @@ impl Resource {
         }
     }
 
-    /// Keeps the resource (and its data) when the stack is deleted or it is replaced.
+    /// Keeps the resource (and its data) when the stack is deleted or it is replaced, except
+    /// when the stack's first creation rolls back: then the resource (still empty) goes with it,
+    /// so a failed first deployment can simply be run again.
     pub fn retained(mut self) -> Self {
-        self.deletion_policy = Some("Retain");
+        self.deletion_policy = Some("RetainExceptOnCreate");
         self.update_replace_policy = Some("Retain");
         self
     }

@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod lake;
 pub mod latest;
 pub mod ledger;
+pub mod metrics;
 pub mod places;
 pub mod planning;
 pub mod policy;

@@ -120,8 +120,9 @@ async fn serve(settings: &Settings) -> Result<()> {
     lambda_runtime::tracing::init_default_subscriber();
     let planner = settings.planner().await?;
     let planner = &planner;
+    let namespace = settings.backend.metrics_namespace.as_deref();
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        lambda_handler(planner, event)
+        lambda_handler(planner, namespace, event)
     }))
     .await
     .map_err(|e| anyhow::anyhow!(e))

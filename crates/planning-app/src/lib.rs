@@ -33,10 +33,13 @@ pub enum PlanningError {
     /// The event breaks the contract; fix the event.
     #[error(transparent)]
     InvalidEvent(#[from] store_model::planning::EventError),
-    /// The invocation's deadline came before the query finished: its queries were stopped and
-    /// nothing was committed, sent or recorded. Invoke again (a finished fold is kept), or give
-    /// the function more time.
-    #[error("planning run cut short by the invocation's deadline, nothing sent: {0}")]
+    /// The invocation's deadline came first. During the query: its queries were stopped and
+    /// nothing was committed, sent or recorded. After it: what was sent is recorded, or is sent
+    /// again with the same ids by the next run (a dispatcher accepts an alert once). Invoke again
+    /// (a finished fold is kept), or give the function more time.
+    #[error(
+        "planning run cut short by the invocation's deadline (invoke again: nothing half done is kept, and alerts not recorded are sent again with the same ids): {0}"
+    )]
     OutOfTime(#[source] PortError),
     /// The planning query failed.
     #[error("planning query failed: {0}")]
@@ -78,9 +81,13 @@ pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
 /// The Lambda entry point: the event as it arrived (so an unknown field is our `InvalidEvent`,
 /// not a runtime deserialization failure), planned by [`Planner::handle_by`] to the
 /// invocation's deadline less [`DEADLINE_RESERVE`].
+/// With `metrics_namespace`, each run that finishes writes one CloudWatch embedded metric format
+/// line to standard output (readings and bytes scanned, alerts sent and suppressed, the time of
+/// each step), which Lambda's log capture turns into metrics: no API call, no permission.
 #[instrument(skip_all, fields(request_id = %event.context.request_id))]
 pub async fn lambda_handler(
     planner: &Planner,
+    metrics_namespace: Option<&str>,
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<PlanningResult, PlanningError> {
     let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
@@ -89,7 +96,70 @@ pub async fn lambda_handler(
     } else {
         PlanningEvent::from_json(&event.payload.to_string())?
     };
-    planner.handle_by(event, deadline).await
+    let (result, steps) = planner.handle_timed(event, deadline).await?;
+    if let Some(namespace) = metrics_namespace {
+        println!("{}", steps.emf_line(namespace, &result));
+    }
+    Ok(result)
+}
+
+/// How long each step of a run took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepTimes {
+    /// The planning query (fold and plan).
+    pub query: Duration,
+    /// Reading the ledger and deciding.
+    pub decide: Duration,
+    /// Sending the alerts and recording them and the run.
+    pub send: Duration,
+}
+
+impl StepTimes {
+    /// The run's metrics as one embedded metric format line.
+    pub fn emf_line(&self, namespace: &str, result: &PlanningResult) -> String {
+        use store_model::metrics::{
+            ALERTS_SENT, ALERTS_SUPPRESSED, BYTES_SCANNED, DECIDE_MILLISECONDS, QUERY_MILLISECONDS,
+            READINGS_SCANNED, SEND_MILLISECONDS, emf_line,
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        emf_line(
+            namespace,
+            now_ms,
+            &[
+                (READINGS_SCANNED, result.readings_scanned as f64),
+                (BYTES_SCANNED, result.bytes_scanned as f64),
+                (ALERTS_SENT, result.alerts_sent as f64),
+                (ALERTS_SUPPRESSED, result.alerts_suppressed as f64),
+                (QUERY_MILLISECONDS, ms(self.query)),
+                (DECIDE_MILLISECONDS, ms(self.decide)),
+                (SEND_MILLISECONDS, ms(self.send)),
+            ],
+        )
+    }
+}
+
+/// `work`, unless `deadline` comes first: then the run stops with [`PlanningError::OutOfTime`],
+/// naming the step. Every step after the query is resumable: alerts are sent before they are
+/// recorded, and an alert sent but not recorded is sent again, with the same id, next run.
+async fn by_deadline<T>(
+    deadline: Option<Instant>,
+    step: &'static str,
+    work: impl Future<Output = Result<T, PlanningError>>,
+) -> Result<T, PlanningError> {
+    let Some(deadline) = deadline else {
+        return work.await;
+    };
+    match tokio::time::timeout_at(deadline.into(), work).await {
+        Ok(done) => done,
+        Err(_) => Err(PlanningError::OutOfTime(PortError::new(
+            ErrorKind::OutOfTime,
+            step,
+            format!("the deadline came during {step}; it was stopped"),
+        ))),
+    }
 }
 
 /// When the work of an invocation must be done: its deadline (epoch milliseconds, as the
@@ -194,14 +264,25 @@ impl Planner {
             .map_err(PlanningError::Ledger)
     }
 
-    /// Runs one planning pass whose query must be done by `deadline`.
-    #[instrument(skip_all, fields(lookback = event.lookback(), dry_run = event.dry_run.unwrap_or(false)), err)]
+    /// Runs one planning pass whose every step must be done by `deadline`.
     pub async fn handle_by(
         &self,
         event: PlanningEvent,
         deadline: Option<Instant>,
     ) -> Result<PlanningResult, PlanningError> {
+        self.handle_timed(event, deadline).await.map(|(r, _)| r)
+    }
+
+    /// [`Self::handle_by`], with the time each step took.
+    #[instrument(skip_all, fields(lookback = event.lookback(), dry_run = event.dry_run.unwrap_or(false)), err)]
+    pub async fn handle_timed(
+        &self,
+        event: PlanningEvent,
+        deadline: Option<Instant>,
+    ) -> Result<(PlanningResult, StepTimes), PlanningError> {
         event.validate()?;
+        let mut steps = StepTimes::default();
+        let started = Instant::now();
         let now = (self.clock)();
         let request = InventoryRequest::new(
             now,
@@ -222,12 +303,16 @@ impl Planner {
                 .policy
                 .alert_expiry_seconds()
                 .max(i64::from(event.lookback()) * 3600);
+        steps.query = started.elapsed();
+        let started = Instant::now();
         let known_stores = self.known_stores_of(&event);
-        let ledger = self
-            .ledger
-            .alerts_since(since)
-            .await
-            .map_err(PlanningError::Ledger)?;
+        let ledger = by_deadline(deadline, "reading the alert ledger", async {
+            self.ledger
+                .alerts_since(since)
+                .await
+                .map_err(PlanningError::Ledger)
+        })
+        .await?;
         let ctx = PlanContext {
             policy: &self.policy,
             ledger: &ledger,
@@ -247,8 +332,15 @@ impl Planner {
             warn!(alert_id = %u.alert_id, store = %u.store_id, product = %u.product_id, reason = %u.reason, "alert not sent");
         }
         let dry_run = event.dry_run.unwrap_or(false);
+        steps.decide = started.elapsed();
+        let started = Instant::now();
         if !dry_run {
-            self.send(&snapshot.query_id, &decision.alerts).await?;
+            by_deadline(
+                deadline,
+                "sending and recording the alerts",
+                self.send(&snapshot.query_id, &decision.alerts),
+            )
+            .await?;
         }
         info!(
             query_id = %snapshot.query_id,
@@ -281,13 +373,18 @@ impl Planner {
             alerts_object,
         };
         if !dry_run {
-            self.ledger
-                .record_run(&PlanningRun::of(&result, now, event.lookback()))
-                .await
-                .map_err(PlanningError::Ledger)?;
+            let run = PlanningRun::of(&result, now, event.lookback());
+            by_deadline(deadline, "recording the run", async {
+                self.ledger
+                    .record_run(&run)
+                    .await
+                    .map_err(PlanningError::Ledger)
+            })
+            .await?;
         }
+        steps.send = started.elapsed();
         result.bound_lists();
-        Ok(result)
+        Ok((result, steps))
     }
 }
 
@@ -325,7 +422,7 @@ mod tests {
         let d = Diagnostic::from(e);
         assert_eq!(d.error_type, "DeadlineExceeded");
         assert!(
-            d.error_message.contains("nothing sent"),
+            d.error_message.contains("invoke again"),
             "{}",
             d.error_message
         );

@@ -282,9 +282,10 @@ fn lambda_event(fixture: &str) -> lambda_runtime::LambdaEvent<serde_json::Value>
 async fn the_lambda_handler_plans_an_event_with_a_default_context() {
     let w = world();
     feed(&w, &[reading("STORE_4", "PRD_2", 1, 10, NOW - 60)]).await;
-    let result = store_planning_app::lambda_handler(&w.planner, lambda_event("empty-event.json"))
-        .await
-        .unwrap();
+    let result =
+        store_planning_app::lambda_handler(&w.planner, None, lambda_event("empty-event.json"))
+            .await
+            .unwrap();
     assert_eq!(result.alerts_sent, 1);
     let json = serde_json::to_value(&result).unwrap();
     for key in [
@@ -303,9 +304,10 @@ async fn the_lambda_handler_plans_an_event_with_a_default_context() {
 #[tokio::test]
 async fn the_lambda_handler_reports_a_bad_event_as_a_typed_diagnostic() {
     let w = world();
-    let e = store_planning_app::lambda_handler(&w.planner, lambda_event("misspelt-event.json"))
-        .await
-        .unwrap_err();
+    let e =
+        store_planning_app::lambda_handler(&w.planner, None, lambda_event("misspelt-event.json"))
+            .await
+            .unwrap_err();
     let diagnostic = lambda_runtime::Diagnostic::from(e);
     assert_eq!(diagnostic.error_type, "InvalidEvent");
     assert!(
@@ -391,4 +393,141 @@ async fn an_oversized_record_in_the_local_lake_is_quarantined_and_planning_goes_
     let run = w.planner.handle(event("empty-event.json")).await.unwrap();
     assert_eq!((run.alerts_sent, run.malformed_skipped), (2, 1));
     assert_eq!(w.queue.depth().await.unwrap().visible, 2);
+}
+
+/// A queue whose sends take longer than the invocation has left.
+struct SlowQueue(Arc<SqliteAlertQueue>);
+
+#[async_trait::async_trait]
+impl AlertQueue for SlowQueue {
+    async fn send(&self, alerts: &[store_model::Alert]) -> Result<(), PortError> {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        self.0.send(alerts).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: std::time::Duration,
+    ) -> Result<Vec<store_model::ports::QueueMessage>, PortError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, handles: &[String]) -> Result<(), PortError> {
+        self.0.delete(handles).await
+    }
+    async fn extend_visibility(
+        &self,
+        handle: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(), PortError> {
+        self.0.extend_visibility(handle, timeout).await
+    }
+    async fn dead_letter(
+        &self,
+        message: &store_model::ports::QueueMessage,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        self.0.dead_letter(message, reason).await
+    }
+    async fn depth(&self) -> Result<store_model::ports::QueueDepth, PortError> {
+        self.0.depth().await
+    }
+}
+
+#[tokio::test]
+async fn the_steps_after_the_query_keep_the_deadline_and_the_next_run_resumes() {
+    let mut w = world();
+    feed(&w, &[reading("STORE_1", "PRD_1", 2, 10, NOW - 600)]).await;
+    let fast = w.planner.queue.clone();
+    w.planner.queue = Arc::new(SlowQueue(w.queue.clone()));
+    let started = std::time::Instant::now();
+    // The query itself is quick; the send would take 5 s past a deadline 1.5 s away.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let err = w
+        .planner
+        .handle_by(PlanningEvent::default(), Some(deadline))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PlanningError::OutOfTime(_)), "{err}");
+    assert!(
+        err.to_string().contains("sending and recording the alerts"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        w.ledger.alerts_since(0).await.unwrap().is_empty(),
+        "nothing recorded"
+    );
+    // The next run, with time, sends and records it.
+    w.planner.queue = fast;
+    let next = w.planner.handle(PlanningEvent::default()).await.unwrap();
+    assert_eq!(next.alerts_sent, 1);
+    assert_eq!(w.ledger.alerts_since(0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_runs_over_one_window_send_each_alert_once() {
+    let w = world();
+    feed(
+        &w,
+        &[
+            reading("STORE_1", "PRD_1", 2, 10, NOW - 600),
+            reading("STORE_2", "PRD_3", 1, 10, NOW - 300),
+        ],
+    )
+    .await;
+    // As an AWS CLI that retries an Invoke it timed out on would: the same event twice.
+    let first = w.planner.handle(PlanningEvent::default()).await.unwrap();
+    let second = w.planner.handle(PlanningEvent::default()).await.unwrap();
+    assert_eq!((first.alerts_sent, second.alerts_sent), (2, 0));
+    assert_eq!(second.alerts_suppressed, 2);
+    assert_eq!(
+        w.queue.depth().await.unwrap().visible,
+        2,
+        "each alert on the queue once"
+    );
+}
+
+#[test]
+fn a_run_s_metrics_line_is_embedded_metric_format() {
+    let result = store_model::PlanningResult {
+        query_id: "q".into(),
+        engine: "athena".into(),
+        readings_scanned: 600,
+        bytes_scanned: 4096,
+        malformed_skipped: 0,
+        alerts_sent: 3,
+        alerts_suppressed: 1,
+        dry_run: false,
+        alerts: Vec::new(),
+        suppressed: Vec::new(),
+        silent_stores: Vec::new(),
+        unsendable: Vec::new(),
+        unlisted: Default::default(),
+        alerts_object: None,
+        messages: Vec::new(),
+    };
+    let steps = store_planning_app::StepTimes {
+        query: std::time::Duration::from_millis(1200),
+        ..Default::default()
+    };
+    let line = steps.emf_line("StoreInventory/s", &result);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "StoreInventory/s"
+    );
+    assert_eq!(v["ReadingsScanned"], 600.0);
+    assert_eq!(v["AlertsSent"], 3.0);
+    assert_eq!(v["QueryMilliseconds"], 1200.0);
+    assert_eq!(
+        v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .len(),
+        store_model::metrics::PLANNER_METRICS.len()
+    );
 }

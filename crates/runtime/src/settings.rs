@@ -41,6 +41,9 @@ pub mod env {
     pub const QUERY_ENGINE: &str = "STORE_QUERY_ENGINE";
     /// `json` or `parquet`: the format of the reading objects the delivery stream writes.
     pub const LAKE_FORMAT: &str = "STORE_LAKE_FORMAT";
+    /// The CloudWatch namespace of the stack's own metrics (`StoreInventory/<stack>`); the
+    /// truck app publishes there on the AWS backend when it is set.
+    pub const METRICS_NAMESPACE: &str = "STORE_METRICS_NAMESPACE";
     /// A file of `NAME=value` lines (the stack outputs written by `scripts/deploy.sh`) filling
     /// in the names above that neither a flag nor the environment gives.
     pub const ENV_FILE: &str = "STORE_ENV_FILE";
@@ -143,6 +146,10 @@ pub struct BackendSettings {
     /// the delivery stream converts to Parquet); read by DataFusion over S3 [default: json].
     #[arg(long, env = env::LAKE_FORMAT, global = true)]
     pub lake_format: Option<ObjectFormat>,
+    /// The CloudWatch namespace of the stack's metrics (stack output `MetricsNamespace`); the
+    /// truck app publishes its own there on the AWS backend when it is set.
+    #[arg(long, env = env::METRICS_NAMESPACE, global = true)]
+    pub metrics_namespace: Option<String>,
 }
 
 /// One setting: the variable (and env file name) it is read from, its flag, and how it moves
@@ -191,7 +198,7 @@ macro_rules! parsed {
 }
 
 /// Every setting an env file may hold, by its variable name.
-pub const SETTINGS: [Setting; 15] = [
+pub const SETTINGS: [Setting; 16] = [
     parsed!(env::BACKEND, "backend", backend),
     Setting {
         env: env::DATA_DIR,
@@ -219,6 +226,11 @@ pub const SETTINGS: [Setting; 15] = [
     text!(env::ATHENA_OUTPUT, "athena-output", athena_output),
     parsed!(env::QUERY_ENGINE, "query-engine", query_engine),
     parsed!(env::LAKE_FORMAT, "lake-format", lake_format),
+    text!(
+        env::METRICS_NAMESPACE,
+        "metrics-namespace",
+        metrics_namespace
+    ),
 ];
 
 fn setting(env: &str) -> Option<&'static Setting> {

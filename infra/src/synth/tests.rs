@@ -217,3 +217,178 @@ fn outputs_become_the_env_file() {
             .contains("LakeBucketName")
     );
 }
+
+/// The metrics each AWS namespace publishes that the stack watches, with their dimensions, as
+/// the services document them (SQS, Lambda, Firehose, Athena CloudWatch metrics pages).
+const AWS_METRICS: &[(&str, &str, &[&str])] = &[
+    (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        &["QueueName"],
+    ),
+    (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesNotVisible",
+        &["QueueName"],
+    ),
+    ("AWS/SQS", "ApproximateAgeOfOldestMessage", &["QueueName"]),
+    ("AWS/Lambda", "Errors", &["FunctionName"]),
+    ("AWS/Lambda", "Throttles", &["FunctionName"]),
+    ("AWS/Lambda", "Duration", &["FunctionName"]),
+    ("AWS/Lambda", "Invocations", &["FunctionName"]),
+    (
+        "AWS/Firehose",
+        "DeliveryToS3.DataFreshness",
+        &["DeliveryStreamName"],
+    ),
+    (
+        "AWS/Firehose",
+        "DeliveryToS3.Success",
+        &["DeliveryStreamName"],
+    ),
+    (
+        "AWS/Firehose",
+        "DeliveryToS3.Records",
+        &["DeliveryStreamName"],
+    ),
+    ("AWS/Firehose", "IncomingRecords", &["DeliveryStreamName"]),
+    (
+        "AWS/Athena",
+        "TotalExecutionTime",
+        &["QueryState", "QueryType", "WorkGroup"],
+    ),
+];
+
+/// The logical id a `Ref` or `Fn::GetAtt` names.
+fn named_resource(value: &Value) -> Option<&str> {
+    value["Ref"]
+        .as_str()
+        .or_else(|| value["Fn::GetAtt"][0].as_str())
+}
+
+#[test]
+fn every_alarm_names_an_existing_metric_and_resource_and_notifies_the_topic() {
+    let t: Value = serde_json::from_str(&template().to_json()).unwrap();
+    let resources = t["Resources"].as_object().unwrap();
+    let alarms: Vec<(&String, &Value)> = resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert_eq!(alarms.len(), operations::ALARMS.len());
+    for (id, alarm) in alarms {
+        let p = &alarm["Properties"];
+        let (namespace, metric) = (
+            p["Namespace"].as_str().unwrap(),
+            p["MetricName"].as_str().unwrap(),
+        );
+        let known = AWS_METRICS
+            .iter()
+            .find(|(n, m, _)| *n == namespace && *m == metric)
+            .unwrap_or_else(|| panic!("{id}: {namespace} publishes no {metric} we know of"));
+        let mut names: Vec<&str> = p["Dimensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["Name"].as_str().unwrap())
+            .collect();
+        names.sort_unstable();
+        assert_eq!(names, known.2, "{id}: the metric's dimensions");
+        for d in p["Dimensions"].as_array().unwrap() {
+            if let Some(target) = named_resource(&d["Value"]) {
+                assert!(resources.contains_key(target), "{id}: no resource {target}");
+            }
+        }
+        assert!(
+            p["Dimensions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| named_resource(&d["Value"]).is_some()),
+            "{id}: watches no resource of the stack"
+        );
+        assert_eq!(p["AlarmActions"][0]["Ref"], operations::ALARM_TOPIC, "{id}");
+        let description = p["AlarmDescription"].as_str().unwrap();
+        assert!(
+            description.len() > 60,
+            "{id}: say what it means and what to do"
+        );
+    }
+    assert_eq!(
+        resources[operations::ALARM_TOPIC]["Properties"]["KmsMasterKeyId"],
+        "alias/aws/sns"
+    );
+}
+
+#[test]
+fn the_dashboard_shows_only_metrics_that_exist() {
+    let t: Value = serde_json::from_str(&template().to_json()).unwrap();
+    let resources = t["Resources"].as_object().unwrap();
+    let sub = &resources[operations::DASHBOARD]["Properties"]["DashboardBody"]["Fn::Sub"];
+    let body: Value = serde_json::from_str(sub[0].as_str().unwrap()).unwrap();
+    let variables = sub[1].as_object().unwrap();
+    let own: Vec<&str> = store_model::metrics::PLANNER_METRICS
+        .iter()
+        .chain(&store_model::metrics::TRUCK_METRICS)
+        .map(|m| m.name)
+        .collect();
+    let mut shown = 0;
+    for w in body["widgets"].as_array().unwrap() {
+        for row in w["properties"]["metrics"].as_array().unwrap() {
+            let (namespace, metric) = (row[0].as_str().unwrap(), row[1].as_str().unwrap());
+            if namespace == "${Namespace}" {
+                assert!(own.contains(&metric), "{metric} is not one of ours");
+            } else {
+                assert!(
+                    AWS_METRICS
+                        .iter()
+                        .any(|(n, m, _)| *n == namespace && *m == metric),
+                    "{namespace} {metric}"
+                );
+            }
+            // Every `${Name}` it uses is given, and names a resource of the stack.
+            for cell in row.as_array().unwrap().iter().filter_map(Value::as_str) {
+                if let Some(name) = cell.strip_prefix("${").and_then(|c| c.strip_suffix('}')) {
+                    let value = &variables[name];
+                    assert!(!value.is_null(), "${{{name}}} is not filled");
+                    if let Some(target) = named_resource(value) {
+                        assert!(
+                            resources.contains_key(target) || target.starts_with("AWS::"),
+                            "{target}"
+                        );
+                    }
+                }
+            }
+            shown += 1;
+        }
+    }
+    assert!(shown >= 15, "{shown}");
+    // The planner's own metrics land in the namespace the dashboard reads.
+    let vars = &resources[PLANNER]["Properties"]["Environment"]["Variables"];
+    assert_eq!(vars[env::METRICS_NAMESPACE], variables["Namespace"]);
+}
+
+#[test]
+fn each_queue_policy_names_its_own_queue_only_and_the_lake_goes_with_a_failed_create() {
+    let t: Value = serde_json::from_str(&template().to_json()).unwrap();
+    let resources = &t["Resources"];
+    for (policy, queue) in [
+        (QUEUE_POLICY, ALERT_QUEUE),
+        (DEAD_LETTER_QUEUE_POLICY, DEAD_LETTER_QUEUE),
+    ] {
+        let p = &resources[policy]["Properties"];
+        assert_eq!(p["Queues"], json!([{"Ref": queue}]));
+        let statements = p["PolicyDocument"]["Statement"].as_array().unwrap();
+        for s in statements {
+            assert_eq!(
+                s["Resource"],
+                json!({"Fn::GetAtt": [queue, "Arn"]}),
+                "{policy}"
+            );
+        }
+    }
+    assert_eq!(
+        resources[LAKE_BUCKET]["DeletionPolicy"],
+        "RetainExceptOnCreate"
+    );
+    assert_eq!(resources[LAKE_BUCKET]["UpdateReplacePolicy"], "Retain");
+}
