@@ -5,7 +5,8 @@
 #   AWS_REGION=ap-southeast-1 scripts/deploy.sh
 #
 # Settings (environment): STORE_STACK_NAME (default store-inventory; lowercase), STORE_LAKE_FORMAT
-# (json | parquet, default json), STORE_ENV_FILE (default ./stack.env).
+# (json | parquet, default json; a live stack keeps its format), STORE_ENV_FILE (default
+# ./stack.env), STORE_ALARM_EMAIL (an address the alarms notify, after it confirms; default none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,9 +52,24 @@ template=target/${stack}.template.json
 cargo run --quiet -p store-infra -- synth --output "$template"
 
 step "stack $stack in $region"
+status=$(aws cloudformation describe-stacks --stack-name "$stack" \
+  --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true)
+current_format=
+if [[ -n "$status" ]]; then
+  current_format=$(aws cloudformation describe-stacks --stack-name "$stack" \
+    --query "Stacks[0].Parameters[?ParameterKey=='LakeFormat'].ParameterValue" --output text)
+fi
+action=$(cargo run --quiet --locked -p store-infra -- preflight --status "$status" \
+  --current-lake-format "$current_format" --lake-format "$lake_format") || exit 2
+if [[ "$action" == delete-then-create ]]; then
+  echo "the stack's first creation failed and rolled back (ROLLBACK_COMPLETE), which CloudFormation cannot update; deleting the empty stack, then creating it again"
+  aws cloudformation delete-stack --stack-name "$stack"
+  aws cloudformation wait stack-delete-complete --stack-name "$stack"
+fi
 aws cloudformation deploy --stack-name "$stack" --template-file "$template" \
   --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-  --parameter-overrides "PlannerCodeBucket=$artifacts" "PlannerCodeKey=$key" "LakeFormat=$lake_format"
+  --parameter-overrides "PlannerCodeBucket=$artifacts" "PlannerCodeKey=$key" "LakeFormat=$lake_format" \
+    "AlarmEmail=${STORE_ALARM_EMAIL:-}"
 
 step "settings for the apps"
 aws cloudformation describe-stacks --stack-name "$stack" --query 'Stacks[0].Outputs' --output json \

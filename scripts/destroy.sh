@@ -14,26 +14,10 @@ fi
 export AWS_REGION=$region AWS_DEFAULT_REGION=$region
 account=$(aws sts get-caller-identity --query Account --output text)
 
-# Deletes every object version and delete marker of a bucket, then the bucket.
+# Deletes every object version and delete marker of a bucket, in DeleteObjects calls of at most
+# 1,000 keys whatever the mix of versions and markers, then the bucket (store-infra empty-bucket).
 remove_bucket() {
-  local bucket=$1
-  if ! aws s3api head-bucket --bucket "$bucket" 2>/dev/null; then
-    echo "bucket $bucket: already gone"
-    return
-  fi
-  while true; do
-    batch=$(aws s3api list-object-versions --bucket "$bucket" --max-items 1000 --output json \
-      | python3 -c '
-import json, sys
-page = json.load(sys.stdin) or {}
-objects = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-           for o in (page.get("Versions") or []) + (page.get("DeleteMarkers") or [])]
-print(json.dumps({"Objects": objects, "Quiet": True}) if objects else "")')
-    [[ -z "$batch" ]] && break
-    aws s3api delete-objects --bucket "$bucket" --delete "$batch" >/dev/null
-  done
-  aws s3api delete-bucket --bucket "$bucket"
-  echo "bucket $bucket: emptied and deleted"
+  cargo run --quiet --locked -p store-infra -- empty-bucket --delete "$1"
 }
 
 lake="${stack}-lake-${account}-${region}"

@@ -118,8 +118,16 @@ if [[ -n "$local_server" ]]; then
 else
   function=$(aws cloudformation describe-stacks --stack-name "$stack" \
     --query "Stacks[0].Outputs[?OutputKey=='PlannerFunctionName'].OutputValue" --output text)
-  if aws lambda invoke --function-name "$function" --cli-binary-format raw-in-base64-out \
-    --payload '{}' "$work/plan.json" >"$work/invoke.json" 2>"$work/plan.log" &&
+  planner_timeout=$(aws lambda get-function-configuration --function-name "$function" \
+    --query Timeout --output text)
+  # The payload from a file (fileb:// reads it as raw bytes on AWS CLI v1 and v2 alike; v2's
+  # --cli-binary-format does not exist in v1). The CLI waits 60 s for a reply by default and
+  # then sends Invoke again, starting a second planner: wait longer than the function may run,
+  # and never retry.
+  printf '{}' >"$work/event.json"
+  if AWS_MAX_ATTEMPTS=1 aws lambda invoke --function-name "$function" \
+    --cli-read-timeout "$((planner_timeout + 30))" --cli-connect-timeout 10 \
+    --payload "fileb://$work/event.json" "$work/plan.json" >"$work/invoke.json" 2>"$work/plan.log" &&
     ! grep -q FunctionError "$work/invoke.json"; then
     planned=ok
   else

@@ -12,7 +12,9 @@
 //! Depends on `store-model` (keys, columns), `store-runtime` (the apps' variable names and
 //! `sdk_config`) and `store-aws` (the statements Athena runs, for review).
 
+pub mod empty;
 pub mod policy;
+pub mod preflight;
 pub mod provision;
 pub mod resolve;
 pub mod stack;

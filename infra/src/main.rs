@@ -62,6 +62,33 @@ enum Command {
         #[arg(long)]
         region: String,
     },
+    /// Decide what deploying does with the stack found (`--status`, none when there is no
+    /// stack): prints `create`, `update` or `delete-then-create`, or refuses (exit 1) with the
+    /// reason, e.g. a `LakeFormat` change on a live stack.
+    Preflight {
+        /// The stack's status, when there is a stack.
+        #[arg(long)]
+        status: Option<String>,
+        /// Its current `LakeFormat` parameter.
+        #[arg(long)]
+        current_lake_format: Option<String>,
+        /// The `LakeFormat` to deploy.
+        #[arg(long)]
+        lake_format: String,
+    },
+    /// Delete every object version and delete marker of a bucket (in calls of at most 1,000
+    /// keys, whatever the mix), then, with `--delete`, the bucket itself. A bucket already gone
+    /// is no error.
+    EmptyBucket {
+        /// Region and endpoint.
+        #[command(flatten)]
+        aws: SdkSettings,
+        /// The bucket.
+        bucket: String,
+        /// Delete the bucket once it is empty.
+        #[arg(long)]
+        delete: bool,
+    },
     /// Create the bucket, queues, delivery stream, Glue table and Athena workgroup through the
     /// SDK (for an AWS-compatible endpoint), and print the settings the apps need.
     Provision {
@@ -142,6 +169,55 @@ async fn main() -> Result<()> {
                 "{}",
                 store_infra::synth::env_file_from_outputs(&json).map_err(anyhow::Error::msg)?
             );
+        }
+        Command::Preflight {
+            status,
+            current_lake_format,
+            lake_format,
+        } => {
+            use store_infra::preflight::{Action, decide};
+            let action = decide(
+                status.as_deref().filter(|s| !s.is_empty() && *s != "None"),
+                current_lake_format
+                    .as_deref()
+                    .filter(|s| !s.is_empty() && *s != "None"),
+                &lake_format,
+            )
+            .map_err(anyhow::Error::msg)?;
+            println!(
+                "{}",
+                match action {
+                    Action::Create => "create",
+                    Action::Update => "update",
+                    Action::DeleteThenCreate => "delete-then-create",
+                }
+            );
+        }
+        Command::EmptyBucket {
+            aws,
+            bucket,
+            delete,
+        } => {
+            let config = sdk_config(&aws).await?;
+            let s3 = aws_sdk_s3::Client::new(&config);
+            if s3.head_bucket().bucket(&bucket).send().await.is_err() {
+                println!("bucket {bucket}: already gone");
+                return Ok(());
+            }
+            let emptied = store_infra::empty::empty_bucket(&s3, &bucket).await?;
+            print!(
+                "bucket {bucket}: {} version(s) and delete marker(s) deleted in {} call(s)",
+                emptied.deleted, emptied.calls
+            );
+            if delete {
+                s3.delete_bucket()
+                    .bucket(&bucket)
+                    .send()
+                    .await
+                    .with_context(|| format!("deleting the bucket {bucket}"))?;
+                print!("; bucket deleted");
+            }
+            println!();
         }
         Command::Provision {
             aws,

@@ -108,15 +108,89 @@ fn moto_endpoint() -> String {
     )
 }
 
-#[tokio::test]
-async fn provision_creates_every_data_resource_and_can_run_again() {
+async fn moto_config() -> aws_config::SdkConfig {
     use aws_sdk_s3::config::Credentials;
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("eu-west-1"))
         .endpoint_url(moto_endpoint())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .load()
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_of_more_than_1000_versions_and_markers_is_emptied_whole() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let config = moto_config().await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("empty-{}", std::process::id());
+    s3.create_bucket()
+        .bucket(&bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s3.put_bucket_versioning()
+        .bucket(&bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // 700 keys written twice (1,400 versions), 600 of them then deleted (600 markers): one
+    // listing page holds 1,000 versions and up to 1,000 markers.
+    let keys: Vec<String> = (0..700).map(|i| format!("ledger/x/{i:04}.json")).collect();
+    for round in 0..2 {
+        for chunk in keys.chunks(50) {
+            let puts = chunk.iter().map(|k| {
+                s3.put_object()
+                    .bucket(&bucket)
+                    .key(k)
+                    .body(format!("{round}").into_bytes().into())
+                    .send()
+            });
+            for r in futures::future::join_all(puts).await {
+                r.unwrap();
+            }
+        }
+    }
+    for chunk in keys[..600].chunks(50) {
+        let deletes = chunk
+            .iter()
+            .map(|k| s3.delete_object().bucket(&bucket).key(k).send());
+        for r in futures::future::join_all(deletes).await {
+            r.unwrap();
+        }
+    }
+    let emptied = store_infra::empty::empty_bucket(&s3, &bucket)
+        .await
+        .unwrap();
+    assert_eq!(emptied.deleted, 2000);
+    assert!(emptied.calls >= 2, "{emptied:?}");
+    let left = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.versions().is_empty() && left.delete_markers().is_empty());
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn provision_creates_every_data_resource_and_can_run_again() {
+    let config = moto_config().await;
     let stack = format!("prov-{}", std::process::id());
     let options = store_infra::provision::ProvisionOptions {
         names: store_infra::stack::StackNames::new(&stack).unwrap(),

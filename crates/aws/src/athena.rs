@@ -470,6 +470,14 @@ impl InventoryQuery for AthenaInventoryQuery {
     ) -> Result<InventorySnapshot, PortError> {
         let window_dt = dt_partition(request.window_start);
         let (commit, folded) = match &self.snapshots {
+            // A viewer plans over the snapshot already committed: no UNLOAD, no collection.
+            Some(snapshots) if request.read_only => (
+                snapshots
+                    .current()
+                    .await?
+                    .filter(|c| snapshot_covers(c, &window_dt)),
+                Folded::default(),
+            ),
             Some(snapshots) => {
                 let (commit, folded) = self.refresh(snapshots, request, &window_dt).await?;
                 (commit.filter(|c| snapshot_covers(c, &window_dt)), folded)

@@ -462,6 +462,23 @@ impl InventoryQuery for DataFusionInventoryQuery {
     ) -> Result<InventorySnapshot, PortError> {
         let min_dt = dt_partition(request.window_start);
         let (objects, bytes, malformed) = match &self.source {
+            // A viewer reads the objects as they are: no check, so nothing is quarantined.
+            Source::Folder { lake, .. } if request.read_only => {
+                let lake = lake.clone();
+                let listed = tokio::task::spawn_blocking(move || {
+                    lake.list_partitions_since(READINGS_PREFIX, &min_dt)
+                })
+                .await
+                .map_err(|e| PortError::permanent("list lake", "list task failed", e))?
+                .map_err(|e| {
+                    PortError::transient(
+                        "list lake",
+                        format!("could not read the lake folder: {e}"),
+                        e,
+                    )
+                })?;
+                (listed.len(), listed.iter().map(|o| o.size).sum(), 0)
+            }
             Source::Folder { check, .. } => {
                 let check = check.clone();
                 let report = tokio::task::spawn_blocking(move || check.check_since(&min_dt))
@@ -487,6 +504,14 @@ impl InventoryQuery for DataFusionInventoryQuery {
         };
         let window_dt = dt_partition(request.window_start);
         let incremental = match &self.source {
+            // A viewer plans over the snapshot already committed; it never folds one.
+            Source::Folder { lake, .. } if self.incremental && request.read_only => {
+                Snapshots::new(lake.clone())
+                    .current()
+                    .await?
+                    .filter(|commit| snapshot_covers(commit, &window_dt))
+                    .map(|commit| (lake.clone(), (commit, 0)))
+            }
             Source::Folder { lake, .. } if self.incremental => self
                 .refresh(lake, request.window_end, &window_dt)
                 .await?

@@ -412,3 +412,57 @@ async fn objects_the_lake_check_does_not_accept_are_never_read_by_the_query() {
         "{quarantined:?}"
     );
 }
+
+/// Every file under `dir`, with its size: what a reader must leave as it found it.
+fn files(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::metadata(&p).unwrap().len());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_read_only_request_changes_nothing_in_the_lake_and_answers_as_a_planner_would() {
+    let lake = lake(ObjectFormat::Json);
+    let mut rng = SplitMix64::new(9);
+    lake.arrive(&mut rng, 200, T - 6 * 3600, 6).await;
+    let inc = lake.query(true);
+    let now = T + 1800;
+    // A planner folds a first generation; then more hours close, unfolded, and a foreign
+    // object (which a planner's check would quarantine) lands in the open hour.
+    latest(&inc, now, 24).await;
+    lake.arrive(&mut rng, 50, T, 2).await;
+    let later = T + 2 * 3600 + 600;
+    let bad = lake.folder().path(&format!(
+        "readings/dt={}/foreign.json",
+        store_model::lake::dt_partition(later)
+    ));
+    std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    std::fs::write(&bad, "not json at all\n").unwrap();
+    let before = files(lake.dir.path());
+    let viewer = lake.query(true);
+    let seen = viewer
+        .latest_readings(&InventoryRequest::new(later, 24, Vec::new()).read_only())
+        .await;
+    assert_eq!(files(lake.dir.path()), before, "a viewer changed the lake");
+    // Without the foreign object it answers as a planner does.
+    std::fs::remove_file(&bad).unwrap();
+    let before = files(lake.dir.path());
+    let seen_ok = viewer
+        .latest_readings(&InventoryRequest::new(later, 24, Vec::new()).read_only())
+        .await
+        .unwrap();
+    assert_eq!(files(lake.dir.path()), before);
+    let planner = latest(&lake.query(false), later, 24).await;
+    assert_eq!(seen_ok.latest.iter().map(key).collect::<Vec<_>>(), planner);
+    drop(seen);
+}

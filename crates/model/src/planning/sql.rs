@@ -25,6 +25,10 @@ pub struct InventoryRequest {
     /// When the caller needs an answer (a Lambda invocation's deadline, less time to reply):
     /// work still running then is stopped, and the query fails as out of time.
     pub deadline: Option<std::time::Instant>,
+    /// A viewer's question: the lake is read as it is and never changed (no object checked
+    /// into quarantine, no snapshot folded or collected, no `UNLOAD`); the committed snapshot
+    /// is used when it covers the window, with the hours after it read as they are.
+    pub read_only: bool,
 }
 
 impl InventoryRequest {
@@ -35,7 +39,14 @@ impl InventoryRequest {
             window_end: now,
             store_ids,
             deadline: None,
+            read_only: false,
         }
+    }
+
+    /// The same request, answered without changing the lake (see [`Self::read_only`]).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
     }
 
     /// The same request, to be answered by `deadline`.

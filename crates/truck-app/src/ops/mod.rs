@@ -5,7 +5,8 @@
 //! query for the latest readings. It turns what it saw into a [`view::View`] and publishes it
 //! whenever it changes. Each browser gets the page with the view of the moment, then every new
 //! view as a server-sent event, and draws it without reloading. Nothing here writes to the
-//! pipeline, except the planner when `--allow-invoke` lets the page run it: the same
+//! pipeline (its readings query is read-only: the lake is read as it is, over the snapshot
+//! already committed), except the planner when `--allow-invoke` lets the page run it: the same
 //! [`Planner::handle`] as `invoke` and the Lambda.
 //!
 //! ```text
@@ -77,7 +78,8 @@ impl Ops {
 
     /// The latest readings, from the planning query.
     async fn read_shelves(&self, now: i64) -> Result<Shelves, String> {
-        let request = InventoryRequest::new(now, self.lookback_hours, Vec::new());
+        // A viewer never changes the lake: no quarantine, no fold, no UNLOAD.
+        let request = InventoryRequest::new(now, self.lookback_hours, Vec::new()).read_only();
         let snapshot = self
             .query
             .latest_readings(&request)
