@@ -572,6 +572,15 @@ fn planner(t: &mut Template) {
 /// The stack outputs.
 fn outputs(t: &mut Template) {
     t.outputs.insert(
+        "TruckAppMetricsPolicyArn",
+        Output {
+            description:
+                "Attach to the identity store-truck-app runs as, so it may publish its metrics"
+                    .into(),
+            value: reference(operations::TRUCK_METRICS_POLICY),
+        },
+    );
+    t.outputs.insert(
         "PlannerFunctionName",
         Output {
             description:

@@ -15,6 +15,8 @@
 
 pub mod athena;
 pub mod clients;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 mod errors;
 pub mod firehose;
 #[cfg(feature = "lake-object-store")]
@@ -25,6 +27,8 @@ pub mod sqs;
 
 pub use athena::{AthenaConfig, AthenaInventoryQuery};
 pub use clients::AwsClients;
+#[cfg(feature = "cloudwatch")]
+pub use cloudwatch::CloudWatchMetrics;
 pub use firehose::{FirehoseReadingSink, FirehoseSinkConfig};
 pub use s3::{S3Ledger, S3Objects};
 pub use snapshot::S3Snapshots;

@@ -212,6 +212,14 @@ pub trait AlertQueue: Send + Sync {
     async fn depth(&self) -> Result<QueueDepth, PortError>;
 }
 
+/// Where an app's own metrics go: CloudWatch on AWS (the truck app's dispatches, deliveries,
+/// open orders, dead letters); the embedded backend keeps none.
+#[async_trait]
+pub trait MetricsPublisher: Send + Sync {
+    /// Publishes one value of each metric, now.
+    async fn publish(&self, values: &[(crate::metrics::Metric, f64)]) -> Result<(), PortError>;
+}
+
 /// Whether a create-if-absent write created the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded<T> {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use anyhow::Result;
 use store_model::Backend;
+#[cfg(feature = "local")]
+use store_model::ports::MetricsPublisher;
 use store_model::ports::{AlertQueue, InventoryQuery, Ledger, ReadingSink};
 
 use crate::aws::AwsConnection;
@@ -78,6 +80,12 @@ fn local(settings: BackendSettings) -> Result<Connection> {
     })
 }
 
+/// A CloudWatch client from the process's one SDK configuration.
+#[cfg(feature = "local")]
+fn aws_sdk_cloudwatch_client(config: &aws_config::SdkConfig) -> store_aws::cloudwatch::Client {
+    store_aws::cloudwatch::Client::new(config)
+}
+
 #[cfg(not(feature = "local"))]
 fn local(_: BackendSettings) -> Result<Connection> {
     anyhow::bail!(
@@ -116,6 +124,22 @@ impl Connection {
             Self::Local { dir, .. } => Arc::new(store_local::FolderLedger::new(open_lake(dir)?)),
             Self::Aws(aws) => Arc::new(aws.ledger()?),
         })
+    }
+
+    /// Where the app's own metrics go: CloudWatch, on the AWS backend with a metrics namespace
+    /// set (the stack output `MetricsNamespace`); nowhere otherwise.
+    #[cfg(feature = "local")]
+    pub fn metrics(&self) -> Option<Arc<dyn MetricsPublisher>> {
+        match self {
+            Self::Local { .. } => None,
+            Self::Aws(aws) => {
+                let namespace = aws.settings.metrics_namespace.clone()?;
+                Some(Arc::new(store_aws::CloudWatchMetrics::new(
+                    aws_sdk_cloudwatch_client(&aws.config),
+                    namespace,
+                )))
+            }
+        }
     }
 
     /// The alert queue; `options` apply to the embedded queue.

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use store_model::places::{HO_CHI_MINH_CITY, MAX_BATCH_WINDOW_SECONDS};
 use store_model::planning::ReorderPolicy;
-use store_model::ports::{CloseReason, system_clock};
+use store_model::ports::{CloseReason, MetricsPublisher, system_clock};
 use store_model::routing::RoutingOptions;
 use store_model::{ConfigFile, Fleet, Stores};
 use store_planning_app::Planner;
@@ -195,8 +195,8 @@ impl Cli {
             Command::Serve(serve) => return serve.run(dispatcher, &connection).await,
             Command::Status(status) => return status.run(&dispatcher).await,
             Command::Report(report) => return report.run(&dispatcher).await,
-            Command::Once(once) => once.run(&dispatcher).await?,
-            Command::Watch(watch) => watch.run(&dispatcher).await,
+            Command::Once(once) => once.run(&dispatcher, connection.metrics()).await?,
+            Command::Watch(watch) => watch.run(&dispatcher, connection.metrics()).await,
         };
         summary(&dispatcher, &total).await
     }
@@ -241,17 +241,45 @@ impl Generate {
     }
 }
 
+/// Publishes a step's figures where the backend keeps metrics (CloudWatch on AWS); a failure
+/// is reported and never stops dispatching.
+async fn publish(
+    dispatcher: &Dispatcher,
+    metrics: Option<&dyn MetricsPublisher>,
+    report: &BatchReport,
+) {
+    let Some(metrics) = metrics else { return };
+    let open = match dispatcher.waiting((dispatcher.clock)()).await {
+        Ok((open, _)) => open.len(),
+        Err(e) => {
+            tracing::warn!(error = %e, "open orders not counted for the metrics");
+            return;
+        }
+    };
+    if let Err(e) = metrics.publish(&report.metric_values(open)).await {
+        tracing::warn!(error = %e, "the step's metrics were not published");
+    }
+}
+
 impl Once {
-    async fn run(self, dispatcher: &Dispatcher) -> Result<BatchReport> {
+    async fn run(
+        self,
+        dispatcher: &Dispatcher,
+        metrics: Option<Arc<dyn MetricsPublisher>>,
+    ) -> Result<BatchReport> {
         let outcome = dispatcher
             .try_execute_task()
             .await
             .context("handling a batch")?;
         let (report, until) = match outcome {
-            ExecutionOutcome::EmptyQueue => return Ok(BatchReport::default()),
+            ExecutionOutcome::EmptyQueue => {
+                publish(dispatcher, metrics.as_deref(), &BatchReport::default()).await;
+                return Ok(BatchReport::default());
+            }
             ExecutionOutcome::TaskCompleted(r) => (r, None),
             ExecutionOutcome::NoFreeTruck { report, until } => (report, Some(until)),
         };
+        publish(dispatcher, metrics.as_deref(), &report).await;
         show(&report, &dispatcher.fleet, dispatcher.time_scale);
         if let Some(until) = until {
             println!(
@@ -264,7 +292,11 @@ impl Once {
 }
 
 impl Watch {
-    async fn run(self, dispatcher: &Dispatcher) -> BatchReport {
+    async fn run(
+        self,
+        dispatcher: &Dispatcher,
+        metrics: Option<Arc<dyn MetricsPublisher>>,
+    ) -> BatchReport {
         let live = std::io::stdout().is_terminal();
         eprintln!("watching for alerts (Ctrl-C or SIGTERM to stop)…");
         let shutdown = async {
@@ -287,6 +319,7 @@ impl Watch {
                     show(&r, &dispatcher.fleet, dispatcher.time_scale);
                     let _ = print_board(dispatcher, false, false).await;
                 }
+                publish(dispatcher, metrics.as_deref(), &r).await;
                 total.absorb(&r);
             }
         };

@@ -111,6 +111,20 @@ impl BatchReport {
         *self == Self::default()
     }
 
+    /// The step's figures as the truck app's metrics, with the orders open after it.
+    pub fn metric_values(&self, open_orders: usize) -> Vec<(store_model::metrics::Metric, f64)> {
+        use store_model::metrics::{
+            DEAD_LETTERED, DELIVERIES, DISPATCHES, OPEN_ORDERS, ORDERS_CLOSED,
+        };
+        vec![
+            (DISPATCHES, self.dispatched.len() as f64),
+            (DELIVERIES, self.delivered.len() as f64),
+            (OPEN_ORDERS, open_orders as f64),
+            (DEAD_LETTERED, self.dead_lettered as f64),
+            (ORDERS_CLOSED, self.closed.len() as f64),
+        ]
+    }
+
     /// Whether nothing happened but orders waiting (which wait the same way every step).
     fn only_waiting(&self) -> bool {
         Self {

@@ -19,6 +19,8 @@ pub const ALARM_TOPIC: &str = "AlarmTopic";
 const HAS_ALARM_EMAIL: &str = "HasAlarmEmail";
 /// The dashboard.
 pub const DASHBOARD: &str = "OperationsDashboard";
+/// The managed policy an operator attaches to the identity the truck app runs as.
+pub const TRUCK_METRICS_POLICY: &str = "TruckAppMetricsPolicy";
 
 /// Seconds after which data waiting in Firehose is late: fifteen buffer intervals.
 pub const FRESHNESS_SECONDS: u32 = 900;
@@ -239,6 +241,27 @@ pub fn operations(t: &mut Template) {
             ),
         );
     }
+    // PutMetricData acts on no resource (only `*` is valid); the namespace condition keeps the
+    // truck app to the stack's own.
+    t.add(
+        TRUCK_METRICS_POLICY,
+        Resource::new(
+            "AWS::IAM::ManagedPolicy",
+            json!({
+                "Description": "Attach to the identity store-truck-app runs as: lets it publish its metrics (dispatches, deliveries, open orders, dead letters, closed orders) to this stack's namespace only.",
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [{
+                        "Sid": "PublishTruckMetricsToThisStack",
+                        "Effect": "Allow",
+                        "Action": "cloudwatch:PutMetricData",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"cloudwatch:namespace": {"Fn::Join": ["", [metrics::NAMESPACE_PREFIX, reference("AWS::StackName")]]}}}
+                    }]
+                }
+            }),
+        ),
+    );
     t.add(
         DASHBOARD,
         Resource::new(

@@ -392,3 +392,17 @@ fn each_queue_policy_names_its_own_queue_only_and_the_lake_goes_with_a_failed_cr
     );
     assert_eq!(resources[LAKE_BUCKET]["UpdateReplacePolicy"], "Retain");
 }
+
+#[test]
+fn the_truck_app_may_publish_to_its_stack_namespace_only() {
+    let t: Value = serde_json::from_str(&template().to_json()).unwrap();
+    let policy = &t["Resources"][operations::TRUCK_METRICS_POLICY]["Properties"]["PolicyDocument"];
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
+    let s = &statements[0];
+    assert_eq!(s["Action"], "cloudwatch:PutMetricData");
+    let namespace = &s["Condition"]["StringEquals"]["cloudwatch:namespace"];
+    let planner =
+        &t["Resources"][PLANNER]["Properties"]["Environment"]["Variables"][env::METRICS_NAMESPACE];
+    assert_eq!(namespace, planner, "the namespace the dashboard reads");
+}

@@ -4,6 +4,7 @@
 mod athena_faults;
 mod athena_http;
 mod athena_snapshot_http;
+mod cloudwatch;
 mod contract;
 mod faults;
 mod moto;
