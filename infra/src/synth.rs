@@ -115,7 +115,7 @@ pub fn template() -> Template {
 }
 
 /// The stack's metrics namespace, `StoreInventory/<stack>`.
-fn metrics_namespace() -> Value {
+pub(crate) fn metrics_namespace() -> Value {
     json!({"Fn::Join": ["", [store_model::metrics::NAMESPACE_PREFIX, reference("AWS::StackName")]]})
 }
 

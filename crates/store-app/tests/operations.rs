@@ -145,25 +145,9 @@ fn the_page_stays_reachable_under_idle_sockets_and_streams_that_never_read() {
         "ulimit -n 512 && exec {} serve --listen 127.0.0.1:0 --refresh-seconds 1",
         bin("store-truck-app").display()
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .env("STORE_DATA_DIR", dir.path())
-        .env_remove("STORE_BACKEND")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _server = KillOnDrop(child);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("operations page: ")
-        .unwrap()
-        .to_owned();
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &script]);
+    let (_server, address) = serve_with(sh, dir.path(), &[]);
     let authority = address
         .trim_start_matches("http://")
         .trim_end_matches('/')

@@ -256,7 +256,7 @@ pub fn operations(t: &mut Template) {
                         "Effect": "Allow",
                         "Action": "cloudwatch:PutMetricData",
                         "Resource": "*",
-                        "Condition": {"StringEquals": {"cloudwatch:namespace": {"Fn::Join": ["", [metrics::NAMESPACE_PREFIX, reference("AWS::StackName")]]}}}
+                        "Condition": {"StringEquals": {"cloudwatch:namespace": super::metrics_namespace()}}
                     }]
                 }
             }),
@@ -269,7 +269,7 @@ pub fn operations(t: &mut Template) {
             json!({
                 "DashboardName": sub("${AWS::StackName}-operations"),
                 "DashboardBody": {"Fn::Sub": [dashboard_body(), {
-                    "Namespace": {"Fn::Join": ["", [metrics::NAMESPACE_PREFIX, reference("AWS::StackName")]]},
+                    "Namespace": super::metrics_namespace(),
                     "DeliveryStream": reference(DELIVERY_STREAM),
                     "Planner": reference(PLANNER),
                     "AlertQueueName": get_att(ALERT_QUEUE, "QueueName"),

@@ -184,10 +184,22 @@ pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
 /// Starts `store-truck-app serve` on a free loopback port with `args` and `envs`; returns the
 /// server (stopped when dropped) and the page's address, which it prints first.
 pub fn serve_page(data: &Path, args: &[&str], envs: &[(&str, String)]) -> (KillOnDrop, String) {
-    use std::io::BufRead;
-    let mut child = Command::new(bin("store-truck-app"))
+    let mut command = Command::new(bin("store-truck-app"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--refresh-seconds", "1"])
-        .args(args)
+        .args(args);
+    serve_with(command, data, envs)
+}
+
+/// Starts `command` (a `serve` of the operations page, however launched) and returns the server
+/// and the address it prints first.
+pub fn serve_with(
+    mut command: Command,
+    data: &Path,
+    envs: &[(&str, String)],
+) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = command
         .env("STORE_DATA_DIR", data)
         .env_remove("STORE_BACKEND")
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
