@@ -190,7 +190,7 @@ impl Template {
 /// Rebuilds every object with its keys in sorted order. `serde_json`'s map keeps insertion order
 /// when any crate in the build enables its `preserve_order` feature, so sorting here is what
 /// keeps the output the same in every build.
-fn sorted(value: Value) -> Value {
+pub fn sorted(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let entries: BTreeMap<String, Value> =

@@ -75,7 +75,8 @@ impl From<PlanningError> for Diagnostic {
 }
 
 /// Time kept back from an invocation's deadline: to stop running queries, remove what they
-/// half wrote, send and record alerts, and reply before the function is cut off.
+/// half wrote, and reply before the function is cut off (a quarter of the time when the whole
+/// invocation has less than four times this).
 pub const DEADLINE_RESERVE: Duration = Duration::from_secs(10);
 
 /// The Lambda entry point: the event as it arrived (so an unknown field is our `InvalidEvent`,
@@ -91,6 +92,11 @@ pub async fn lambda_handler(
     event: LambdaEvent<serde_json::Value>,
 ) -> Result<PlanningResult, PlanningError> {
     let deadline = invocation_deadline(event.context.deadline, SystemTime::now());
+    tracing::info!(
+        deadline_ms = event.context.deadline,
+        work_ms = deadline.map(|d| d.saturating_duration_since(Instant::now()).as_millis()),
+        "invocation"
+    );
     let event = if event.payload.is_null() {
         PlanningEvent::default()
     } else {
@@ -162,6 +168,9 @@ async fn by_deadline<T>(
     }
 }
 
+/// A deadline below this (2001-09-09 in epoch milliseconds) is the time left, not a time.
+const RELATIVE_DEADLINE_BELOW_MS: u64 = 1_000_000_000_000;
+
 /// When the work of an invocation must be done: its deadline (epoch milliseconds, as the
 /// runtime gives it; 0 when there is none, as under a test's default context) less the reserve.
 pub fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> Option<Instant> {
@@ -171,8 +180,16 @@ pub fn invocation_deadline(deadline_ms: u64, now: SystemTime) -> Option<Instant>
     let now_ms = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(Instant::now() + left.saturating_sub(DEADLINE_RESERVE))
+    // `cargo lambda watch` sends the function's timeout itself (600000) where Lambda sends an
+    // epoch time; no real deadline falls before 2001, so such a value is time left.
+    let left = if deadline_ms < RELATIVE_DEADLINE_BELOW_MS {
+        Duration::from_millis(deadline_ms)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
+    // A function given little time (Lambda's default is 3 s, and `cargo lambda watch` emulates
+    // it) keeps a quarter of it in reserve rather than all of it.
+    Some(Instant::now() + left.saturating_sub(DEADLINE_RESERVE.min(left / 4)))
 }
 
 /// The planning run with its adapters.
@@ -407,8 +424,22 @@ mod tests {
             left <= Duration::from_secs(50) && left > Duration::from_secs(45),
             "{left:?}"
         );
-        // Already past the reserve: the work must stop at once.
-        let late = invocation_deadline(now_ms + 1_000, now).unwrap();
+        // A short invocation (Lambda's default 3 s) keeps a quarter in reserve, not all of it.
+        let short = invocation_deadline(now_ms + 3_000, now).unwrap();
+        let left = short.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_millis(2250) && left > Duration::from_millis(2000),
+            "{left:?}"
+        );
+        // The emulator's deadline: the timeout itself, in milliseconds.
+        let emulated = invocation_deadline(600_000, now).unwrap();
+        let left = emulated.saturating_duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(590) && left > Duration::from_secs(585),
+            "{left:?}"
+        );
+        // Past it already: the work must stop at once.
+        let late = invocation_deadline(now_ms.saturating_sub(1_000), now).unwrap();
         assert!(late <= Instant::now());
     }
 

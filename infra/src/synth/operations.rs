@@ -439,5 +439,6 @@ fn dashboard_body() -> String {
             vec![own(metrics::OPEN_ORDERS)],
         ),
     ];
-    json!({"widgets": widgets}).to_string()
+    // Keys sorted, as in the rest of the template: the same text in every build.
+    crate::template::sorted(json!({"widgets": widgets})).to_string()
 }
