@@ -38,6 +38,33 @@ pub struct PolicyDefaults {
     /// Orders are at most this (rounded down to whole case packs, at least one pack).
     #[serde(default = "default_max_order_qty")]
     pub max_order_qty: i64,
+    /// Which rule decides when and how much to order (`threshold` when absent).
+    #[serde(default)]
+    pub method: OrderMethod,
+    /// The `seed` rule's quantity, every time (rounded up to whole case packs).
+    #[serde(default = "default_fixed_order_qty")]
+    pub fixed_order_qty: i64,
+}
+
+/// The rule that decides when a shelf is reordered and how much.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderMethod {
+    /// Below the reading's threshold, order up to the order-up-to level, counting what is on
+    /// its way; one alert per low reading.
+    #[default]
+    Threshold,
+    /// The seed workshop's rule, kept as a baseline to compare against: every planning run, a
+    /// new alert for every reading below its threshold, of `fixed_order_qty` units, with
+    /// nothing on its way counted.
+    Seed,
+}
+
+/// The `seed` rule's quantity when the policy sets none.
+pub const DEFAULT_FIXED_ORDER_QTY: i64 = 20;
+
+fn default_fixed_order_qty() -> i64 {
+    DEFAULT_FIXED_ORDER_QTY
 }
 
 /// The largest order when the policy sets none: 10,000 units.
@@ -110,6 +137,8 @@ pub enum LevelSource {
     PolicyLevel,
     /// `order_up_to_factor` x the reorder point.
     Factor,
+    /// The `seed` rule's fixed quantity.
+    Fixed,
 }
 
 /// The numbers behind one order.
@@ -141,6 +170,7 @@ impl OrderExplanation {
             LevelSource::MaxStock => "the reading's max_stock",
             LevelSource::PolicyLevel => "policy level",
             LevelSource::Factor => "factor x reorder point",
+            LevelSource::Fixed => "the seed rule's fixed quantity",
         };
         let cap = self
             .capped_at
@@ -185,6 +215,8 @@ impl ReorderPolicy {
                 min_order_qty: 1,
                 alert_expiry_hours,
                 max_order_qty: DEFAULT_MAX_ORDER_QTY,
+                method: OrderMethod::Threshold,
+                fixed_order_qty: DEFAULT_FIXED_ORDER_QTY,
             },
             rules: Vec::new(),
         }
@@ -212,6 +244,7 @@ impl ReorderPolicy {
         check("min_order_qty", d.min_order_qty, 0, "[default]")?;
         check("alert_expiry_hours", d.alert_expiry_hours, 1, "[default]")?;
         check("max_order_qty", d.max_order_qty, 1, "[default]")?;
+        check("fixed_order_qty", d.fixed_order_qty, 1, "[default]")?;
         let mut seen = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let place = format!("rule {} ({})", i + 1, r.name());
@@ -258,6 +291,28 @@ impl ReorderPolicy {
             .filter(|r| r.matches(store_id, product_id))
             .filter_map(|r| pick(r).map(|v| (v, r)))
             .max_by_key(|(_, r)| r.specificity())
+    }
+
+    /// The `seed` rule's order for a low reading: the fixed quantity (at least one case pack,
+    /// rounded up to whole packs), whatever is on its way.
+    pub fn fixed_order(&self, reading: &LatestReading) -> OrderExplanation {
+        let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
+        let (case_pack, rule) = match self.setting(store, product, |r| r.case_pack) {
+            Some((v, r)) => (v, r.name()),
+            None => (self.default.case_pack, "default".to_owned()),
+        };
+        let wanted = self.default.fixed_order_qty;
+        let quantity = (wanted + case_pack - 1) / case_pack * case_pack;
+        OrderExplanation {
+            rules: vec![format!("seed ({rule})")],
+            order_up_to: quantity,
+            level_source: LevelSource::Fixed,
+            need: wanted,
+            min_order_qty: wanted,
+            case_pack,
+            quantity,
+            capped_at: None,
+        }
     }
 
     /// What to order for a low reading whose projected stock (stock plus what is on its way)

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{ALERT_TEXT, Alert, AlertStatus, LatestReading, ReorderPolicy, alert_id};
+use crate::policy::OrderMethod;
 
 /// Why a low reading produced no alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,8 +115,13 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .map(|s| s.alert.alert_id.as_str())
         .collect();
     let mut decision = PlanDecision::default();
+    let seed = ctx.policy.default.method == OrderMethod::Seed;
     for reading in latest {
         if reading.current_stock >= reading.threshold_level {
+            continue;
+        }
+        if seed {
+            decision.alerts.push(seed_alert(reading, ctx));
             continue;
         }
         let sent = by_key
@@ -161,6 +167,40 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .cloned()
         .collect();
     decision
+}
+
+/// The `seed` rule's alert: a new one every run (its id names the run's time), of the fixed
+/// quantity, nothing on its way counted.
+fn seed_alert(reading: &LatestReading, ctx: &PlanContext<'_>) -> Alert {
+    let run_reading = format!(
+        "{}@{}",
+        reading.event_id.as_deref().unwrap_or_default(),
+        ctx.now
+    );
+    let id = alert_id(
+        &reading.store_id,
+        &reading.product_id,
+        Some(&run_reading),
+        reading.check_timestamp,
+    );
+    let order = ctx.policy.fixed_order(reading);
+    Alert {
+        alert_id: id,
+        store_id: reading.store_id.clone(),
+        product_id: reading.product_id.clone(),
+        product_name: reading.product_name.clone(),
+        alert: ALERT_TEXT.to_owned(),
+        current_stock: reading.current_stock,
+        threshold_level: reading.threshold_level,
+        projected_stock: reading.current_stock,
+        restock_qty: order.quantity,
+        reading_time: reading.check_timestamp,
+        planned_at: ctx.now,
+        query_id: ctx.query_id.to_owned(),
+        sales_per_hour: None,
+        hours_to_stockout: hours_to_stockout(reading.current_stock, None),
+        explanation: Some(order),
+    }
 }
 
 /// The alert answering a low reading, ordering up to the policy's level from `projected`.

@@ -495,3 +495,54 @@ fn a_small_result_lists_everything() {
     let json = serde_json::to_value(&result).unwrap();
     assert!(json.get("unlisted").is_none(), "{json}");
 }
+
+#[test]
+fn the_seed_rule_alerts_every_run_with_its_fixed_quantity() {
+    let mut policy = ReorderPolicy::plain(2, 24);
+    policy.default.method = crate::policy::OrderMethod::Seed;
+    policy.default.fixed_order_qty = 7;
+    policy.default.case_pack = 5;
+    let latest = [
+        reading("STORE_4", 3, 10, 100),
+        reading("STORE_5", 10, 10, 100),
+    ];
+    let first = plan(&latest, &ctx(&policy, &[], 200));
+    assert_eq!(
+        first.alerts.len(),
+        1,
+        "only the reading below its threshold"
+    );
+    assert_eq!(
+        first.alerts[0].restock_qty, 10,
+        "7 rounded up to packs of 5"
+    );
+    let ledger = vec![sent(first.alerts[0].clone(), None)];
+    // The same reading, the next run: alerted again, under a new id, nothing counted on its way.
+    let second = plan(&latest, &ctx(&policy, &ledger, 300));
+    assert_eq!(second.alerts.len(), 1);
+    assert!(second.suppressed.is_empty());
+    assert_ne!(second.alerts[0].alert_id, first.alerts[0].alert_id);
+    assert_eq!(second.alerts[0].projected_stock, 3);
+    // Within one run the id is the reading's, so a resend is recognised downstream.
+    let again = plan(&latest, &ctx(&policy, &[], 300));
+    assert_eq!(again.alerts[0].alert_id, second.alerts[0].alert_id);
+}
+
+#[test]
+fn a_policy_file_names_its_method() {
+    use crate::config::ConfigFile;
+    let text = "[default]\norder_up_to_factor = 2\ncase_pack = 1\nmin_order_qty = 1\nalert_expiry_hours = 24\nmethod = \"seed\"\nfixed_order_qty = 12\n";
+    let p = ReorderPolicy::from_toml(text, "p.toml").unwrap();
+    assert_eq!(p.default.method, crate::policy::OrderMethod::Seed);
+    assert_eq!(p.default.fixed_order_qty, 12);
+    let bad = text.replace("\"seed\"", "\"psychic\"");
+    let e = ReorderPolicy::from_toml(&bad, "p.toml").unwrap_err();
+    assert!(
+        e.to_string().starts_with("p.toml:") && e.to_string().contains("method"),
+        "{e}"
+    );
+    assert_eq!(
+        ReorderPolicy::shipped().default.method,
+        crate::policy::OrderMethod::Threshold
+    );
+}
