@@ -15,6 +15,7 @@
 pub mod config;
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod demand;
 pub mod dispatch;
 pub mod lake;
 pub mod latest;

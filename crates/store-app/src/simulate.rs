@@ -8,8 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use store_model::Reading;
 
-/// The seed workshop's product names; products past the fifth get numbered names.
-pub const SEED_PRODUCTS: [&str; 5] = ["Rau cải", "Thịt gà", "Sữa tươi", "Cơm hộp", "Bánh mì"];
+pub use store_model::demand::SEED_PRODUCTS;
 
 /// How the simulated chain looks.
 #[derive(Debug, Clone)]
@@ -55,9 +54,7 @@ impl Chain {
                 shelves.push(Shelf {
                     store_id: format!("STORE_{s}"),
                     product_id: format!("PRD_{p}"),
-                    product_name: SEED_PRODUCTS
-                        .get(p - 1)
-                        .map_or_else(|| format!("Sản phẩm {p}"), |n| (*n).to_owned()),
+                    product_name: store_model::demand::product_name(p),
                     stock: rng.random_range(threshold..=max_stock),
                     threshold,
                     max_stock,
