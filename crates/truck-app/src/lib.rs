@@ -174,7 +174,8 @@ pub struct Dispatcher {
     pub routing: RoutingOptions,
     /// How long a receive waits for a first message.
     pub wait: Duration,
-    /// How long alerts are gathered after the first one, to be routed together.
+    /// How long alerts are gathered after the first one, to be routed together; zero takes
+    /// what is queued at that moment (up to [`MAX_ACCEPTS_PER_STEP`]) and no more.
     pub batch_window: Duration,
     /// Divides every travel and service time (1 is real time; demos and tests run faster).
     pub time_scale: f64,
@@ -488,13 +489,16 @@ impl Dispatcher {
         if received.is_empty() {
             return Ok(accepted);
         }
+        // No window: take what is queued already, without waiting for more (a simulation on a
+        // virtual clock, where every message of the hour is there at once).
+        let no_window = self.batch_window.is_zero();
         let deadline = tokio::time::Instant::now() + self.batch_window;
         let mut taken = 0;
         loop {
             taken += received.len();
             accepted.extend(self.accept_messages(&received, report).await?);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() || taken >= MAX_ACCEPTS_PER_STEP {
+            if (left.is_zero() && !no_window) || taken >= MAX_ACCEPTS_PER_STEP {
                 return Ok(accepted);
             }
             let more = self.queue.receive(
@@ -504,6 +508,9 @@ impl Dispatcher {
             match stop.or(more).await {
                 Some(more) => received = more?,
                 None => return Ok(accepted),
+            }
+            if no_window && received.is_empty() {
+                return Ok(accepted);
             }
         }
     }
