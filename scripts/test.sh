@@ -119,3 +119,7 @@ step "benchmarks (quick)"
 # Small sizes on the debug build, so the benchmark code cannot rot; scripts/bench.sh without
 # --quick gives the real figures.
 scripts/bench.sh --quick
+
+step "simulator smoke run: both baselines on a few stores for a few days, invariants checked"
+# scripts/sim.sh without --quick gives the README's finding and the simulator's figures.
+scripts/sim.sh --quick

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The simulator's benchmark and the README's finding: the seed workshop's rule against today's
+# policy on the shipped chain, release build, with the time and peak memory of each run.
+#
+#   scripts/sim.sh                 # config/scenarios/chain.toml: 100 stores x 50 products x 28 days
+#   scripts/sim.sh --large         # also 300 stores x 200 products x 28 days, threshold only
+#   scripts/sim.sh --quick         # 5 stores x 5 products x 3 days on the debug build (a smoke run)
+#
+# Results go to bench/results/sim/ (compare.json, compare.html, and sim.md with the figures).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-}
+out=bench/results/sim
+if [[ "$mode" == "--quick" ]]; then
+  cargo build --locked -p store-sim
+  bin="${CARGO_TARGET_DIR:-target}/debug/store-sim"
+  quick=$(mktemp -d)
+  trap 'rm -rf "$quick"' EXIT
+  "$bin" compare --policies seed,threshold --stores 5 --products 5 --days 3 --out "$quick"
+  python3 - "$quick/compare.json" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1]))
+assert [r["policy"] for r in runs] == ["seed", "threshold"], runs
+for r in runs:
+    t = r["totals"]
+    assert t["demand_units"] == t["sold_units"] + t["lost_units"], t
+    assert t["alerts_sent"] == t["alerts_delivered"] + t["alerts_pending"] + t["alerts_closed"], t
+print("store-sim smoke run: invariants hold for", ", ".join(r["policy"] for r in runs))
+PY
+  exit 0
+fi
+
+mkdir -p "$out"
+cargo build --release --locked -p store-sim
+bin="${CARGO_TARGET_DIR:-target}/release/store-sim"
+timed() {
+  # Wall seconds and peak resident memory of one command, from GNU time or /proc.
+  if [[ -x /usr/bin/time ]]; then
+    local log
+    log=$(mktemp)
+    /usr/bin/time -f '%e s, %M KiB peak' -o "$log" "$@"
+    cat "$log"
+    rm -f "$log"
+  else
+    local TIMEFORMAT='%R s (install GNU time for the peak memory)'
+    time "$@"
+  fi
+}
+{
+  echo "store-sim on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(date -u +%Y-%m-%d)"
+  echo
+  echo "chain.toml (100 x 50 x 28 days, hourly planning), seed vs threshold:"
+  timed "$bin" compare --scenario config/scenarios/chain.toml --policies seed,threshold --out "$out" 2>&1 \
+    | grep -v '^store-sim: .*: day '
+  if [[ "$mode" == "--large" ]]; then
+    echo
+    echo "300 x 200 x 28 days, threshold:"
+    large=$(mktemp -d)
+    timed "$bin" run --scenario config/scenarios/chain.toml --stores 300 --products 200 --out "$large" 2>&1 \
+      | grep -v '^store-sim: .*: day '
+    rm -rf "$large"
+  fi
+} | tee "$out/sim.md"
+echo "saved to $out/"
