@@ -207,3 +207,31 @@ fn deleting_the_data_folder_under_serve_is_a_problem_on_the_page_not_an_empty_wo
     assert!(body.contains("is gone"), "no problem shown: {body}");
     assert!(!data.join("s3").exists(), "a reader re-created the lake");
 }
+
+#[test]
+fn the_page_shows_a_finished_simulation_report_only_when_given_one() {
+    let dir = TempDir::new().unwrap();
+    let report = dir.path().join("report.html");
+    let html = "<!doctype html><html><body><h1>store-sim run</h1><svg></svg></body></html>";
+    std::fs::write(&report, html).unwrap();
+    let (_server, address) =
+        serve_page(dir.path(), &["--simulation", report.to_str().unwrap()], &[]);
+    assert_eq!(
+        http_get(&address, "/simulation", None),
+        (200, html.to_owned())
+    );
+    let (_plain, address) = serve_page(dir.path(), &[], &[]);
+    let (status, body) = http_get(&address, "/simulation", None);
+    assert_eq!(status, 404);
+    assert!(body.contains("--simulation"), "{body}");
+    // A report that is not text is refused at the start, naming the file.
+    std::fs::write(&report, [0xff_u8, 0xfe, 0x00]).unwrap();
+    let out = Command::new(bin("store-truck-app"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--simulation"])
+        .arg(&report)
+        .env("STORE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report.html"));
+}

@@ -136,6 +136,10 @@ struct Serve {
     /// billed scan of the window).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=86_400))]
     readings_seconds: u64,
+    /// A finished `store-sim` run's report (`report.html` or `compare.html`) to show at
+    /// `/simulation`.
+    #[arg(long)]
+    simulation: Option<PathBuf>,
 }
 
 /// `report`'s flags.
@@ -339,6 +343,11 @@ impl Status {
 impl Serve {
     async fn run(self, dispatcher: Dispatcher, connection: &Connection) -> Result<()> {
         let policy = ReorderPolicy::load(self.policy.as_deref())?;
+        let simulation = self
+            .simulation
+            .as_deref()
+            .map(read_simulation_report)
+            .transpose()?;
         let query = connection.inventory_query()?;
         let planner = self.allow_invoke.then(|| Planner {
             query: query.clone(),
@@ -360,12 +369,16 @@ impl Serve {
             refresh: Duration::from_secs(self.refresh_seconds),
             readings_every: Duration::from_secs(self.readings_seconds),
             clock: dispatcher.clock,
+            simulation,
         });
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
         println!("operations page: http://{address}/");
+        if ops.simulation.is_some() {
+            eprintln!("simulation report: http://{address}/simulation");
+        }
         eprintln!(
             "serving the operations page{} (Ctrl-C or SIGTERM to stop)",
             if self.allow_invoke {
@@ -382,6 +395,24 @@ impl Serve {
             .await
             .context("serving the operations page")
     }
+}
+
+/// Reads a `store-sim` report for the page: HTML text of a bounded size.
+fn read_simulation_report(path: &std::path::Path) -> Result<Arc<str>> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading the simulation report {shown}"))?
+        .len();
+    if size > ops::MAX_SIMULATION_REPORT_BYTES {
+        anyhow::bail!(
+            "the simulation report {shown} is {size} bytes; at most {} are shown",
+            ops::MAX_SIMULATION_REPORT_BYTES
+        );
+    }
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("reading the simulation report {shown} (UTF-8 HTML from store-sim)")
+    })?;
+    Ok(Arc::from(text))
 }
 
 impl Report {

@@ -104,6 +104,7 @@ pub async fn serve(
         .route("/api/view", get(view_handler))
         .route("/api/events", get(events_handler))
         .route("/api/plan", post(plan_handler))
+        .route("/simulation", get(simulation_handler))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app);
@@ -350,6 +351,25 @@ async fn page_handler(State(app): State<Arc<App>>) -> Response {
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, value);
     }
+    response
+}
+
+/// The KPIs of a finished simulation: the report `store-sim` wrote, as it is. It runs no
+/// script and loads nothing, and its policy says so.
+async fn simulation_handler(State(app): State<Arc<App>>) -> Response {
+    let Some(report) = app.ops.simulation.clone() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "no simulation report: start serve with --simulation DIR/report.html (or compare.html) from store-sim",
+        );
+    };
+    let mut response = Html(report.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox",
+        ),
+    );
     response
 }
 

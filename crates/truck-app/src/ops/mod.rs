@@ -59,7 +59,13 @@ pub struct Ops {
     pub readings_every: Duration,
     /// Epoch seconds now.
     pub clock: Clock,
+    /// A finished `store-sim` run's report (`report.html` or `compare.html`), shown at
+    /// `/simulation`.
+    pub simulation: Option<Arc<str>>,
 }
+
+/// The largest simulation report `serve --simulation` shows.
+pub const MAX_SIMULATION_REPORT_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Ops {
     fn places(&self) -> Places<'_> {
