@@ -12,7 +12,14 @@ pub const LOG_FILTER: &str = "STORE_LOG";
 
 /// Installs the subscriber; call once, first thing in `main`.
 pub fn init_tracing() {
-    let filter = EnvFilter::try_from_env(LOG_FILTER).unwrap_or_else(|_| EnvFilter::new("warn"));
+    init_tracing_or("warn");
+}
+
+/// Installs the subscriber with `default` as the filter when `STORE_LOG` is unset (the
+/// simulator's apps close and dead-letter orders by the thousand: `error` keeps its output to
+/// its own lines).
+pub fn init_tracing_or(default: &str) {
+    let filter = EnvFilter::try_from_env(LOG_FILTER).unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour(
