@@ -78,7 +78,7 @@ pub struct Totals {
     pub trips: u64,
     /// Km driven.
     pub truck_km: f64,
-    /// Km per unit delivered.
+    /// Km per unit put on a shelf (units sent back do not count).
     pub km_per_unit: f64,
     /// Units loaded over the capacity of the trucks that drove.
     pub truck_utilisation: f64,

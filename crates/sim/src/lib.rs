@@ -24,5 +24,5 @@ pub mod scenario;
 pub mod shelf;
 
 pub use kpis::Kpis;
-pub use run::{Outcome, run};
+pub use run::{Outcome, TimeSpent, run};
 pub use scenario::Scenario;

@@ -41,6 +41,16 @@ enum Command {
         #[arg(long, value_delimiter = ',', required = true)]
         policies: Vec<String>,
     },
+    /// Draws the reports again from a `kpis.json` or `compare.json`, without simulating:
+    /// DIR/report.html or DIR/compare.html, and DIR/stockouts.svg.
+    Report {
+        /// The KPIs a run or a comparison wrote.
+        #[arg(long)]
+        from: PathBuf,
+        /// Where the reports go (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// What every run takes: a scenario file and flags that override it.
@@ -121,6 +131,11 @@ async fn run_one(scenario: &Scenario, name: &str, out: &Path, keep: Option<usize
         outcome.shelf_hours,
         outcome.shelf_hours as f64 / seconds.max(1e-9)
     );
+    eprintln!(
+        "store-sim: {}: where the time went: {}",
+        printable(name),
+        outcome.time.summary()
+    );
     if let Some(n) = keep {
         let kept = out.join(format!("data-{n}"));
         if kept.exists() {
@@ -144,7 +159,7 @@ fn write(path: &Path, text: &str) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    store_runtime::init_tracing();
+    store_runtime::logging::init_tracing_or("error");
     let cli = Cli::parse();
     match cli.command {
         Command::Run { chain, policy } => {
@@ -180,6 +195,28 @@ async fn main() -> Result<()> {
                 &chain.out.join("compare.html"),
                 &report::compare_page(&runs),
             )?;
+            write(
+                &chain.out.join("stockouts.svg"),
+                &report::stockouts_svg(&runs),
+            )?;
+            print!("{}", report::text_table(&runs));
+        }
+        Command::Report { from, out } => {
+            let text = std::fs::read_to_string(&from)
+                .with_context(|| format!("reading {}", from.display()))?;
+            let runs: Vec<Kpis> = match serde_json::from_str::<Vec<Kpis>>(&text) {
+                Ok(runs) => runs,
+                Err(_) => vec![serde_json::from_str::<Kpis>(&text).with_context(|| {
+                    format!("{}: not a kpis.json or compare.json", from.display())
+                })?],
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            if let [one] = runs.as_slice() {
+                write(&out.join("report.html"), &report::run_page(one))?;
+            } else {
+                write(&out.join("compare.html"), &report::compare_page(&runs))?;
+            }
+            write(&out.join("stockouts.svg"), &report::stockouts_svg(&runs))?;
             print!("{}", report::text_table(&runs));
         }
     }

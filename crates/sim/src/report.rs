@@ -364,6 +364,36 @@ fn charts(runs: &[Kpis]) -> String {
     .concat()
 }
 
+/// Stock-out shelf-hours per day of each run, as a standalone SVG file (for a README).
+pub fn stockouts_svg(runs: &[Kpis]) -> String {
+    let labels: Vec<String> = runs
+        .first()
+        .map(|k| k.days.iter().map(|d| d.date[5..].to_owned()).collect())
+        .unwrap_or_default();
+    let series = per_run(runs, |d| d.stockout_shelf_hours);
+    let chart = line_chart("Stock-out shelf-hours per day", &labels, &series);
+    // The figure's SVG, with its namespace, and the legend drawn inside it.
+    let start = chart.find("<svg").unwrap_or(0);
+    let end = chart.find("</svg>").unwrap_or(chart.len());
+    let mut svg = chart[start..end].replacen(
+        "<svg ",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" style="background:#fff" "#,
+        1,
+    );
+    for (k, (name, _)) in series.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" font-size="12" fill="{}">{}</text>"#,
+            WIDTH - RIGHT - 110.0,
+            TOP + 14.0 * (k as f64 + 1.0),
+            COLOURS[k % COLOURS.len()],
+            escape(name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
 /// The page of one run.
 pub fn run_page(kpis: &Kpis) -> String {
     let s = &kpis.scenario;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use store_local::{
@@ -182,6 +182,53 @@ pub struct Outcome {
     pub kpis: Kpis,
     /// Shelf-hours simulated.
     pub shelf_hours: u64,
+    /// Where the wall time went (never part of the KPIs, which must not depend on it).
+    pub time: TimeSpent,
+}
+
+/// Wall time by part of the loop.
+#[derive(Debug, Clone, Default)]
+pub struct TimeSpent {
+    /// Shoppers and sensors (drawing demand, playing shelves, building readings).
+    pub shelves: Duration,
+    /// The reading sink (encoding and writing the hour's object).
+    pub sink: Duration,
+    /// The planner's runs.
+    pub planner: Duration,
+    /// The dispatcher's steps.
+    pub dispatcher: Duration,
+    /// Reading the ledger back and checking the invariants.
+    pub accounting: Duration,
+    /// Each planning run's time, in order: whether it follows the new hour or the history.
+    pub planning_runs: Vec<Duration>,
+}
+
+impl TimeSpent {
+    /// One line per part, and the planning runs of the first and the last day.
+    pub fn summary(&self) -> String {
+        let total = self.shelves + self.sink + self.planner + self.dispatcher + self.accounting;
+        let pct = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-9);
+        let mean_ms = |runs: &[Duration]| {
+            runs.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / runs.len().max(1) as f64
+        };
+        let day = 24.min(self.planning_runs.len());
+        let first = &self.planning_runs[..day];
+        let last = &self.planning_runs[self.planning_runs.len() - day..];
+        format!(
+            "shelves {:.1} s ({:.0}%), sink {:.1} s ({:.0}%), planner {:.1} s ({:.0}%), dispatcher {:.1} s ({:.0}%), accounting {:.1} s; planning run mean {:.0} ms on the first day, {:.0} ms on the last",
+            self.shelves.as_secs_f64(),
+            pct(self.shelves),
+            self.sink.as_secs_f64(),
+            pct(self.sink),
+            self.planner.as_secs_f64(),
+            pct(self.planner),
+            self.dispatcher.as_secs_f64(),
+            pct(self.dispatcher),
+            self.accounting.as_secs_f64(),
+            mean_ms(first),
+            mean_ms(last),
+        )
+    }
 }
 
 /// Runs `scenario` under `policy` (named `policy_name` in the KPIs) in the data folder
@@ -255,7 +302,9 @@ pub async fn run(
         ..PlanningEvent::default()
     };
 
+    let mut time = TimeSpent::default();
     for h in 0..hours {
+        let started = Instant::now();
         let hour_start = start + h * 3600;
         let hour_end = hour_start + 3600;
         let day = (h / 24) as usize;
@@ -266,14 +315,18 @@ pub async fn run(
                 .units(seed, i as u64, &world.demand[i], hour_start);
             shelf.begin_hour(hour_start, units, open);
         }
+        time.shelves += started.elapsed();
         // Trucks reaching stops and depots within the hour (its end included: a delivery in
         // the last quarter hour is on the shelf for the shoppers after it).
         while let Some(&t) = road.events.range(hour_start + 1..=hour_end).next() {
             road.events.remove(&t);
             virtual_clock.set(t);
+            let started = Instant::now();
             step(&dispatcher, &mut world, &mut road, day, t, end).await?;
+            time.dispatcher += started.elapsed();
         }
         // The hour's end: the rest of the shoppers.
+        let started = Instant::now();
         let mut readings = Vec::new();
         let at = hour_end - 1;
         for i in 0..world.shelves.len() {
@@ -296,14 +349,18 @@ pub async fn run(
         if open {
             world.open_shelf_hours += world.shelves.len() as f64;
         }
+        time.shelves += started.elapsed();
+        let started = Instant::now();
         virtual_clock.set(at);
         for chunk in readings.chunks(READINGS_PER_PUT) {
             sink.put(chunk).await.context("sending readings")?;
         }
         sink.flush().await.context("delivering readings")?;
         totals.readings_sent += readings.len() as u64;
+        time.sink += started.elapsed();
         virtual_clock.set(hour_end);
         if (h + 1) % i64::from(scenario.planner.every_hours) == 0 {
+            let started = Instant::now();
             let result = planner
                 .handle(event.clone())
                 .await
@@ -313,11 +370,16 @@ pub async fn run(
             totals.alerts_suppressed += result.alerts_suppressed as u64;
             let alerts_day = world.day_of(hour_end);
             world.days[alerts_day].alerts_sent += result.alerts_sent as u64;
+            time.planner += started.elapsed();
+            time.planning_runs.push(started.elapsed());
         }
+        let started = Instant::now();
         step(&dispatcher, &mut world, &mut road, day, hour_end, end).await?;
+        time.dispatcher += started.elapsed();
         progress((h + 1) as u32, hours as u32);
     }
     virtual_clock.set(end);
+    let started = Instant::now();
     let kpis = account(
         scenario,
         policy_name,
@@ -331,9 +393,11 @@ pub async fn run(
         start,
     )
     .await?;
+    time.accounting = started.elapsed();
     Ok(Outcome {
         kpis,
         shelf_hours: world.shelves.len() as u64 * hours as u64,
+        time,
     })
 }
 
@@ -554,7 +618,11 @@ async fn account(
     totals.units_delivered = road.delivered_units;
     totals.trips = road.trips;
     totals.truck_km = round4(road.km);
-    totals.km_per_unit = share(road.km, road.delivered_units as f64);
+    // A unit that did not fit and went back was driven but not delivered.
+    totals.km_per_unit = share(
+        road.km,
+        road.delivered_units.saturating_sub(totals.units_overflow) as f64,
+    );
     totals.truck_utilisation = share(road.load as f64, road.capacity as f64);
     let mut lead = road.lead_times_h.clone();
     lead.sort_by(f64::total_cmp);

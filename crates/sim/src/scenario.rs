@@ -520,6 +520,12 @@ mod tests {
             (chain.chain.stores, chain.chain.products, chain.chain.days),
             (100, 50, 28)
         );
+        let finding = Scenario::parse(
+            include_str!("../../../config/scenarios/finding.toml"),
+            "finding.toml",
+        )
+        .unwrap();
+        assert_eq!(finding.chain.stores * finding.chain.products, 600);
     }
 
     #[test]

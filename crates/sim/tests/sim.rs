@@ -253,7 +253,27 @@ fn compare_writes_one_kpi_object_per_policy_in_order_and_a_report() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left.len(), 3, "{left:?}");
+    let svg = std::fs::read_to_string(out.path().join("stockouts.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("<polyline").count(), 2, "one line per policy");
+    // `report` draws them again from the JSON alone.
+    let again = TempDir::new().unwrap();
+    let o = sim(&[
+        "report",
+        "--from",
+        out.path().join("compare.json").to_str().unwrap(),
+        "--out",
+        again.path().to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(again.path().join("compare.html")).unwrap(),
+        html
+    );
 }
 
 #[test]
