@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{ALERT_TEXT, Alert, AlertStatus, LatestReading, ReorderPolicy, alert_id};
-use crate::policy::OrderMethod;
+use crate::policy::{OrderExplanation, OrderMethod};
 
 /// Why a low reading produced no alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,9 +153,14 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
                 .push(suppressed(SuppressReason::CoveredByOutstanding));
         } else {
             let velocity = sales_per_hour(reading, sent.iter().copied());
-            decision
-                .alerts
-                .push(new_alert(reading, id, projected, velocity, ctx));
+            decision.alerts.push(new_alert(
+                reading,
+                id,
+                projected,
+                velocity,
+                ctx.policy.order(reading, projected),
+                ctx,
+            ));
         }
     }
     decision.alerts.sort_by(most_urgent_first);
@@ -183,35 +188,25 @@ fn seed_alert(reading: &LatestReading, ctx: &PlanContext<'_>) -> Alert {
         Some(&run_reading),
         reading.check_timestamp,
     );
-    let order = ctx.policy.fixed_order(reading);
-    Alert {
-        alert_id: id,
-        store_id: reading.store_id.clone(),
-        product_id: reading.product_id.clone(),
-        product_name: reading.product_name.clone(),
-        alert: ALERT_TEXT.to_owned(),
-        current_stock: reading.current_stock,
-        threshold_level: reading.threshold_level,
-        projected_stock: reading.current_stock,
-        restock_qty: order.quantity,
-        reading_time: reading.check_timestamp,
-        planned_at: ctx.now,
-        query_id: ctx.query_id.to_owned(),
-        sales_per_hour: None,
-        hours_to_stockout: hours_to_stockout(reading.current_stock, None),
-        explanation: Some(order),
-    }
+    new_alert(
+        reading,
+        id,
+        reading.current_stock,
+        None,
+        ctx.policy.fixed_order(reading),
+        ctx,
+    )
 }
 
-/// The alert answering a low reading, ordering up to the policy's level from `projected`.
+/// The alert answering a low reading with `order`, from a projected stock of `projected`.
 fn new_alert(
     reading: &LatestReading,
     alert_id: String,
     projected: i64,
     velocity: Option<f64>,
+    order: OrderExplanation,
     ctx: &PlanContext<'_>,
 ) -> Alert {
-    let order = ctx.policy.order(reading, projected);
     let cents = |x: f64| (x * 100.0).round() / 100.0;
     Alert {
         alert_id,
