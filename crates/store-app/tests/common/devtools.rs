@@ -114,11 +114,15 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// Waits up to `within` for an expression to be true; returns whether it became true.
+    /// Waits up to `within` for an expression to be true; returns whether it became true. An
+    /// expression that throws (the page still loading: no `document.body` yet) is not true yet.
     pub fn wait_for(&mut self, expression: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
+        let guarded = format!(
+            "(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()"
+        );
         while Instant::now() < deadline {
-            if self.eval(expression) == json!(true) {
+            if self.eval(&guarded) == json!(true) {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
