@@ -211,6 +211,22 @@ impl LakeFolder {
     /// Objects under `prefix` in `dt=` partitions at or after `min_dt`; partitions before it are
     /// not even listed.
     pub fn list_partitions_since(&self, prefix: &str, min_dt: &str) -> io::Result<Vec<ObjectInfo>> {
+        self.partitions_since(prefix, min_dt, Stat::Read)
+    }
+
+    /// The keys of [`Self::list_partitions_since`], without reading any file's size or time (one
+    /// system call a file fewer: what a ledger read needs, many times a minute).
+    pub fn keys_since(&self, prefix: &str, min_dt: &str) -> io::Result<Vec<String>> {
+        let listed = self.partitions_since(prefix, min_dt, Stat::Skip)?;
+        Ok(listed.into_iter().map(|o| o.key).collect())
+    }
+
+    fn partitions_since(
+        &self,
+        prefix: &str,
+        min_dt: &str,
+        stat: Stat,
+    ) -> io::Result<Vec<ObjectInfo>> {
         self.bucket()?;
         let dir = self.path(prefix);
         let mut out = Vec::new();
@@ -226,7 +242,7 @@ impl LakeFolder {
                 continue;
             };
             if dt >= min_dt && entry.file_type()?.is_dir() {
-                walk(&self.root, &entry.path(), &mut out)?;
+                walk_with(&self.root, &entry.path(), stat, &mut out)?;
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -234,13 +250,26 @@ impl LakeFolder {
     }
 }
 
+/// Whether a listing reads each file's size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stat {
+    Read,
+    /// Size and time are left 0.
+    Skip,
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+    walk_with(root, dir, Stat::Read, out)
+}
+
+fn walk_with(root: &Path, dir: &Path, stat: Stat, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
+        // The directory entry's own type: a symbolic link is neither a file nor a folder here.
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            walk(root, &path, out)?;
+            walk_with(root, &path, stat, out)?;
         } else if file_type.is_file() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -254,15 +283,21 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let metadata = entry.metadata()?;
-            let modified = metadata
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_secs() as i64);
+            let (size, modified) = match stat {
+                Stat::Skip => (0, 0),
+                Stat::Read => {
+                    let metadata = entry.metadata()?;
+                    let modified = metadata
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs() as i64);
+                    (metadata.len(), modified)
+                }
+            };
             out.push(ObjectInfo {
                 key,
-                size: metadata.len(),
+                size,
                 modified,
             });
         }

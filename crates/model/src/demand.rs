@@ -272,46 +272,84 @@ impl DemandSettings {
         }
     }
 
-    /// Units a shelf is expected to sell in the hour starting at `epoch`.
-    pub fn mean(&self, shelf: &ShelfDemand, epoch: i64) -> f64 {
+    /// What every shelf shares in the hour starting at `epoch`: computed once per hour, not per
+    /// shelf (the hour-of-day profile is a sum over the day).
+    pub fn hour(&self, epoch: i64) -> Hour {
         let (day, hour) = self.local_day_hour(epoch);
         let share = self.hour_share(hour);
-        if share == 0.0 {
-            return 0.0;
-        }
         let week_mean = self.weekday_profile.iter().sum::<f64>() / 7.0;
         let weekday = self.weekday_profile[(day + 3).rem_euclid(7) as usize] / week_mean;
+        Hour {
+            epoch,
+            day,
+            factor: share * weekday,
+        }
+    }
+
+    /// Units a shelf is expected to sell in the hour starting at `epoch`.
+    pub fn mean(&self, shelf: &ShelfDemand, epoch: i64) -> f64 {
+        self.mean_in(shelf, &self.hour(epoch))
+    }
+
+    /// Units a shelf is expected to sell in `hour`.
+    pub fn mean_in(&self, shelf: &ShelfDemand, hour: &Hour) -> f64 {
+        if hour.factor == 0.0 {
+            return 0.0;
+        }
         let promo = if shelf
             .promotions
             .iter()
-            .any(|(from, to)| (*from..*to).contains(&day))
+            .any(|(from, to)| (*from..*to).contains(&hour.day))
         {
             self.promo_multiplier
         } else {
             1.0
         };
-        shelf.per_day * weekday * share * promo
+        shelf.per_day * hour.factor * promo
     }
 
     /// Units shoppers ask for at shelf number `shelf` in the hour starting at `epoch`: a
     /// negative binomial (gamma-Poisson) draw around [`Self::mean`], the same for the same
     /// seed, shelf and hour.
     pub fn units(&self, seed: u64, shelf_number: u64, shelf: &ShelfDemand, epoch: i64) -> u32 {
-        let mean = self.mean(shelf, epoch);
+        self.units_in(seed, shelf_number, shelf, &self.hour(epoch))
+    }
+
+    /// [`Self::units`] in an hour computed once for every shelf.
+    pub fn units_in(&self, seed: u64, shelf_number: u64, shelf: &ShelfDemand, hour: &Hour) -> u32 {
+        let mean = self.mean_in(shelf, hour);
         if mean <= 0.0 {
             return 0;
         }
         if !self.noise {
             return mean.round().min(f64::from(u32::MAX)) as u32;
         }
-        let mut rng = SplitMix64::new(mix(seed, shelf_number, epoch.div_euclid(HOUR) as u64));
+        let mut rng = SplitMix64::new(mix(seed, shelf_number, hour.epoch.div_euclid(HOUR) as u64));
+        self.draw(&mut rng, mean)
+    }
+
+    /// A draw of the settings' noise around `mean`: negative binomial of shape `dispersion`
+    /// (a Poisson draw at a gamma-distributed rate), or Poisson when `dispersion` is 0.
+    pub fn draw(&self, rng: &mut SplitMix64, mean: f64) -> u32 {
         let rate = if self.dispersion > 0.0 {
-            mean * gamma(&mut rng, self.dispersion) / self.dispersion
+            mean * gamma(rng, self.dispersion) / self.dispersion
         } else {
             mean
         };
-        poisson(&mut rng, rate)
+        poisson(rng, rate)
     }
+}
+
+/// One hour as every shelf sees it: its local day and the share of a shelf's daily rate sold
+/// in it (the weekday's and the hour's profile together; 0 while the stores are closed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hour {
+    /// Start of the hour, epoch seconds.
+    pub epoch: i64,
+    /// Local day number (days since 1970-01-01 in the chain's time zone).
+    pub day: i64,
+    /// Multiplies a shelf's daily rate (before promotions) into the hour's mean.
+    pub factor: f64,
 }
 
 #[cfg(test)]

@@ -62,14 +62,25 @@ pub struct ObjectLedger<S> {
 }
 
 /// What the ledger has read of objects that never change.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Known {
-    /// Create-if-absent records by key, while they are inside the window being read.
-    objects: HashMap<String, Arc<[u8]>>,
+    /// The records of create-if-absent objects by key, decoded (a `Vec` of the prefix's record
+    /// type), while they are inside the window being read: each is read and parsed once.
+    objects: HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
     /// The latest trip seen of each truck.
     trips: HashMap<String, Trip>,
     /// Records found unreadable, by key, with why.
     damaged: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Known {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Known")
+            .field("objects", &self.objects.len())
+            .field("trips", &self.trips)
+            .field("damaged", &self.damaged)
+            .finish()
+    }
 }
 
 /// The most bytes of a damaged record copied into its quarantine note.
@@ -152,43 +163,6 @@ impl<S: LedgerStore> ObjectLedger<S> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The objects at `keys`: those that never change from what was read before, the rest from
-    /// the store. Objects under `prefix` that left the listing are forgotten.
-    async fn objects(
-        &self,
-        prefix: &str,
-        keys: Vec<String>,
-    ) -> Result<Vec<(String, Arc<[u8]>)>, PortError> {
-        if !immutable(prefix) {
-            let got = self.store.get_all(keys).await?;
-            return Ok(got.into_iter().map(|(k, b)| (k, b.into())).collect());
-        }
-        let (mut out, missing) = {
-            let mut known = self.known();
-            let listed: HashSet<&str> = keys.iter().map(String::as_str).collect();
-            known
-                .objects
-                .retain(|k, _| !k.starts_with(prefix) || listed.contains(k.as_str()));
-            let mut out = Vec::with_capacity(keys.len());
-            let mut missing = Vec::new();
-            for key in keys {
-                match known.objects.get(&key) {
-                    Some(bytes) => out.push((key, bytes.clone())),
-                    None => missing.push(key),
-                }
-            }
-            (out, missing)
-        };
-        let fetched = self.store.get_all(missing).await?;
-        let mut known = self.known();
-        for (key, bytes) in fetched {
-            let bytes: Arc<[u8]> = bytes.into();
-            known.objects.insert(key.clone(), bytes.clone());
-            out.push((key, bytes));
-        }
-        Ok(out)
-    }
-
     /// Remembers `trip` as its truck's latest, unless a later one is known.
     fn saw_trip(&self, trip: &Trip) {
         let mut known = self.known();
@@ -209,30 +183,49 @@ impl<S: LedgerStore> ObjectLedger<S> {
     /// Every record under `prefix` in partitions since `since`. Lines that do not parse are
     /// skipped: the ledger is append-only and written by this code, so one is a foreign or torn
     /// write, and refusing to plan because of it would stop the pipeline.
-    async fn read_since<T: DeserializeOwned>(
+    async fn read_since<T: DeserializeOwned + Clone + Send + Sync + 'static>(
         &self,
         prefix: &str,
         since: i64,
     ) -> Result<Vec<T>, PortError> {
         let keys = self.store.keys_since(prefix, &dt_partition(since)).await?;
+        let immutable = immutable(prefix);
         let mut out = Vec::new();
+        // Objects that never change are parsed once; those that left the listing are forgotten.
+        let missing = if immutable {
+            let mut known = self.known();
+            let listed: HashSet<&str> = keys.iter().map(String::as_str).collect();
+            known
+                .objects
+                .retain(|k, _| !k.starts_with(prefix) || listed.contains(k.as_str()));
+            let mut missing = Vec::new();
+            for key in keys {
+                match known.objects.get(&key).and_then(|r| r.downcast_ref::<Vec<T>>()) {
+                    Some(records) => out.extend(records.iter().cloned()),
+                    None => missing.push(key),
+                }
+            }
+            missing
+        } else {
+            keys
+        };
         let mut bad_keys = HashSet::new();
-        for (key, bytes) in self.objects(prefix, keys).await? {
-            let (records, bad) = decode_lines(&key, &bytes);
-            out.extend(records);
+        for (key, bytes) in self.store.get_all(missing).await? {
+            let (records, bad) = decode_lines::<T>(&key, &bytes);
             if let Some(b) = bad.first() {
                 let error = format!("line {}: {}", b.line, b.error);
                 self.note_damaged(&key, &bytes, error).await;
                 bad_keys.insert(key);
+            } else if immutable {
+                self.known()
+                    .objects
+                    .insert(key, Arc::new(records.clone()));
             }
+            out.extend(records);
         }
         // A damaged object is read again next time (an operator may repair it), and one
         // repaired or removed is no longer reported.
-        let mut known = self.known();
-        for key in &bad_keys {
-            known.objects.remove(key);
-        }
-        known
+        self.known()
             .damaged
             .retain(|k, _| !k.starts_with(prefix) || bad_keys.contains(k));
         Ok(out)

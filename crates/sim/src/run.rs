@@ -45,8 +45,9 @@ const LEAD_TIME_BINS: usize = 49;
 struct World {
     shelves: Vec<Shelf>,
     demand: Vec<ShelfDemand>,
-    /// Index of each (store, product) pair's shelf.
-    index: HashMap<(String, String), usize>,
+    /// Index of each store and each product: shelf `store * products + product`.
+    store_index: HashMap<String, usize>,
+    product_index: HashMap<String, usize>,
     store_ids: Vec<String>,
     product_ids: Vec<String>,
     product_names: Vec<String>,
@@ -71,6 +72,13 @@ impl World {
         day.min(self.days.len().saturating_sub(1))
     }
 
+    /// The shelf of a store and product, looked up without copying either id.
+    fn shelf_of(&self, store_id: &str, product_id: &str) -> Option<usize> {
+        let store = *self.store_index.get(store_id)?;
+        let product = *self.product_index.get(product_id)?;
+        Some(store * self.product_ids.len() + product)
+    }
+
     fn new(scenario: &Scenario, stores: &Stores) -> Self {
         let c = &scenario.chain;
         let s = &scenario.shelves;
@@ -83,9 +91,8 @@ impl World {
             .collect();
         let mut shelves = Vec::with_capacity(store_count * c.products);
         let mut demand = Vec::with_capacity(store_count * c.products);
-        let mut index = HashMap::with_capacity(store_count * c.products);
-        for (store, store_id) in store_ids.iter().enumerate() {
-            for (product, product_id) in product_ids.iter().enumerate() {
+        for store in 0..store_count {
+            for product in 0..c.products {
                 let number = (store * c.products + product) as u64;
                 let d = scenario.demand.shelf(c.seed, number, first_day, c.days);
                 let mut rng = SplitMix64::new(mix(c.seed, number, u64::MAX - 1000));
@@ -111,9 +118,10 @@ impl World {
                     start.min(i64::from(capacity)),
                 ));
                 demand.push(d);
-                index.insert((store_id.clone(), product_id.clone()), shelves.len() - 1);
             }
         }
+        let store_index = store_ids.iter().cloned().zip(0..).collect();
+        let product_index = product_ids.iter().cloned().zip(0..).collect();
         let days = (0..c.days)
             .map(|d| DayKpis {
                 date: date_of(first_day + i64::from(d)),
@@ -123,7 +131,8 @@ impl World {
         Self {
             shelves,
             demand,
-            index,
+            store_index,
+            product_index,
             store_day_stockout_s: vec![vec![0.0; c.days as usize]; store_count],
             store_on_hand: vec![0.0; store_count],
             product_on_hand: vec![0.0; c.products],
@@ -309,10 +318,11 @@ pub async fn run(
         let hour_end = hour_start + 3600;
         let day = (h / 24) as usize;
         let open = scenario.demand.is_open(hour_start);
+        let shoppers = scenario.demand.hour(hour_start);
         for (i, shelf) in world.shelves.iter_mut().enumerate() {
             let units = scenario
                 .demand
-                .units(seed, i as u64, &world.demand[i], hour_start);
+                .units_in(seed, i as u64, &world.demand[i], &shoppers);
             shelf.begin_hour(hour_start, units, open);
         }
         time.shelves += started.elapsed();
@@ -465,7 +475,7 @@ fn absorb(
     delivered
         .sort_by(|a, b| (a.delivered_at, &a.dispatch_id).cmp(&(b.delivered_at, &b.dispatch_id)));
     for d in delivered {
-        let Some(&i) = world.index.get(&(d.store_id.clone(), d.product_id.clone())) else {
+        let Some(i) = world.shelf_of(&d.store_id, &d.product_id) else {
             continue;
         };
         let (sales, _) = world.shelves[i].deliver(d.delivered_at, d.quantity);

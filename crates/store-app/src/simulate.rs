@@ -1,5 +1,10 @@
 //! Simulated stores: each sells its products at its own pace, and reports stock after each round.
 //!
+//! Paces and sales come from the simulator's demand model ([`store_model::demand`]): a shelf's
+//! pace per round is drawn as `store-sim` draws a shelf's daily rate (log-normal around
+//! [`PACE`]: many slow shelves, a few fast ones), and each round's sales are a negative binomial
+//! draw around it.
+//!
 //! The defaults mirror the seed workshop: stores `STORE_1`..`STORE_10` and products `PRD_1`..`PRD_5`
 //! named "Rau cải", "Thịt gà", "Sữa tươi", "Cơm hộp", "Bánh mì". With a seed the whole run,
 //! event ids included, is reproducible.
@@ -7,6 +12,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use store_model::Reading;
+use store_model::demand::{DemandSettings, mix};
+use store_model::random::SplitMix64;
 
 pub use store_model::demand::SEED_PRODUCTS;
 
@@ -33,10 +40,27 @@ struct Shelf {
     last_time: i64,
 }
 
+/// The median shelf's units sold per round.
+pub const PACE: f64 = 1.0;
+
+/// The demand model's settings for a round: log-normal paces around [`PACE`] (sigma 0.8: two
+/// shelves in five under half the median or over twice it), negative binomial sales.
+fn round_demand() -> DemandSettings {
+    DemandSettings {
+        median_per_day: PACE,
+        spread: 0.8,
+        ..DemandSettings::default()
+    }
+}
+
 /// The simulated chain: one shelf per store and product.
 pub struct Chain {
     shelves: Vec<Shelf>,
     rng: StdRng,
+    demand: DemandSettings,
+    /// Seeds every shelf's sales draws.
+    seed: u64,
+    rounds: u64,
 }
 
 impl Chain {
@@ -46,6 +70,8 @@ impl Chain {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_os_rng(),
         };
+        let demand = round_demand();
+        let seed = rng.random::<u64>();
         let mut shelves = Vec::with_capacity(config.stores * config.products);
         for s in 1..=config.stores {
             for p in 1..=config.products {
@@ -58,13 +84,18 @@ impl Chain {
                     stock: rng.random_range(threshold..=max_stock),
                     threshold,
                     max_stock,
-                    // A skewed demand: some products (and stores) sell several times faster.
-                    pace: 0.3 + 2.5 * rng.random::<f64>().powi(2),
+                    pace: demand.shelf(seed, shelves.len() as u64, 0, 0).per_day,
                     last_time: i64::MIN,
                 });
             }
         }
-        Self { shelves, rng }
+        Self {
+            shelves,
+            rng,
+            demand,
+            seed,
+            rounds: 0,
+        }
     }
 
     /// Number of shelves (store and product pairs): one reading each per round.
@@ -98,16 +129,16 @@ impl Chain {
         for i in (1..order.len()).rev() {
             order.swap(i, self.rng.random_range(0..=i));
         }
+        let round = self.rounds;
+        self.rounds += 1;
         order
             .into_iter()
             .map(|i| {
-                let sold = {
-                    let pace = self.shelves[i].pace;
-                    let whole = pace.floor() as i32;
-                    whole + i32::from(self.rng.random::<f64>() < pace.fract())
-                };
+                let mut draws = SplitMix64::new(mix(self.seed, i as u64, round));
+                let sold = self.demand.draw(&mut draws, self.shelves[i].pace);
+                let sold = i32::try_from(sold).unwrap_or(i32::MAX);
                 let shelf = &mut self.shelves[i];
-                shelf.stock = (shelf.stock - sold).max(0);
+                shelf.stock = shelf.stock.saturating_sub(sold).max(0);
                 shelf.last_time = time.max(shelf.last_time.saturating_add(1));
                 let mut r = Reading {
                     store_id: shelf.store_id.clone(),

@@ -223,6 +223,27 @@ async fn a_batch_window_longer_than_the_visibility_timeout_loses_and_doubles_not
     assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
 }
 
+#[tokio::test]
+async fn a_zero_batch_window_takes_everything_queued_in_one_step() {
+    let dir = TempDir::new().unwrap();
+    let (queue, ledger) = open(&dir);
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    // 25 alerts: more than one receive (at most ten messages) brings.
+    queue.send(&alerts_of(25, 10)).await.unwrap();
+    let mut d = dispatcher(Arc::new(queue.clone()), ledger.clone());
+    d.batch_window = Duration::ZERO;
+    let ExecutionOutcome::TaskCompleted(r) = d.try_execute_task().await.unwrap() else {
+        panic!("there is work")
+    };
+    assert_eq!((r.accepted, r.dispatched.len()), (25, 25), "{r:?}");
+    assert_eq!(queue.depth().await.unwrap(), QueueDepth::default());
+    // An empty queue ends the step at once: nothing waits for a window.
+    assert!(matches!(
+        d.try_execute_task().await.unwrap(),
+        ExecutionOutcome::EmptyQueue
+    ));
+}
+
 /// Load: a backlog of 5,000 alerts for a fleet that carries about a tenth of it at a time is
 /// worked off completely, each unit once, nothing dead-lettered, no truck on two trips at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
