@@ -28,14 +28,28 @@ pub struct ObjectInfo {
 #[derive(Debug, Clone)]
 pub struct LakeFolder {
     root: PathBuf,
+    /// Whether each write is flushed to the disk before it counts as done.
+    durable: bool,
 }
 
 impl LakeFolder {
-    /// The bucket folder `<data_dir>/s3/<bucket>`; created when missing.
+    /// The bucket folder `<data_dir>/s3/<bucket>`; created when missing. Every write reaches
+    /// the disk (file and folder flushed) before it returns.
     pub fn open(data_dir: &Path, bucket: &str) -> io::Result<Self> {
         let root = data_dir.join("s3").join(bucket);
         fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            durable: true,
+        })
+    }
+
+    /// The same folder for data that need not outlive a crash of the machine (a simulation's
+    /// working lake): writes are still atomic and create-if-absent, but not flushed to the disk
+    /// one by one. Never for a lake an app keeps.
+    pub fn scratch(mut self) -> Self {
+        self.durable = false;
+        self
     }
 
     /// The folder of the bucket.
@@ -84,9 +98,10 @@ impl LakeFolder {
             .and_then(|n| n.to_str())
             .unwrap_or("object");
         let tmp = dir.join(format!(".{name}.{}{TMP_SUFFIX}", Uuid::new_v4().simple()));
+        let durable = self.durable;
         let written = fs::File::create(&tmp).and_then(|mut file| {
             file.write_all(bytes)?;
-            file.sync_all()
+            if durable { file.sync_all() } else { Ok(()) }
         });
         if let Err(e) = written {
             // A full disk must not stay full because of this write's own leftovers.
@@ -142,7 +157,7 @@ impl LakeFolder {
         fs::rename(&tmp, &path).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
         })?;
-        sync_parent(&path)
+        self.sync_parent(&path)
     }
 
     /// Writes an object only if no object has the key; returns whether it was written.
@@ -151,7 +166,7 @@ impl LakeFolder {
         let linked = fs::hard_link(&tmp, &path);
         let _ = fs::remove_file(&tmp);
         match linked {
-            Ok(()) => sync_parent(&path).map(|()| true),
+            Ok(()) => self.sync_parent(&path).map(|()| true),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(e),
         }
@@ -190,7 +205,7 @@ impl LakeFolder {
         let target = self.path(to);
         fs::create_dir_all(target.parent().expect("keys have a parent"))?;
         match fs::rename(self.path(from), &target) {
-            Ok(()) => sync_parent(&target).map(|()| true),
+            Ok(()) => self.sync_parent(&target).map(|()| true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(e),
         }
@@ -305,16 +320,33 @@ fn walk_with(root: &Path, dir: &Path, stat: Stat, out: &mut Vec<ObjectInfo>) -> 
     Ok(())
 }
 
-fn sync_parent(path: &Path) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)?.sync_all()?;
+impl LakeFolder {
+    /// Flushes the folder holding `path` (a durable lake's renames and links survive a crash).
+    fn sync_parent(&self, path: &Path) -> io::Result<()> {
+        if let (true, Some(dir)) = (self.durable, path.parent()) {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_folder_still_writes_atomically_and_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap().scratch();
+        assert!(lake.put_if_absent("ledger/x.json", b"1").unwrap());
+        assert!(!lake.put_if_absent("ledger/x.json", b"2").unwrap());
+        lake.put("ledger/y.json", b"3").unwrap();
+        assert_eq!(lake.get("ledger/x.json").unwrap().unwrap(), b"1");
+        assert!(lake.rename("ledger/y.json", "ledger/z.json").unwrap());
+        assert_eq!(lake.keys_since("ledger/", "").unwrap(), Vec::<String>::new());
+        let keys: Vec<String> = lake.list("ledger/").unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["ledger/x.json", "ledger/z.json"]);
+    }
 
     #[test]
     fn put_get_and_list_skip_temporary_files() {

@@ -61,12 +61,16 @@ pub struct ObjectLedger<S> {
     known: Arc<Mutex<Known>>,
 }
 
+/// One object's records, decoded: a `Vec` of its prefix's record type.
+type Decoded = Arc<dyn std::any::Any + Send + Sync>;
+
 /// What the ledger has read of objects that never change.
 #[derive(Default)]
 struct Known {
-    /// The records of create-if-absent objects by key, decoded (a `Vec` of the prefix's record
-    /// type), while they are inside the window being read: each is read and parsed once.
-    objects: HashMap<String, Arc<dyn std::any::Any + Send + Sync>>,
+    /// The records of create-if-absent objects by prefix and key, decoded (a `Vec` of the
+    /// prefix's record type), while they are inside the window being read: each is read and
+    /// parsed once.
+    objects: HashMap<String, HashMap<String, Decoded>>,
     /// The latest trip seen of each truck.
     trips: HashMap<String, Trip>,
     /// Records found unreadable, by key, with why.
@@ -76,7 +80,7 @@ struct Known {
 impl std::fmt::Debug for Known {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Known")
-            .field("objects", &self.objects.len())
+            .field("objects", &self.objects.values().map(HashMap::len).sum::<usize>())
             .field("trips", &self.trips)
             .field("damaged", &self.damaged)
             .finish()
@@ -194,17 +198,22 @@ impl<S: LedgerStore> ObjectLedger<S> {
         // Objects that never change are parsed once; those that left the listing are forgotten.
         let missing = if immutable {
             let mut known = self.known();
-            let listed: HashSet<&str> = keys.iter().map(String::as_str).collect();
-            known
-                .objects
-                .retain(|k, _| !k.starts_with(prefix) || listed.contains(k.as_str()));
+            let cached = known.objects.entry(prefix.to_owned()).or_default();
+            let mut kept = HashMap::with_capacity(keys.len());
             let mut missing = Vec::new();
             for key in keys {
-                match known.objects.get(&key).and_then(|r| r.downcast_ref::<Vec<T>>()) {
-                    Some(records) => out.extend(records.iter().cloned()),
+                let hit = cached.remove(&key).filter(|r| r.is::<Vec<T>>());
+                match hit {
+                    Some(records) => {
+                        if let Some(records) = records.downcast_ref::<Vec<T>>() {
+                            out.extend(records.iter().cloned());
+                        }
+                        kept.insert(key, records);
+                    }
                     None => missing.push(key),
                 }
             }
+            *cached = kept;
             missing
         } else {
             keys
@@ -219,6 +228,8 @@ impl<S: LedgerStore> ObjectLedger<S> {
             } else if immutable {
                 self.known()
                     .objects
+                    .entry(prefix.to_owned())
+                    .or_default()
                     .insert(key, Arc::new(records.clone()));
             }
             out.extend(records);

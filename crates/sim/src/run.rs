@@ -258,9 +258,12 @@ pub async fn run(
     let clock = virtual_clock.clock();
 
     let dir = DataDir::new(work);
+    // A run's lake is scratch: nothing in it outlives the run, so writes skip the disk flush
+    // (they stay atomic and create-if-absent, which is what the pipeline's rules rest on).
     let lake = dir
         .lake()
-        .with_context(|| format!("opening the lake in {}", work.display()))?;
+        .with_context(|| format!("opening the lake in {}", work.display()))?
+        .scratch();
     let sink = LocalFirehoseSink::new(
         lake.clone(),
         FirehoseConfig {
