@@ -22,6 +22,10 @@ TRINO_FUNCTIONS = {
     # Aggregate
     "COUNT", "COUNT_IF", "SUM", "MIN", "MAX", "AVG", "MAX_BY", "MIN_BY", "ARBITRARY", "ANY_VALUE",
     "APPROX_DISTINCT", "BOOL_AND", "BOOL_OR",
+    # Window (https://trino.io/docs/current/functions/window.html)
+    "LAG", "ROW_NUMBER",
+    # Mathematical: floor(x), power(x, p)
+    "FLOOR", "POWER",
     # Conditional and comparison
     "COALESCE", "NULLIF", "IF", "GREATEST", "LEAST",
     # Conversion and row construction

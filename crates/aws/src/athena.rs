@@ -415,7 +415,12 @@ impl SnapshotWriter for UnloadWriter<'_> {
     ) -> Result<Written<Folded>, PortError> {
         let query = self.query;
         let source = previous.map(|_| self.snapshots.source());
-        let select = compaction_sql(&query.readings_table(), source.as_deref(), fold.late.len());
+        let select = compaction_sql(
+            &query.readings_table(),
+            source.as_deref(),
+            fold.late.len(),
+            fold.at(),
+        );
         let sql = unload_sql(&select, self.snapshots.bucket(), run);
         let hours = folded_partition_params(
             &fold.from,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -23,6 +23,7 @@ use datafusion::object_store::path::Path as ObjectPath;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use store_model::ObjectFormat;
+use store_model::forecast::DemandState;
 use store_model::lake::{READINGS_PREFIX, dt_partition, partition_of};
 use store_model::planning::{
     InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
@@ -303,6 +304,7 @@ impl FoldWriter<'_> {
             "readings",
             previous.map(|_| "snapshot_prev"),
             fold.late.len(),
+            fold.at(),
         );
         let params = folded_partition_params(&fold.from, &fold.watermark, &fold.late, self.now);
         let df = query(&ctx, &format!("{cte}\n{select}"), params).await?;
@@ -411,6 +413,7 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
             ts.as_primitive::<Int64Type>(),
             readings.as_primitive::<Int64Type>(),
         );
+        let demand = DemandColumns::of(batch)?;
         for i in 0..batch.num_rows() {
             out.push(LatestReading {
                 store_id: store.value(i).to_owned(),
@@ -432,10 +435,48 @@ pub fn latest_from_batches(batches: &[RecordBatch]) -> Result<Vec<LatestReading>
                 readings: readings.value(i) as u64,
                 first_stock: first_stock.value(i),
                 first_timestamp: first_ts.value(i),
+                demand: demand.as_ref().and_then(|d| d.at(i)),
             });
         }
     }
     Ok(out)
+}
+
+/// The demand state's columns of a result, when it has them (an incremental run's).
+struct DemandColumns {
+    at: ArrayRef,
+    units: ArrayRef,
+    squares: ArrayRef,
+    hours: ArrayRef,
+}
+
+impl DemandColumns {
+    fn of(batch: &RecordBatch) -> Result<Option<Self>, PortError> {
+        if batch.column_by_name("fc_at").is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            at: column(batch, "fc_at", &DataType::Int64)?,
+            units: column(batch, "fc_units", &DataType::Float64)?,
+            squares: column(batch, "fc_squares", &DataType::Float64)?,
+            hours: column(batch, "fc_hours", &DataType::Float64)?,
+        }))
+    }
+
+    /// Row `i`'s state, when it has one.
+    fn at(&self, i: usize) -> Option<DemandState> {
+        let at = self.at.as_primitive::<Int64Type>();
+        let [units, squares, hours] = [&self.units, &self.squares, &self.hours]
+            .map(|c| c.as_primitive::<Float64Type>());
+        (at.is_valid(i) && units.is_valid(i) && squares.is_valid(i) && hours.is_valid(i)).then(
+            || DemandState {
+                at: at.value(i),
+                units: units.value(i),
+                squares: squares.value(i),
+                hours: hours.value(i),
+            },
+        )
+    }
 }
 
 /// Counts the reading objects (and their bytes) in partitions `dt=<min_dt>` and later.

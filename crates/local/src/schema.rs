@@ -24,6 +24,7 @@ pub fn reading_schema() -> SchemaRef {
                 ColumnType::Int => DataType::Int32,
                 ColumnType::BigInt => DataType::Int64,
                 ColumnType::Boolean => DataType::Boolean,
+                ColumnType::Double => DataType::Float64,
             };
             Field::new(*name, ty, true)
         })

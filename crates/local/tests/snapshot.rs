@@ -466,3 +466,99 @@ async fn a_read_only_request_changes_nothing_in_the_lake_and_answers_as_a_planne
     assert_eq!(seen_ok.latest.iter().map(key).collect::<Vec<_>>(), planner);
     drop(seen);
 }
+
+/// One reading of `product` at `STORE_1`, taken five minutes into `hour` and arriving at ten.
+async fn shelf_reading(lake: &Lake, product: &str, hour: i64, stock: i32) {
+    lake.clock.store(hour + 600, Ordering::SeqCst);
+    let mut r = Reading {
+        store_id: "STORE_1".into(),
+        product_id: product.into(),
+        product_name: "Bánh mì".into(),
+        current_stock: stock,
+        threshold_level: 5,
+        is_stock_low: false,
+        check_timestamp: hour + 300,
+        notification_sent: false,
+        restock_status: "OK".into(),
+        event_id: None,
+        max_stock: Some(80),
+    };
+    r.ensure_event_id();
+    lake.sink.put(&[r]).await.unwrap();
+    lake.sink.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
+    use store_model::forecast::DemandState;
+    let lake = lake(ObjectFormat::Parquet);
+    let q = lake.query(true);
+    // PRD_1 sells two an hour and is restocked at hour 10 (a rise is no sale); PRD_2 sells one
+    // unit every third hour and four at hour 7.
+    let stock_1 = |h: i64| if h < 10 { 60 - 2 * h } else { 70 - 2 * (h - 10) };
+    let stock_2 = |h: i64| 60 - (1..=h).map(|i| i64::from(i % 3 == 0) + 4 * i64::from(i == 7)).sum::<i64>();
+    let start = T - 30 * 3600;
+    let mut plans = 0;
+    for h in 0..30 {
+        let hour = start + h * 3600;
+        shelf_reading(&lake, "PRD_1", hour, stock_1(h) as i32).await;
+        shelf_reading(&lake, "PRD_2", hour, stock_2(h) as i32).await;
+        // A planner every few hours, so folds cover one hour or several.
+        if h % 4 == 1 || h == 29 {
+            let now = hour + 1800;
+            q.latest_readings(&InventoryRequest::new(now, 48, Vec::new()))
+                .await
+                .unwrap();
+            plans += 1;
+        }
+    }
+    // A late object in a folded hour (a reading taken at hour 3, with a stock between the two
+    // around it): that hour is folded again, and no sale counts twice.
+    lake.clock.store(start + 3 * 3600 + 900, Ordering::SeqCst);
+    let mut late = Reading {
+        store_id: "STORE_1".into(),
+        product_id: "PRD_1".into(),
+        product_name: "Bánh mì".into(),
+        current_stock: 53,
+        threshold_level: 5,
+        is_stock_low: false,
+        check_timestamp: start + 3 * 3600 + 400,
+        notification_sent: false,
+        restock_status: "OK".into(),
+        event_id: None,
+        max_stock: Some(80),
+    };
+    late.ensure_event_id();
+    lake.sink.put(&[late]).await.unwrap();
+    lake.sink.flush().await.unwrap();
+    let now = start + 30 * 3600 + 1800;
+    let answer = q
+        .latest_readings(&InventoryRequest::new(now, 48, Vec::new()))
+        .await
+        .unwrap();
+    assert!(plans >= 8);
+    let fold_at = start + 30 * 3600;
+    for (product, stock) in [("PRD_1", &stock_1 as &dyn Fn(i64) -> i64), ("PRD_2", &stock_2)] {
+        let sales: Vec<(i64, f64)> = (1..30)
+            .map(|h| (start + h * 3600, (stock(h - 1) - stock(h)).max(0) as f64))
+            .collect();
+        let want = DemandState::new(start).fold(fold_at, &sales);
+        let got = answer
+            .latest
+            .iter()
+            .find(|l| l.product_id == product)
+            .and_then(|l| l.demand)
+            .unwrap_or_else(|| panic!("{product} has a demand state"));
+        assert_eq!(got.at, want.at, "{product}");
+        for (name, g, w) in [
+            ("units", got.units, want.units),
+            ("squares", got.squares, want.squares),
+            ("hours", got.hours, want.hours),
+        ] {
+            assert!((g - w).abs() < 1e-9 * w.max(1.0), "{product} {name}: {g} vs {w}");
+        }
+    }
+    let prd_1 = answer.latest.iter().find(|l| l.product_id == "PRD_1").unwrap();
+    let rate = prd_1.demand.unwrap().per_hour();
+    assert!((1.7..2.0).contains(&rate), "two an hour, less the restock hour: {rate}");
+}

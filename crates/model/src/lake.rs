@@ -84,6 +84,13 @@ pub fn dt_partition(epoch_seconds: i64) -> String {
     utc(epoch_seconds).format("%Y-%m-%d-%H").to_string()
 }
 
+/// The first second of a `dt` partition (`YYYY-MM-DD-HH`, UTC), or `None` for another text.
+pub fn partition_start(dt: &str) -> Option<i64> {
+    chrono::NaiveDateTime::parse_from_str(&format!("{dt}:00:00"), "%Y-%m-%d-%H:%M:%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
+}
+
 /// The key of a reading object, as Firehose names it:
 /// `readings/dt=YYYY-MM-DD-HH/<stream>-1-YYYY-MM-DD-HH-MM-SS-<uuid>.<ext>`.
 pub fn reading_object_key(stream: &str, arrival: i64, id: Uuid, format: ObjectFormat) -> String {
@@ -109,6 +116,14 @@ pub fn partition_of(key: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partition_starts_at_its_hour() {
+        let t = 1_764_165_600 + 3 * 3600;
+        assert_eq!(partition_start(&dt_partition(t + 1799)), Some(t));
+        assert_eq!(partition_start("2026-13-01-00"), None);
+        assert_eq!(partition_start("x"), None);
+    }
 
     #[test]
     fn dt_is_the_utc_hour() {

@@ -1,10 +1,10 @@
 //! The latest reading of each store and product in a planning window: the one row type the
-//! planning SQL returns on both engines and the rules read. Depends on nothing in the crate.
+//! planning SQL returns on both engines and the rules read. Depends on `forecast` only.
 
 use serde::{Deserialize, Serialize};
 
 /// The latest reading of one store and product in the window, as the planning SQL returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatestReading {
     /// Store id.
     pub store_id: String,
@@ -28,4 +28,8 @@ pub struct LatestReading {
     pub first_stock: i64,
     /// Event time of the earliest reading in the window.
     pub first_timestamp: i64,
+    /// The shelf's demand state from the snapshot, when the run planned over one that holds
+    /// the shelf (a full scan of the window has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demand: Option<crate::forecast::DemandState>,
 }

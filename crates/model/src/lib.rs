@@ -17,6 +17,7 @@ pub mod config;
 pub mod contract;
 pub mod demand;
 pub mod dispatch;
+pub mod forecast;
 pub mod lake;
 pub mod latest;
 pub mod ledger;

@@ -10,10 +10,11 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, ConfigFile, parse_toml};
+use crate::forecast::{ForecastLevels, LeadTime, LevelInputs, SellingHours};
 use crate::latest::LatestReading;
 
 /// The reorder policy file (`config/policy.toml`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderPolicy {
     /// Settings every rule falls back to.
@@ -21,10 +22,13 @@ pub struct ReorderPolicy {
     /// Overrides per store, product, or both.
     #[serde(default, rename = "rule")]
     pub rules: Vec<PolicyRule>,
+    /// The `forecast` rule's settings.
+    #[serde(default)]
+    pub forecast: ForecastSettings,
 }
 
 /// The `[default]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDefaults {
     /// Order-up-to level as a multiple of the reorder point, for readings without `max_stock`.
@@ -46,6 +50,118 @@ pub struct PolicyDefaults {
     pub fixed_order_qty: i64,
 }
 
+/// The `[forecast]` table: the `forecast` rule's settings (a rule may set its own
+/// `service_level` and `cover_days`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForecastSettings {
+    /// Target cycle service level: the share of replenishment cycles without a stock-out.
+    pub service_level: f64,
+    /// Hours between planning runs (the review period).
+    pub review_hours: f64,
+    /// The lead time (alert to delivery) assumed until enough deliveries are measured.
+    pub lead_time_hours: f64,
+    /// The least lead time assumed, whatever is measured.
+    pub min_lead_time_hours: f64,
+    /// Days of demand ordered above the reorder point.
+    pub cover_days: f64,
+    /// Hours of history a shelf needs before its forecast is used (before: the threshold rule).
+    pub min_history_hours: f64,
+    /// Whether the reading's `threshold_level` is a floor under the reorder point.
+    pub threshold_floor: bool,
+    /// The stores' first local selling hour (0-23): demand is spread over the open hours.
+    pub open_hour: u32,
+    /// The local hour the stores stop selling (1-24).
+    pub close_hour: u32,
+    /// The stores' time zone, hours east of UTC.
+    pub utc_offset_hours: i32,
+}
+
+impl ForecastSettings {
+    /// Checks every value, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let place = "[forecast]";
+        check_service_level(self.service_level, place)?;
+        check_range("review_hours", self.review_hours, 0.0, 24.0 * 30.0, place)?;
+        check_range("lead_time_hours", self.lead_time_hours, 0.0, 24.0 * 30.0, place)?;
+        check_range(
+            "min_lead_time_hours",
+            self.min_lead_time_hours,
+            0.0,
+            24.0 * 30.0,
+            place,
+        )?;
+        check_range("cover_days", self.cover_days, 0.0, 365.0, place)?;
+        check_range(
+            "min_history_hours",
+            self.min_history_hours,
+            0.0,
+            24.0 * 365.0,
+            place,
+        )?;
+        if self.open_hour >= 24 || self.close_hour > 24 || self.close_hour <= self.open_hour {
+            return Err(format!(
+                "{place}: `open_hour` ({}) must be before `close_hour` ({}), both within the day",
+                self.open_hour, self.close_hour
+            ));
+        }
+        if !(-12..=14).contains(&self.utc_offset_hours) {
+            return Err(format!(
+                "{place}: `utc_offset_hours` must be between -12 and 14, got {}",
+                self.utc_offset_hours
+            ));
+        }
+        Ok(())
+    }
+
+    /// The stores' selling hours.
+    pub fn selling_hours(&self) -> SellingHours {
+        SellingHours {
+            open_hour: self.open_hour,
+            close_hour: self.close_hour,
+            utc_offset_hours: self.utc_offset_hours,
+        }
+    }
+}
+
+/// A target service level: above 50% (below, the safety stock would be negative) and below 1.
+fn check_service_level(v: f64, place: &str) -> Result<(), String> {
+    if v.is_finite() && (0.5..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{place}: `service_level` must be at least 0.5 and below 1 (0.97 is 97%), got {v}"
+        ))
+    }
+}
+
+fn check_range(name: &str, v: f64, min: f64, max: f64, place: &str) -> Result<(), String> {
+    if v.is_finite() && (min..=max).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{place}: `{name}` must be between {min} and {max}, got {v}"
+        ))
+    }
+}
+
+impl Default for ForecastSettings {
+    fn default() -> Self {
+        Self {
+            service_level: 0.97,
+            review_hours: 1.0,
+            lead_time_hours: 4.0,
+            min_lead_time_hours: 1.0,
+            cover_days: 3.0,
+            min_history_hours: 48.0,
+            threshold_floor: false,
+            open_hour: 0,
+            close_hour: 24,
+            utc_offset_hours: 0,
+        }
+    }
+}
+
 /// The rule that decides when a shelf is reordered and how much.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +174,10 @@ pub enum OrderMethod {
     /// new alert for every reading below its threshold, of `fixed_order_qty` units, with
     /// nothing on its way counted.
     Seed,
+    /// From each shelf's demand: reorder below the point that covers lead time and review
+    /// period at the target service level, up to that point plus `cover_days` of demand.
+    /// Shelves with too little history fall back to `threshold`.
+    Forecast,
 }
 
 /// The `seed` rule's quantity when the policy sets none.
@@ -82,7 +202,7 @@ fn default_max_order_qty() -> i64 {
 }
 
 /// One `[[rule]]`: settings for a store, a product, or a product at one store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRule {
     /// The store it applies to (any store when absent).
@@ -99,6 +219,10 @@ pub struct PolicyRule {
     pub min_order_qty: Option<i64>,
     /// Overrides the default largest order.
     pub max_order_qty: Option<i64>,
+    /// Overrides the forecast rule's target service level.
+    pub service_level: Option<f64>,
+    /// Overrides the forecast rule's days of cover.
+    pub cover_days: Option<f64>,
 }
 
 impl PolicyRule {
@@ -139,10 +263,12 @@ pub enum LevelSource {
     Factor,
     /// The `seed` rule's fixed quantity.
     Fixed,
+    /// The forecast rule: reorder point plus days of cover.
+    Forecast,
 }
 
 /// The numbers behind one order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderExplanation {
     /// The rules that set something (`default` when none matched).
     pub rules: Vec<String>,
@@ -161,6 +287,12 @@ pub struct OrderExplanation {
     /// The largest order, when it cut the quantity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capped_at: Option<i64>,
+    /// The forecast rule's numbers, when it decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastLevels>,
+    /// Why the forecast rule fell back to the threshold rule for this shelf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl OrderExplanation {
@@ -171,13 +303,37 @@ impl OrderExplanation {
             LevelSource::PolicyLevel => "policy level",
             LevelSource::Factor => "factor x reorder point",
             LevelSource::Fixed => "the seed rule's fixed quantity",
+            LevelSource::Forecast => "forecast: reorder point + cover",
         };
         let cap = self
             .capped_at
             .map(|c| format!(", capped at max order {c}"))
             .unwrap_or_default();
+        let forecast = self
+            .forecast
+            .as_ref()
+            .map(|f| {
+                format!(
+                    "; {:.2}/day ± {:.2}, lead {:.1} h ± {:.1} + review {:.1} h, z {:.2} ({:.0}%), safety {:.1}, reorder point {}",
+                    f.per_day,
+                    f.error_per_day,
+                    f.lead_time_hours,
+                    f.lead_time_sd_hours,
+                    f.review_hours,
+                    f.z,
+                    f.service_level * 100.0,
+                    f.safety_stock,
+                    f.reorder_point
+                )
+            })
+            .unwrap_or_default();
+        let fallback = self
+            .fallback
+            .as_ref()
+            .map(|f| format!("; threshold rule: {f}"))
+            .unwrap_or_default();
         format!(
-            "order up to {} ({source}), need {}, min order {}, case pack {}{cap} -> {} [rule: {}]",
+            "order up to {} ({source}{forecast}{fallback}), need {}, min order {}, case pack {}{cap} -> {} [rule: {}]",
             self.order_up_to,
             self.need,
             self.min_order_qty,
@@ -219,6 +375,7 @@ impl ReorderPolicy {
                 fixed_order_qty: DEFAULT_FIXED_ORDER_QTY,
             },
             rules: Vec::new(),
+            forecast: ForecastSettings::default(),
         }
     }
 
@@ -245,6 +402,7 @@ impl ReorderPolicy {
         check("alert_expiry_hours", d.alert_expiry_hours, 1, "[default]")?;
         check("max_order_qty", d.max_order_qty, 1, "[default]")?;
         check("fixed_order_qty", d.fixed_order_qty, 1, "[default]")?;
+        self.forecast.validate()?;
         let mut seen = HashSet::new();
         for (i, r) in self.rules.iter().enumerate() {
             let place = format!("rule {} ({})", i + 1, r.name());
@@ -269,6 +427,12 @@ impl ReorderPolicy {
                 if let Some(v) = v {
                     check(name, v, min, &place)?;
                 }
+            }
+            if let Some(v) = r.service_level {
+                check_service_level(v, &place)?;
+            }
+            if let Some(v) = r.cover_days {
+                check_range("cover_days", v, 0.0, 365.0, &place)?;
             }
         }
         Ok(())
@@ -312,6 +476,8 @@ impl ReorderPolicy {
             case_pack,
             quantity,
             capped_at: None,
+            forecast: None,
+            fallback: None,
         }
     }
 
@@ -319,23 +485,29 @@ impl ReorderPolicy {
     /// is `projected`. The level is never below the reorder point, so a low reading orders at
     /// least one unit (rounded to the pack).
     pub fn order(&self, reading: &LatestReading, projected: i64) -> OrderExplanation {
+        let mut rules = Rules::default();
+        let (level, level_source) = self.threshold_level(reading, &mut rules);
+        self.finish_order(
+            reading,
+            projected,
+            level.max(reading.threshold_level),
+            level_source,
+            rules,
+        )
+    }
+
+    /// The threshold rule's order-up-to level and where it came from.
+    fn threshold_level(&self, reading: &LatestReading, rules: &mut Rules) -> (i64, LevelSource) {
         let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
-        let mut rules: Vec<String> = Vec::new();
-        let mut note = |r: &PolicyRule| {
-            let n = r.name();
-            if !rules.contains(&n) {
-                rules.push(n);
-            }
-        };
-        let (level, level_source) = if let Some(m) = reading.max_stock {
+        if let Some(m) = reading.max_stock {
             (m, LevelSource::MaxStock)
         } else if let Some((v, r)) = self.setting(store, product, |r| r.order_up_to) {
-            note(r);
+            rules.note(r);
             (v, LevelSource::PolicyLevel)
         } else {
             let factor = match self.setting(store, product, |r| r.order_up_to_factor) {
                 Some((v, r)) => {
-                    note(r);
+                    rules.note(r);
                     v
                 }
                 None => self.default.order_up_to_factor,
@@ -344,13 +516,25 @@ impl ReorderPolicy {
                 reading.threshold_level.saturating_mul(factor),
                 LevelSource::Factor,
             )
-        };
-        let order_up_to = level.max(reading.threshold_level);
+        }
+    }
+
+    /// The order up to `order_up_to` from `projected`: at least one unit, the minimum order,
+    /// whole case packs, at most the largest order.
+    fn finish_order(
+        &self,
+        reading: &LatestReading,
+        projected: i64,
+        order_up_to: i64,
+        level_source: LevelSource,
+        mut rules: Rules,
+    ) -> OrderExplanation {
+        let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
         let mut value = |pick: fn(&PolicyRule) -> Option<i64>, default: i64| match self
             .setting(store, product, pick)
         {
             Some((v, r)) => {
-                note(r);
+                rules.note(r);
                 v
             }
             None => default,
@@ -366,11 +550,8 @@ impl ReorderPolicy {
             quantity -= case_pack;
         }
         let capped_at = (quantity < wanted).then_some(max_order_qty);
-        if rules.is_empty() {
-            rules.push("default".to_owned());
-        }
         OrderExplanation {
-            rules,
+            rules: rules.names(),
             order_up_to,
             level_source,
             need,
@@ -378,6 +559,120 @@ impl ReorderPolicy {
             case_pack,
             quantity,
             capped_at,
+            forecast: None,
+            fallback: None,
+        }
+    }
+
+    /// The forecast rule's levels for a reading's shelf, or why the threshold rule decides
+    /// instead (no demand state, or too little history).
+    pub fn forecast_levels(
+        &self,
+        reading: &LatestReading,
+        lead: LeadTime,
+        now: i64,
+    ) -> Result<ForecastLevels, String> {
+        let f = &self.forecast;
+        let Some(state) = reading.demand else {
+            return Err("no demand history in the snapshot yet".to_owned());
+        };
+        let history = state.history_hours();
+        if history < f.min_history_hours {
+            return Err(format!(
+                "{history:.0} h of demand history, {:.0} h needed",
+                f.min_history_hours
+            ));
+        }
+        let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
+        let pick = |get: fn(&PolicyRule) -> Option<f64>, default: f64| {
+            self.rules
+                .iter()
+                .filter(|r| r.matches(store, product))
+                .filter_map(|r| get(r).map(|v| (v, r.specificity())))
+                .max_by_key(|(_, s)| *s)
+                .map_or(default, |(v, _)| v)
+        };
+        let capacity = reading.max_stock.or_else(|| {
+            self.setting(store, product, |r| r.order_up_to)
+                .map(|(v, _)| v)
+        });
+        let mut levels = crate::forecast::levels(
+            &state,
+            &LevelInputs {
+                lead,
+                review_hours: f.review_hours,
+                reading_age_hours: (now - reading.check_timestamp).max(0) as f64 / 3600.0,
+                hours: f.selling_hours(),
+                service_level: pick(|r| r.service_level, f.service_level),
+                cover_days: pick(|r| r.cover_days, f.cover_days),
+                capacity,
+            },
+            reading.check_timestamp,
+        );
+        if f.threshold_floor && levels.reorder_point < reading.threshold_level {
+            levels.reorder_point = reading.threshold_level;
+            levels.order_up_to = levels.order_up_to.max(reading.threshold_level);
+        }
+        Ok(levels)
+    }
+
+    /// The forecast rule's order for a shelf below its reorder point.
+    pub fn forecast_order(
+        &self,
+        reading: &LatestReading,
+        projected: i64,
+        levels: ForecastLevels,
+    ) -> OrderExplanation {
+        let mut rules = Rules::default();
+        rules.push("forecast");
+        let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
+        for r in self.rules.iter().filter(|r| r.matches(store, product)) {
+            if r.service_level.is_some() || r.cover_days.is_some() {
+                rules.note(r);
+            }
+        }
+        let mut order = self.finish_order(
+            reading,
+            projected,
+            levels.order_up_to,
+            LevelSource::Forecast,
+            rules,
+        );
+        order.forecast = Some(levels);
+        order
+    }
+
+    /// The lead time the forecast rule plans with, from measured alert-to-delivery hours.
+    pub fn lead_time(&self, measured_hours: &[f64]) -> LeadTime {
+        LeadTime::observe(
+            measured_hours,
+            self.forecast.min_lead_time_hours,
+            self.forecast.lead_time_hours,
+        )
+    }
+}
+
+/// The names of the rules an order used, each once, in the order they were used.
+#[derive(Debug, Default)]
+struct Rules(Vec<String>);
+
+impl Rules {
+    fn note(&mut self, rule: &PolicyRule) {
+        self.push(&rule.name());
+    }
+
+    fn push(&mut self, name: &str) {
+        if !self.0.iter().any(|n| n == name) {
+            self.0.push(name.to_owned());
+        }
+    }
+
+    /// The names, or `default` when no rule set anything.
+    fn names(self) -> Vec<String> {
+        if self.0.is_empty() {
+            vec!["default".to_owned()]
+        } else {
+            self.0
         }
     }
 }
@@ -399,6 +694,7 @@ mod tests {
             readings: 1,
             first_stock: stock,
             first_timestamp: 100,
+            demand: None,
         }
     }
 

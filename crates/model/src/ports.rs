@@ -140,7 +140,7 @@ pub trait ReadingSink: Send + Sync {
 }
 
 /// What the planning query found in the lake.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InventorySnapshot {
     /// Id of the query execution.
     pub query_id: String,

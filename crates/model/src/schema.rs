@@ -12,6 +12,8 @@ pub enum ColumnType {
     BigInt,
     /// `boolean`
     Boolean,
+    /// `double` (64-bit floating point)
+    Double,
 }
 
 impl ColumnType {
@@ -22,6 +24,7 @@ impl ColumnType {
             Self::Int => "int",
             Self::BigInt => "bigint",
             Self::Boolean => "boolean",
+            Self::Double => "double",
         }
     }
 }
@@ -42,8 +45,9 @@ pub const READING_COLUMNS: [(&str, ColumnType); 11] = [
     ("max_stock", ColumnType::Int),
 ];
 
-/// The snapshot's columns, in order: what the compaction SQL writes.
-pub const SNAPSHOT_COLUMNS: [(&str, ColumnType); 9] = [
+/// The snapshot's columns, in order: what the compaction SQL writes (the latest reading, the
+/// readings folded, and the shelf's demand state: see [`crate::forecast::DemandState`]).
+pub const SNAPSHOT_COLUMNS: [(&str, ColumnType); 13] = [
     ("store_id", ColumnType::String),
     ("product_id", ColumnType::String),
     ("product_name", ColumnType::String),
@@ -53,4 +57,8 @@ pub const SNAPSHOT_COLUMNS: [(&str, ColumnType); 9] = [
     ("check_timestamp", ColumnType::BigInt),
     ("event_id", ColumnType::String),
     ("folded", ColumnType::BigInt),
+    ("fc_at", ColumnType::BigInt),
+    ("fc_units", ColumnType::Double),
+    ("fc_squares", ColumnType::Double),
+    ("fc_hours", ColumnType::Double),
 ];

@@ -355,6 +355,7 @@ async fn an_alert_the_queue_cannot_carry_is_reported_and_every_other_is_sent() {
         readings: 1,
         first_stock: 1,
         first_timestamp: NOW - 60,
+        demand: None,
     };
     // A 300 KB product name: its alert body would exceed SQS's 256 KiB.
     w.planner.query = Arc::new(ForeignLake(vec![

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use store_model::planning::printable;
-use store_sim::scenario::{Scenario, policy_by_name};
+use store_sim::scenario::Scenario;
 use store_sim::{Kpis, report};
 
 #[global_allocator]
@@ -110,7 +110,7 @@ impl ChainArgs {
 
 /// Runs `scenario` under the policy `name`, its data in a folder under `out`.
 async fn run_one(scenario: &Scenario, name: &str, out: &Path, keep: Option<usize>) -> Result<Kpis> {
-    let policy = policy_by_name(name)?;
+    let policy = scenario.policy_named(name)?;
     let work = tempfile::Builder::new()
         .prefix(".sim-data-")
         .tempdir_in(out)

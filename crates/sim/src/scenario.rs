@@ -432,25 +432,45 @@ impl Scenario {
         Ok(fleet)
     }
 
-    /// The policy the scenario names.
+    /// The policy the scenario names. The built-in `forecast` policy sells in the scenario's
+    /// opening hours (store master data, as a planner would configure it).
     pub fn policy(&self) -> Result<ReorderPolicy, ScenarioError> {
-        policy_by_name(&self.planner.policy)
+        self.policy_named(&self.planner.policy)
+    }
+
+    /// The policy `name` ([`policy_by_name`]) in this scenario: the built-in `forecast` policy
+    /// sells in the scenario's opening hours.
+    pub fn policy_named(&self, name: &str) -> Result<ReorderPolicy, ScenarioError> {
+        let mut policy = policy_by_name(name)?;
+        if name == "forecast" {
+            let f = &mut policy.forecast;
+            f.open_hour = self.demand.open_hour;
+            f.close_hour = self.demand.close_hour;
+            f.utc_offset_hours = self.demand.utc_offset_hours;
+        }
+        Ok(policy)
     }
 }
 
 /// Whether a policy name is a file rather than a built-in name.
 fn is_policy_file(name: &str) -> bool {
-    !matches!(name, "seed" | "threshold")
+    !matches!(name, "seed" | "threshold" | "forecast")
 }
 
 /// A policy by name: `threshold` (the shipped policy, today's rule), `seed` (the seed
-/// workshop's rule, with the shipped packs), or a policy file.
+/// workshop's rule, with the shipped packs), `forecast` (the shipped policy deciding from each
+/// shelf's demand, at its `[forecast]` settings), or a policy file.
 pub fn policy_by_name(name: &str) -> Result<ReorderPolicy, ScenarioError> {
     match name {
         "threshold" => Ok(ReorderPolicy::shipped()),
         "seed" => {
             let mut p = ReorderPolicy::shipped();
             p.default.method = OrderMethod::Seed;
+            Ok(p)
+        }
+        "forecast" => {
+            let mut p = ReorderPolicy::shipped();
+            p.default.method = OrderMethod::Forecast;
             Ok(p)
         }
         file => Ok(ReorderPolicy::load(Some(Path::new(file)))?),

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_athena::types::Row;
+use store_model::forecast::DemandState;
 use store_model::planning::LatestReading;
 use store_model::ports::{ErrorKind, PortError};
 
@@ -116,6 +117,46 @@ impl ResultTyping {
             readings: self.required_int(row, "readings", n)?.max(0) as u64,
             first_stock: self.required_int(row, "first_stock", n)?,
             first_timestamp: self.required_int(row, "first_timestamp", n)?,
+            demand: self.demand(row, n)?,
         })
+    }
+
+    /// The shelf's demand state, when the result has its columns (an incremental run's) and
+    /// the row holds one.
+    fn demand(&self, row: &Row, n: usize) -> Result<Option<DemandState>, PortError> {
+        let value = |column: &str| {
+            self.index
+                .get(column)
+                .and_then(|i| row.data().get(*i))
+                .and_then(|d| d.var_char_value())
+                .filter(|v| !v.is_empty())
+        };
+        let bad = |column: &str, v: &str| {
+            PortError::new(
+                ErrorKind::Permanent,
+                OPERATION,
+                format!("row {n}: column `{column}` is {v:?}, not a demand figure"),
+            )
+        };
+        let Some(at) = value("fc_at") else {
+            return Ok(None);
+        };
+        let at = at.parse::<i64>().map_err(|_| bad("fc_at", at))?;
+        let mut figures = [0.0; 3];
+        for (slot, column) in figures.iter_mut().zip(["fc_units", "fc_squares", "fc_hours"]) {
+            let v = value(column).unwrap_or("");
+            *slot = v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| bad(column, v))?;
+        }
+        let [units, squares, hours] = figures;
+        Ok(Some(DemandState {
+            at,
+            units,
+            squares,
+            hours,
+        }))
     }
 }

@@ -48,7 +48,8 @@ pub fn statements_for_review() -> Vec<(&'static str, String)> {
         |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late, now);
     let late = ["2025-11-24-03".to_owned(), "2025-11-24-07".to_owned()];
     let compaction = |previous: bool, late: &[String]| {
-        let select = compaction_sql(table, previous.then_some(snapshots), late.len());
+        let fold_at = store_model::lake::partition_start("2025-11-24-15").unwrap_or_default();
+        let select = compaction_sql(table, previous.then_some(snapshots), late.len(), fold_at);
         let mut params: Vec<SqlParam> = previous.then(|| run.clone()).into_iter().collect();
         params.extend(hours(late));
         (select, params)

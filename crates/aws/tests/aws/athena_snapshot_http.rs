@@ -10,7 +10,7 @@ use store_model::lake::dt_partition;
 use store_model::ports::InventoryQuery;
 use store_model::reading::CLOCK_SKEW_SECONDS;
 use store_model::snapshot::{
-    Refresh, SNAPSHOT_TABLE, SnapshotCommit, snapshot_commit_key, snapshot_run_prefix,
+    Refresh, SNAPSHOT_FORMAT, SNAPSHOT_TABLE, SnapshotCommit, snapshot_commit_key, snapshot_run_prefix,
     snapshot_watermark,
 };
 
@@ -183,6 +183,7 @@ async fn the_athena_planner_compacts_closed_hours_once_and_plans_over_the_commit
     // is refused, its data deleted, and the winner's generation returned.
     let snapshots = S3Snapshots::new(S3Objects::new(c.s3.clone(), &bucket), SNAPSHOT_TABLE);
     let generation_3 = |run: &str| SnapshotCommit {
+        format: SNAPSHOT_FORMAT,
         generation: 3,
         watermark: snapshot_watermark(later + 3600),
         covers_from: second.covers_from.clone(),

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use crate::lake::{READINGS_PREFIX, dt_partition};
 use crate::ports::{ErrorKind, PortError};
 use crate::snapshot::{
-    Fold, Refresh, SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SnapshotCommit, SnapshotStore,
+    Fold, Refresh, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX, SnapshotCommit, SnapshotStore,
     SnapshotWriter, Snapshots, Written, snapshot_run_prefix,
 };
 
@@ -108,6 +108,7 @@ where
 
     // Two runs commit generation 2: the first wins, the second adopts it.
     let generation_2 = |run: &str| SnapshotCommit {
+        format: SNAPSHOT_FORMAT,
         generation: 2,
         run: format!("000000000002-{run}"),
         data_key: snapshot_run_prefix(&format!("000000000002-{run}")),

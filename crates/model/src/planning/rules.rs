@@ -97,6 +97,18 @@ pub fn sales_per_hour<'s>(
     (sold >= 0).then(|| sold as f64 * 3600.0 / span as f64)
 }
 
+/// Hours from each alert of the ledger to its first delivery: the lead times the forecast rule
+/// measures.
+pub fn lead_times(ledger: &[AlertStatus]) -> Vec<f64> {
+    ledger
+        .iter()
+        .filter_map(|s| {
+            let first = s.deliveries.iter().map(|d| d.delivered_at).min()?;
+            Some((first - s.alert.planned_at).max(0) as f64 / 3600.0)
+        })
+        .collect()
+}
+
 /// Hours until `stock` runs out at `per_hour`: 0 for an empty shelf, `None` when the pace is
 /// unknown or nothing sells.
 pub fn hours_to_stockout(stock: i64, per_hour: Option<f64>) -> Option<f64> {
@@ -115,12 +127,19 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .map(|s| s.alert.alert_id.as_str())
         .collect();
     let mut decision = PlanDecision::default();
-    let seed = ctx.policy.default.method == OrderMethod::Seed;
+    let method = ctx.policy.default.method;
+    let lead = (method == OrderMethod::Forecast).then(|| ctx.policy.lead_time(&lead_times(ctx.ledger)));
     for reading in latest {
-        if reading.current_stock >= reading.threshold_level {
+        // The forecast rule's levels, or why the threshold rule decides for this shelf.
+        let levels = lead.map(|lead| ctx.policy.forecast_levels(reading, lead, ctx.now));
+        let reorder_point = match &levels {
+            Some(Ok(l)) => l.reorder_point,
+            _ => reading.threshold_level,
+        };
+        if reading.current_stock >= reorder_point {
             continue;
         }
-        if seed {
+        if method == OrderMethod::Seed {
             decision.alerts.push(seed_alert(reading, ctx));
             continue;
         }
@@ -147,20 +166,24 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             decision
                 .suppressed
                 .push(suppressed(SuppressReason::AlreadyAlerted));
-        } else if projected >= reading.threshold_level {
+        } else if projected >= reorder_point {
             decision
                 .suppressed
                 .push(suppressed(SuppressReason::CoveredByOutstanding));
         } else {
             let velocity = sales_per_hour(reading, sent.iter().copied());
-            decision.alerts.push(new_alert(
-                reading,
-                id,
-                projected,
-                velocity,
-                ctx.policy.order(reading, projected),
-                ctx,
-            ));
+            let order = match levels {
+                Some(Ok(l)) => ctx.policy.forecast_order(reading, projected, l),
+                Some(Err(why)) => {
+                    let mut order = ctx.policy.order(reading, projected);
+                    order.fallback = Some(why);
+                    order
+                }
+                None => ctx.policy.order(reading, projected),
+            };
+            decision
+                .alerts
+                .push(new_alert(reading, id, projected, velocity, order, ctx));
         }
     }
     decision.alerts.sort_by(most_urgent_first);

@@ -115,14 +115,14 @@ FROM (
 ) latest_candidates
 GROUP BY store_id, product_id
 ORDER BY store_id, product_id",
-        raw = raw_candidates(table, &stores)
+        raw = raw_candidates(table, &stores, "")
     )
 }
 
 /// The raw readings of the window (from the `dt >= ?` partition on) that may be the latest.
-fn raw_candidates(table: &str, stores: &str) -> String {
+fn raw_candidates(table: &str, stores: &str, extra: &str) -> String {
     format!(
-        "  SELECT {CANDIDATE_COLUMNS}
+        "  SELECT {CANDIDATE_COLUMNS}{extra}
   FROM {table}
   WHERE dt >= ?
     AND check_timestamp >= ? AND check_timestamp <= ?
@@ -189,27 +189,86 @@ fn store_filter(n: usize) -> String {
 
 /// The compaction SQL: folds the raw partitions `[?, ?)` and `late` more named ones (and the
 /// previous snapshot, when there is one) into one row per store and product holding its latest
-/// reading, the same `max_by` order as the planning SQL.
-pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize) -> String {
+/// reading, the same `max_by` order as the planning SQL, and its demand state moved on to
+/// `fold_at` (the watermark's hour start; see [`crate::forecast`] for the arithmetic, which
+/// [`crate::forecast::DemandState::fold`] repeats in Rust).
+///
+/// Units sold at a reading are the drop from the reading before it (the previous snapshot's
+/// latest counts as one): `lag` over the same order as `ord`. Only readings after the previous
+/// snapshot's latest count, so a partition folded again (late objects) counts no sale twice,
+/// and a late reading between two folded ones changes nothing (their drop already holds it).
+/// An hour's units are the sum over its readings; its square is taken once, at its first row. `fold_at` and the decay are
+/// numbers this code writes (the clock's hour and a constant), never a user's value.
+pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize, fold_at: i64) -> String {
     let cols = CANDIDATE_COLUMNS;
     let previous = previous.map_or_else(String::new, |p| {
         format!(
-            "  SELECT {cols}, CAST(0 AS BIGINT) AS folded FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
+            "  SELECT {cols}, CAST(0 AS BIGINT) AS folded, {FORECAST_COLUMNS} FROM {p}\n  WHERE check_timestamp IS NOT NULL\n  UNION ALL\n"
         )
     });
     let hours = folded_partitions(late);
+    let decay = format!("{:?}", crate::forecast::HOURLY_DECAY);
+    let t = fold_at;
+    // The weight of an hour starting at `hour_start`: the decay to the power of the whole hours
+    // between its end and `fold_at` (0 for an hour not yet closed).
+    let weight = format!("power({decay}, greatest({t} - hour_start - 3600, 0) / 3600.0)");
+    let carried = format!("power({decay}, greatest({t} - prev_at, 0) / 3600.0)");
     format!(
-        "SELECT store_id, product_id,
-{LATEST_AGGREGATES},
-       sum(folded) AS folded
+        "SELECT store_id, product_id, product_name, current_stock, threshold_level, max_stock,
+       check_timestamp, event_id, folded,
+       CAST({t} AS BIGINT) AS fc_at,
+       coalesce(prev_units * {carried}, 0) + new_units AS fc_units,
+       coalesce(prev_squares * {carried}, 0) + new_squares AS fc_squares,
+       coalesce(prev_hours * {carried}, 0)
+         + (1 - power({decay}, floor(greatest({t} - coalesce(prev_at, first_hour), 0) / 3600.0))) / (1 - {decay}) AS fc_hours
 FROM (
-{previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded FROM {table}
+  SELECT store_id, product_id,
+{LATEST_AGGREGATES},
+         sum(folded) AS folded,
+         max(fc_at) AS prev_at,
+         max(fc_units) AS prev_units,
+         max(fc_squares) AS prev_squares,
+         max(fc_hours) AS prev_hours,
+         min(hour_start) AS first_hour,
+         sum(sold * {weight}) AS new_units,
+         sum(CASE WHEN nth = 1 THEN hour_units * hour_units * {weight} ELSE 0 END) AS new_squares
+  FROM (
+    SELECT sales.*,
+           sum(sold) OVER (PARTITION BY store_id, product_id, hour_start) AS hour_units,
+           row_number()
+             OVER (PARTITION BY store_id, product_id, hour_start ORDER BY {READING_ORDER}) AS nth
+    FROM (
+      SELECT folded_rows.*,
+             check_timestamp / 3600 * 3600 AS hour_start,
+             CASE WHEN folded = 1
+                   AND sum(1 - folded) OVER (PARTITION BY store_id, product_id
+                         ORDER BY {READING_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                     = max(1 - folded) OVER (PARTITION BY store_id, product_id)
+                  THEN coalesce(greatest(
+                    lag(current_stock) OVER (PARTITION BY store_id, product_id ORDER BY {READING_ORDER})
+                      - current_stock, 0), 0)
+                  ELSE 0 END AS sold
+      FROM (
+{previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded, {NO_FORECAST} FROM {table}
   WHERE {hours} AND {valid}
-) folded
-GROUP BY store_id, product_id",
+      ) folded_rows
+    ) sales
+  ) hourly
+  GROUP BY store_id, product_id
+) folded",
         valid = fold_valid_rows()
     )
 }
+
+/// The demand state's columns in the snapshot ([`crate::schema::SNAPSHOT_COLUMNS`]).
+const FORECAST_COLUMNS: &str = "fc_at, fc_units, fc_squares, fc_hours";
+
+/// The demand state's columns for a raw reading, which has none.
+const NO_FORECAST: &str = "CAST(NULL AS BIGINT) AS fc_at, CAST(NULL AS DOUBLE) AS fc_units, \
+CAST(NULL AS DOUBLE) AS fc_squares, CAST(NULL AS DOUBLE) AS fc_hours";
+
+/// The order of `ord` as `ORDER BY` keys (a window's order cannot be a row on every engine).
+const READING_ORDER: &str = "check_timestamp, current_stock DESC, coalesce(event_id, '')";
 
 /// The raw partitions a fold reads: `[?, ?)`, and `late` partitions below it named one by one.
 fn folded_partitions(late: usize) -> String {
@@ -267,18 +326,31 @@ pub fn incremental_planning_sql(table: &str, snapshot: &str, store_filter_len: u
     format!(
         "SELECT store_id, product_id,
 {LATEST_AGGREGATES},
-{WINDOW_AGGREGATES}
+{WINDOW_AGGREGATES},
+{FORECAST_AGGREGATES}
 FROM (
-  SELECT {CANDIDATE_COLUMNS} FROM {snapshot}
+  SELECT {CANDIDATE_COLUMNS}, {FORECAST_COLUMNS} FROM {snapshot}
   WHERE check_timestamp >= ? AND check_timestamp <= ?{stores}
   UNION ALL
 {raw}
 ) latest_candidates
 GROUP BY store_id, product_id
 ORDER BY store_id, product_id",
-        raw = raw_candidates(table, &stores)
+        raw = raw_candidates(table, &stores, NO_FORECAST_CANDIDATE)
     )
 }
+
+/// The snapshot row's demand state (the raw rows have none).
+const FORECAST_AGGREGATES: &str = "       max(fc_at) AS fc_at,
+       max(fc_units) AS fc_units,
+       max(fc_squares) AS fc_squares,
+       max(fc_hours) AS fc_hours";
+
+/// [`NO_FORECAST`] after a raw candidate's columns.
+const NO_FORECAST_CANDIDATE: &str = concat!(
+    ", CAST(NULL AS BIGINT) AS fc_at, CAST(NULL AS DOUBLE) AS fc_units, ",
+    "CAST(NULL AS DOUBLE) AS fc_squares, CAST(NULL AS DOUBLE) AS fc_hours"
+);
 
 impl InventoryRequest {
     /// The bound values of [`incremental_planning_sql`] for a snapshot up to `watermark`.

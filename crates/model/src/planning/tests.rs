@@ -15,6 +15,7 @@ fn reading(store: &str, stock: i64, threshold: i64, ts: i64) -> LatestReading {
         readings: 1,
         first_stock: stock,
         first_timestamp: ts,
+        demand: None,
     }
 }
 
@@ -303,6 +304,7 @@ fn with_history(stock: i64, first_stock: i64, first_ts: i64, ts: i64) -> LatestR
     LatestReading {
         first_stock,
         first_timestamp: first_ts,
+        demand: None,
         readings: 5,
         ..reading("STORE_4", stock, 10, ts)
     }
@@ -545,4 +547,95 @@ fn a_policy_file_names_its_method() {
         ReorderPolicy::shipped().default.method,
         crate::policy::OrderMethod::Threshold
     );
+}
+
+/// A shelf that has sold `per_hour` every hour for two weeks, as the snapshot keeps it at `at`.
+fn learnt(per_hour: f64, at: i64) -> crate::forecast::DemandState {
+    let start = at - 14 * 24 * 3600;
+    let sales: Vec<(i64, f64)> = (0..14 * 24).map(|h| (start + h * 3600, per_hour)).collect();
+    crate::forecast::DemandState::new(start).fold(at, &sales)
+}
+
+fn forecast_policy() -> ReorderPolicy {
+    let mut p = ReorderPolicy::plain(2, 24);
+    p.default.method = crate::policy::OrderMethod::Forecast;
+    p
+}
+
+#[test]
+fn the_forecast_rule_reorders_a_fast_seller_above_its_threshold_and_explains_itself() {
+    let now = 1_764_000_000 / 3600 * 3600;
+    let policy = forecast_policy();
+    // Two an hour, a threshold of 3: the producer's number would empty the shelf long before
+    // a truck arrives (4 h lead time by default, 1 h review).
+    let mut fast = reading("S1", 12, 3, now - 600);
+    fast.max_stock = Some(200);
+    fast.demand = Some(learnt(2.0, now - 3600));
+    let d = plan(&[fast], &ctx(&policy, &[], now));
+    assert_eq!(d.alerts.len(), 1, "{d:?}");
+    let order = d.alerts[0].explanation.clone().unwrap();
+    let f = order.forecast.clone().expect("the forecast rule decided");
+    assert!((f.per_day - 48.0).abs() < 1e-6, "{f:?}");
+    assert!(f.reorder_point > 12 && f.protection_demand > 10.0, "{f:?}");
+    assert_eq!(order.level_source, crate::policy::LevelSource::Forecast);
+    assert_eq!(order.order_up_to, f.reorder_point + 3 * 48);
+    assert_eq!(d.alerts[0].restock_qty, order.order_up_to - 12);
+    let text = order.text();
+    assert!(text.contains("reorder point") && text.contains("48.00/day"), "{text}");
+
+    // A slow seller well above its forecast reorder point is left alone, low threshold or not.
+    let mut slow = reading("S2", 5, 10, now - 600);
+    slow.demand = Some(learnt(0.02, now - 3600));
+    assert!(plan(&[slow], &ctx(&policy, &[], now)).alerts.is_empty());
+}
+
+#[test]
+fn without_enough_history_the_forecast_rule_falls_back_to_the_threshold_and_says_so() {
+    let now = 1_764_000_000 / 3600 * 3600;
+    let policy = forecast_policy();
+    let mut new_shelf = reading("S1", 2, 10, now - 600);
+    let start = now - 10 * 3600;
+    new_shelf.demand =
+        Some(crate::forecast::DemandState::new(start).fold(now - 3600, &[(start, 3.0)]));
+    let unknown = reading("S2", 2, 10, now - 600);
+    let d = plan(&[new_shelf, unknown], &ctx(&policy, &[], now));
+    assert_eq!(d.alerts.len(), 2);
+    for a in &d.alerts {
+        let order = a.explanation.as_ref().unwrap();
+        assert!(order.forecast.is_none());
+        let why = order.fallback.as_deref().unwrap();
+        assert!(why.contains("history"), "{why}");
+        assert!(order.text().contains("threshold rule"), "{}", order.text());
+        assert_eq!(a.restock_qty, 20 - 2, "the threshold rule's quantity");
+    }
+}
+
+#[test]
+fn the_forecast_rule_counts_what_is_on_its_way_and_measures_the_lead_time() {
+    let now = 1_764_000_000 / 3600 * 3600;
+    let policy = forecast_policy();
+    let mut shelf = reading("S1", 12, 3, now - 600);
+    shelf.demand = Some(learnt(2.0, now - 3600));
+    let first = plan(std::slice::from_ref(&shelf), &ctx(&policy, &[], now));
+    let alert = first.alerts[0].clone();
+    // Undelivered, it covers the next lower reading.
+    let mut lower = shelf.clone();
+    lower.current_stock = 11;
+    lower.check_timestamp = now;
+    let ledger = [sent(alert, None)];
+    let d = plan(&[lower], &ctx(&policy, &ledger, now + 60));
+    assert!(d.alerts.is_empty());
+    assert_eq!(d.suppressed[0].reason, SuppressReason::CoveredByOutstanding);
+    // Five deliveries two hours after their alerts: the lead time is measured, not assumed.
+    let measured: Vec<AlertStatus> = (0..5)
+        .map(|i| {
+            let mut a = first.alerts[0].clone();
+            a.alert_id = format!("a{i}");
+            a.planned_at = now - 10 * 3600;
+            sent(a, Some(now - 8 * 3600))
+        })
+        .collect();
+    assert_eq!(lead_times(&measured), vec![2.0; 5]);
+    let lead = policy.lead_time(&lead_times(&measured));
+    assert_eq!((lead.mean_hours, lead.observed), (2.0, 5));
 }

@@ -69,10 +69,23 @@ pub const SNAPSHOT_TABLE: &str = "latest_snapshot";
 /// query, so a query reads one committed run and nothing else.
 pub const SNAPSHOT_PARTITION_COLUMN: &str = "run";
 
+/// The layout of the snapshot's data this code writes and reads. A generation of an older
+/// layout is never read: the next fold starts a new one from the raw partitions.
+///
+/// 1: the latest reading; 2: and the shelf's demand state (`fc_*`).
+pub const SNAPSHOT_FORMAT: u32 = 2;
+
+fn first_format() -> u32 {
+    1
+}
+
 /// A committed snapshot: one row per store and product, the latest reading of every `dt`
 /// partition before `watermark`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotCommit {
+    /// The data's layout ([`SNAPSHOT_FORMAT`]); 1 for a generation that names none.
+    #[serde(default = "first_format")]
+    pub format: u32,
     /// Generation, from 1.
     pub generation: u64,
     /// Partitions before this one are folded in.
@@ -187,8 +200,17 @@ pub struct Fold {
     /// The first partition the new generation covers.
     pub covers_from: String,
     /// Partitions below `from` that the current generation folded but that received objects
-    /// since: folded again (folding a reading twice changes nothing).
+    /// since: folded again (folding a reading twice changes nothing: the latest reading stays
+    /// the same, and only readings after the previous latest count as sales).
     pub late: Vec<String>,
+}
+
+impl Fold {
+    /// The first second of the watermark's hour: the demand state's `fc_at` after this fold
+    /// (0 for a watermark that is not a partition, which [`snapshot_step`] never makes).
+    pub fn at(&self) -> i64 {
+        crate::lake::partition_start(&self.watermark).unwrap_or(0)
+    }
 }
 
 /// What a planning run does about the snapshot before it plans.
@@ -213,6 +235,10 @@ pub fn snapshot_step(
 ) -> SnapshotStep {
     let watermark = snapshot_watermark(now);
     let (from, covers_from, generation) = match current {
+        // A generation of an older layout is not built on: start again from the window.
+        Some(c) if c.format < SNAPSHOT_FORMAT => {
+            (window_dt.to_owned(), window_dt.to_owned(), c.generation + 1)
+        }
         Some(c) if c.watermark >= watermark => {
             if late.is_empty() {
                 return SnapshotStep::Current(c.clone());
@@ -280,6 +306,7 @@ mod tests {
         assert_eq!((generation, &from, &covers_from), (1, &window, &window));
         assert_eq!(watermark, dt_partition(now - SETTLE_SECONDS));
         let commit = SnapshotCommit {
+            format: SNAPSHOT_FORMAT,
             generation,
             watermark: watermark.clone(),
             covers_from,
@@ -336,6 +363,7 @@ mod tests {
         assert_eq!(seen.through, t, "the open hour is not the fold's");
         assert_eq!(seen.recent.len(), 2, "b and c lie within the slack");
         let commit = SnapshotCommit {
+            format: SNAPSHOT_FORMAT,
             generation: 3,
             watermark: "2025-11-24-16".into(),
             covers_from: "2025-11-24-10".into(),
@@ -359,6 +387,7 @@ mod tests {
         );
         assert!(LateCheck::partitions(Some(&commit), &listing).is_empty());
         let unknown = SnapshotCommit {
+            format: SNAPSHOT_FORMAT,
             seen: None,
             ..commit
         };

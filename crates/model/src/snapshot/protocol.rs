@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{
-    Fold, LateCheck, ListedObject, SNAPSHOT_COMMITS_PREFIX, SNAPSHOTS_PREFIX, SnapshotCommit,
+    Fold, LateCheck, ListedObject, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX, SnapshotCommit,
     SnapshotStep, snapshot_commit_key, snapshot_generation_of, snapshot_run, snapshot_run_prefix,
     snapshot_step,
 };
@@ -177,7 +177,9 @@ impl<S: SnapshotStore> Snapshots<S> {
             SnapshotStep::Fold(fold) => fold,
         };
         let run = snapshot_run(fold.generation, Uuid::new_v4());
-        let written = match writer.write(&fold, &run, current.as_ref()).await {
+        // A generation of an older layout is not built on (see `snapshot_step`).
+        let previous = current.as_ref().filter(|c| c.format >= SNAPSHOT_FORMAT);
+        let written = match writer.write(&fold, &run, previous).await {
             Ok(written) => written,
             Err(e) => {
                 // A stopped or failed write may have left part of the run: remove it (it is
@@ -190,6 +192,7 @@ impl<S: SnapshotStore> Snapshots<S> {
         let seen = LateCheck::seen(&listing, &fold.watermark);
         let (commit, how) = self
             .commit(SnapshotCommit {
+                format: SNAPSHOT_FORMAT,
                 generation: fold.generation,
                 watermark: fold.watermark,
                 covers_from: fold.covers_from,
