@@ -170,6 +170,9 @@ pub struct ForecastLevels {
     pub order_up_to: i64,
     /// Days of demand ordered above the reorder point.
     pub cover_days: f64,
+    /// Below this (and above the reorder point) the shelf is ordered too when its store gets a
+    /// delivery anyway: the reorder point plus `can_order_days` of demand.
+    pub can_order_point: i64,
 }
 
 /// What the forecast rule needs besides the shelf's demand.
@@ -188,6 +191,8 @@ pub struct LevelInputs {
     pub service_level: f64,
     /// Days of demand above the reorder point to order up to.
     pub cover_days: f64,
+    /// Days of demand above the reorder point under which a shelf joins its store's delivery.
+    pub can_order_days: f64,
     /// The shelf's capacity, when known: the order-up-to level never exceeds it.
     pub capacity: Option<i64>,
 }
@@ -259,6 +264,9 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
         order_up_to = order_up_to.min(c as f64);
     }
     let clamp = |x: f64| x.clamp(0.0, crate::policy::MAX_ORDER_QTY_LIMIT as f64) as i64;
+    let can_order = (reorder_point + rate * 24.0 * inputs.can_order_days)
+        .ceil()
+        .min(order_up_to);
     let reorder_point = clamp(reorder_point);
     ForecastLevels {
         per_day: rate * 24.0,
@@ -273,6 +281,7 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
         reorder_point,
         order_up_to: clamp(order_up_to),
         cover_days: inputs.cover_days,
+        can_order_point: clamp(can_order).max(reorder_point),
     }
 }
 
@@ -416,6 +425,7 @@ mod tests {
             hours: SellingHours::ALWAYS,
             service_level: 0.97,
             cover_days: 2.0,
+            can_order_days: 0.5,
             capacity: Some(60),
         };
         let l = levels(&s, &inputs, 0);
@@ -424,6 +434,7 @@ mod tests {
         assert!((l.protection_demand - 5.0).abs() < 1e-9);
         assert_eq!(l.reorder_point, 10 + 2);
         assert_eq!(l.order_up_to, 12 + 48);
+        assert_eq!(l.can_order_point, 12 + 12);
         let high = levels(&s, &LevelInputs { service_level: 0.99, ..inputs }, 0);
         assert!(high.reorder_point > l.reorder_point);
         let small = levels(&s, &LevelInputs { capacity: Some(30), ..inputs }, 0);

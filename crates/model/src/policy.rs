@@ -65,6 +65,9 @@ pub struct ForecastSettings {
     pub min_lead_time_hours: f64,
     /// Days of demand ordered above the reorder point.
     pub cover_days: f64,
+    /// A shelf this many days of demand above its reorder point, or less, is ordered too when
+    /// its store gets a delivery anyway (0: never).
+    pub can_order_days: f64,
     /// Hours of history a shelf needs before its forecast is used (before: the threshold rule).
     pub min_history_hours: f64,
     /// Whether the reading's `threshold_level` is a floor under the reorder point.
@@ -92,6 +95,7 @@ impl ForecastSettings {
             place,
         )?;
         check_range("cover_days", self.cover_days, 0.0, 365.0, place)?;
+        check_range("can_order_days", self.can_order_days, 0.0, 365.0, place)?;
         check_range(
             "min_history_hours",
             self.min_history_hours,
@@ -153,6 +157,7 @@ impl Default for ForecastSettings {
             lead_time_hours: 4.0,
             min_lead_time_hours: 1.0,
             cover_days: 3.0,
+            can_order_days: 1.0,
             min_history_hours: 48.0,
             threshold_floor: false,
             open_hour: 0,
@@ -605,6 +610,7 @@ impl ReorderPolicy {
                 hours: f.selling_hours(),
                 service_level: pick(|r| r.service_level, f.service_level),
                 cover_days: pick(|r| r.cover_days, f.cover_days),
+                can_order_days: f.can_order_days,
                 capacity,
             },
             reading.check_timestamp,
@@ -612,6 +618,7 @@ impl ReorderPolicy {
         if f.threshold_floor && levels.reorder_point < reading.threshold_level {
             levels.reorder_point = reading.threshold_level;
             levels.order_up_to = levels.order_up_to.max(reading.threshold_level);
+            levels.can_order_point = levels.can_order_point.max(reading.threshold_level);
         }
         Ok(levels)
     }

@@ -129,6 +129,8 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
     let mut decision = PlanDecision::default();
     let method = ctx.policy.default.method;
     let lead = (method == OrderMethod::Forecast).then(|| ctx.policy.lead_time(&lead_times(ctx.ledger)));
+    // Shelves the forecast rule may add to a delivery their store gets anyway.
+    let mut may_join = Vec::new();
     for reading in latest {
         // The forecast rule's levels, or why the threshold rule decides for this shelf.
         let levels = lead.map(|lead| ctx.policy.forecast_levels(reading, lead, ctx.now));
@@ -137,6 +139,11 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             _ => reading.threshold_level,
         };
         if reading.current_stock >= reorder_point {
+            if let Some(Ok(l)) = levels
+                && reading.current_stock < l.can_order_point
+            {
+                may_join.push((reading, l));
+            }
             continue;
         }
         if method == OrderMethod::Seed {
@@ -186,6 +193,7 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
                 .push(new_alert(reading, id, projected, velocity, order, ctx));
         }
     }
+    join_deliveries(&mut decision, may_join, &by_key, &known, ctx);
     decision.alerts.sort_by(most_urgent_first);
     let reporting: HashSet<&str> = latest.iter().map(|r| r.store_id.as_str()).collect();
     decision.silent_stores = ctx
@@ -195,6 +203,44 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .cloned()
         .collect();
     decision
+}
+
+/// Joint replenishment: a shelf below its can-order point joins a delivery its store gets in
+/// this run anyway, so one stop serves it now instead of a stop of its own a little later.
+fn join_deliveries(
+    decision: &mut PlanDecision,
+    may_join: Vec<(&LatestReading, crate::forecast::ForecastLevels)>,
+    by_key: &std::collections::HashMap<(&str, &str), Vec<&AlertStatus>>,
+    known: &HashSet<&str>,
+    ctx: &PlanContext<'_>,
+) {
+    let visited: HashSet<String> = decision.alerts.iter().map(|a| a.store_id.clone()).collect();
+    for (reading, levels) in may_join {
+        if !visited.contains(&reading.store_id) {
+            continue;
+        }
+        let sent = by_key
+            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
+        let projected = reading.current_stock + outstanding;
+        let id = alert_id(
+            &reading.store_id,
+            &reading.product_id,
+            reading.event_id.as_deref(),
+            reading.check_timestamp,
+        );
+        if known.contains(id.as_str()) || projected >= levels.can_order_point {
+            continue;
+        }
+        let velocity = sales_per_hour(reading, sent.iter().copied());
+        let mut order = ctx.policy.forecast_order(reading, projected, levels);
+        order.rules.push("can-order: joins the store's delivery".to_owned());
+        decision
+            .alerts
+            .push(new_alert(reading, id, projected, velocity, order, ctx));
+    }
 }
 
 /// The `seed` rule's alert: a new one every run (its id names the run's time), of the fixed

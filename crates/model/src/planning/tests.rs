@@ -639,3 +639,32 @@ fn the_forecast_rule_counts_what_is_on_its_way_and_measures_the_lead_time() {
     let lead = policy.lead_time(&lead_times(&measured));
     assert_eq!((lead.mean_hours, lead.observed), (2.0, 5));
 }
+
+#[test]
+fn a_shelf_near_its_reorder_point_joins_its_stores_delivery() {
+    let now = 1_764_000_000 / 3600 * 3600;
+    let policy = forecast_policy();
+    let shelf = |store: &str, product: &str, stock: i64| {
+        let mut r = reading(store, stock, 3, now - 600);
+        r.product_id = product.into();
+        r.max_stock = Some(200);
+        r.demand = Some(learnt(1.0, now - 3600));
+        r
+    };
+    // One an hour: reorder point 12 (see the levels test) and can-order point 12 + 24.
+    let low = shelf("S1", "PRD_1", 5);
+    let near = shelf("S1", "PRD_2", 30);
+    let near_elsewhere = shelf("S2", "PRD_2", 30);
+    let d = plan(&[low, near, near_elsewhere], &ctx(&policy, &[], now));
+    let ordered: Vec<(&str, &str)> = d
+        .alerts
+        .iter()
+        .map(|a| (a.store_id.as_str(), a.product_id.as_str()))
+        .collect();
+    assert_eq!(ordered.len(), 2, "{ordered:?}");
+    assert!(ordered.contains(&("S1", "PRD_2")), "joins the delivery to S1");
+    let joined = d.alerts.iter().find(|a| a.product_id == "PRD_2").unwrap();
+    let order = joined.explanation.as_ref().unwrap();
+    assert!(order.rules.iter().any(|r| r.starts_with("can-order")), "{order:?}");
+    assert_eq!(joined.restock_qty, order.order_up_to - 30);
+}
