@@ -4,7 +4,8 @@
 //!
 //! Every draw is a pure function of the seed, the shelf's number and the hour, so the same
 //! scenario gives the same demand under every reorder policy: a comparison of policies sees the
-//! same shoppers. Depends on [`crate::random`] only.
+//! same shoppers. Depends on [`crate::random`], and on [`crate::forecast`] for the check of
+//! opening hours.
 
 use serde::{Deserialize, Serialize};
 
@@ -180,18 +181,12 @@ impl DemandSettings {
                 self.dispersion
             ));
         }
-        if self.open_hour >= 24 || self.close_hour > 24 || self.close_hour <= self.open_hour {
-            return Err(format!(
-                "`open_hour` ({}) must be before `close_hour` ({}), both within the day",
-                self.open_hour, self.close_hour
-            ));
+        crate::forecast::SellingHours {
+            open_hour: self.open_hour,
+            close_hour: self.close_hour,
+            utc_offset_hours: self.utc_offset_hours,
         }
-        if !(-12..=14).contains(&self.utc_offset_hours) {
-            return Err(format!(
-                "`utc_offset_hours` must be between -12 and 14, got {}",
-                self.utc_offset_hours
-            ));
-        }
+        .validate()?;
         if !(self.promo_chance.is_finite() && (0.0..=1.0).contains(&self.promo_chance)) {
             return Err(format!(
                 "`promo_chance` must be between 0 and 1, got {}",

@@ -217,6 +217,23 @@ impl SellingHours {
         utc_offset_hours: 0,
     };
 
+    /// Checks the hours: opening before closing, within the day, a real time zone.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.open_hour >= 24 || self.close_hour > 24 || self.close_hour <= self.open_hour {
+            return Err(format!(
+                "`open_hour` ({}) must be before `close_hour` ({}), both within the day",
+                self.open_hour, self.close_hour
+            ));
+        }
+        if !(-12..=14).contains(&self.utc_offset_hours) {
+            return Err(format!(
+                "`utc_offset_hours` must be between -12 and 14, got {}",
+                self.utc_offset_hours
+            ));
+        }
+        Ok(())
+    }
+
     /// Open hours a day.
     pub fn per_day(&self) -> f64 {
         f64::from(self.close_hour.saturating_sub(self.open_hour).max(1))
@@ -263,7 +280,8 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
     if let Some(c) = inputs.capacity {
         order_up_to = order_up_to.min(c as f64);
     }
-    let clamp = |x: f64| x.clamp(0.0, crate::policy::MAX_ORDER_QTY_LIMIT as f64) as i64;
+    // Far above any order (the policy caps those): keeps the levels whole numbers.
+    let clamp = |x: f64| x.clamp(0.0, 1e12) as i64;
     let can_order = (reorder_point + rate * 24.0 * inputs.can_order_days)
         .ceil()
         .min(order_up_to);

@@ -103,19 +103,9 @@ impl ForecastSettings {
             24.0 * 365.0,
             place,
         )?;
-        if self.open_hour >= 24 || self.close_hour > 24 || self.close_hour <= self.open_hour {
-            return Err(format!(
-                "{place}: `open_hour` ({}) must be before `close_hour` ({}), both within the day",
-                self.open_hour, self.close_hour
-            ));
-        }
-        if !(-12..=14).contains(&self.utc_offset_hours) {
-            return Err(format!(
-                "{place}: `utc_offset_hours` must be between -12 and 14, got {}",
-                self.utc_offset_hours
-            ));
-        }
-        Ok(())
+        self.selling_hours()
+            .validate()
+            .map_err(|e| format!("{place}: {e}"))
     }
 
     /// The stores' selling hours.

@@ -1,6 +1,6 @@
 //! The planning rules: latest readings and the ledger in, alerts and reasons out.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -150,18 +150,7 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             decision.alerts.push(seed_alert(reading, ctx));
             continue;
         }
-        let sent = by_key
-            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
-        let projected = reading.current_stock + outstanding;
-        let id = alert_id(
-            &reading.store_id,
-            &reading.product_id,
-            reading.event_id.as_deref(),
-            reading.check_timestamp,
-        );
+        let Shelf { sent, projected, id } = Shelf::of(reading, &by_key, ctx);
         let suppressed = |reason| Suppressed {
             store_id: reading.store_id.clone(),
             product_id: reading.product_id.clone(),
@@ -205,12 +194,44 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
     decision
 }
 
+/// A low shelf as the ledger sees it: its alerts, its stock plus what is on its way, and the id
+/// an alert answering its latest reading has.
+struct Shelf<'l> {
+    sent: &'l [&'l AlertStatus],
+    projected: i64,
+    id: String,
+}
+
+impl<'l> Shelf<'l> {
+    fn of(
+        reading: &'l LatestReading,
+        by_key: &'l HashMap<(&'l str, &'l str), Vec<&'l AlertStatus>>,
+        ctx: &PlanContext<'_>,
+    ) -> Self {
+        let sent = by_key
+            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
+        Self {
+            sent,
+            projected: reading.current_stock + outstanding,
+            id: alert_id(
+                &reading.store_id,
+                &reading.product_id,
+                reading.event_id.as_deref(),
+                reading.check_timestamp,
+            ),
+        }
+    }
+}
+
 /// Joint replenishment: a shelf below its can-order point joins a delivery its store gets in
 /// this run anyway, so one stop serves it now instead of a stop of its own a little later.
 fn join_deliveries(
     decision: &mut PlanDecision,
     may_join: Vec<(&LatestReading, crate::forecast::ForecastLevels)>,
-    by_key: &std::collections::HashMap<(&str, &str), Vec<&AlertStatus>>,
+    by_key: &HashMap<(&str, &str), Vec<&AlertStatus>>,
     known: &HashSet<&str>,
     ctx: &PlanContext<'_>,
 ) {
@@ -219,18 +240,7 @@ fn join_deliveries(
         if !visited.contains(&reading.store_id) {
             continue;
         }
-        let sent = by_key
-            .get(&(reading.store_id.as_str(), reading.product_id.as_str()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let outstanding = outstanding_quantity(reading, sent.iter().copied(), ctx.policy, ctx.now);
-        let projected = reading.current_stock + outstanding;
-        let id = alert_id(
-            &reading.store_id,
-            &reading.product_id,
-            reading.event_id.as_deref(),
-            reading.check_timestamp,
-        );
+        let Shelf { sent, projected, id } = Shelf::of(reading, by_key, ctx);
         if known.contains(id.as_str()) || projected >= levels.can_order_point {
             continue;
         }
