@@ -343,8 +343,16 @@ mod tests {
         lake.put("ledger/y.json", b"3").unwrap();
         assert_eq!(lake.get("ledger/x.json").unwrap().unwrap(), b"1");
         assert!(lake.rename("ledger/y.json", "ledger/z.json").unwrap());
-        assert_eq!(lake.keys_since("ledger/", "").unwrap(), Vec::<String>::new());
-        let keys: Vec<String> = lake.list("ledger/").unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(
+            lake.keys_since("ledger/", "").unwrap(),
+            Vec::<String>::new()
+        );
+        let keys: Vec<String> = lake
+            .list("ledger/")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         assert_eq!(keys, ["ledger/x.json", "ledger/z.json"]);
     }
 

@@ -46,7 +46,10 @@ impl LedgerStore for LakeFolder {
 
     async fn keys_since(&self, prefix: &str, min_dt: &str) -> Result<Vec<String>, PortError> {
         let (prefix, min_dt) = (prefix.to_owned(), min_dt.to_owned());
-        blocking(self, "list ledger", move |lake| lake.keys_since(&prefix, &min_dt)).await
+        blocking(self, "list ledger", move |lake| {
+            lake.keys_since(&prefix, &min_dt)
+        })
+        .await
     }
 
     async fn keys_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, PortError> {

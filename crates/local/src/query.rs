@@ -466,8 +466,8 @@ impl DemandColumns {
     /// Row `i`'s state, when it has one.
     fn at(&self, i: usize) -> Option<DemandState> {
         let at = self.at.as_primitive::<Int64Type>();
-        let [units, squares, hours] = [&self.units, &self.squares, &self.hours]
-            .map(|c| c.as_primitive::<Float64Type>());
+        let [units, squares, hours] =
+            [&self.units, &self.squares, &self.hours].map(|c| c.as_primitive::<Float64Type>());
         (at.is_valid(i) && units.is_valid(i) && squares.is_valid(i) && hours.is_valid(i)).then(
             || DemandState {
                 at: at.value(i),

@@ -495,8 +495,18 @@ async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
     let q = lake.query(true);
     // PRD_1 sells two an hour and is restocked at hour 10 (a rise is no sale); PRD_2 sells one
     // unit every third hour and four at hour 7.
-    let stock_1 = |h: i64| if h < 10 { 60 - 2 * h } else { 70 - 2 * (h - 10) };
-    let stock_2 = |h: i64| 60 - (1..=h).map(|i| i64::from(i % 3 == 0) + 4 * i64::from(i == 7)).sum::<i64>();
+    let stock_1 = |h: i64| {
+        if h < 10 {
+            60 - 2 * h
+        } else {
+            70 - 2 * (h - 10)
+        }
+    };
+    let stock_2 = |h: i64| {
+        60 - (1..=h)
+            .map(|i| i64::from(i % 3 == 0) + 4 * i64::from(i == 7))
+            .sum::<i64>()
+    };
     let start = T - 30 * 3600;
     let mut plans = 0;
     for h in 0..30 {
@@ -538,7 +548,10 @@ async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
         .unwrap();
     assert!(plans >= 8);
     let fold_at = start + 30 * 3600;
-    for (product, stock) in [("PRD_1", &stock_1 as &dyn Fn(i64) -> i64), ("PRD_2", &stock_2)] {
+    for (product, stock) in [
+        ("PRD_1", &stock_1 as &dyn Fn(i64) -> i64),
+        ("PRD_2", &stock_2),
+    ] {
         let sales: Vec<(i64, f64)> = (1..30)
             .map(|h| (start + h * 3600, (stock(h - 1) - stock(h)).max(0) as f64))
             .collect();
@@ -555,10 +568,20 @@ async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
             ("squares", got.squares, want.squares),
             ("hours", got.hours, want.hours),
         ] {
-            assert!((g - w).abs() < 1e-9 * w.max(1.0), "{product} {name}: {g} vs {w}");
+            assert!(
+                (g - w).abs() < 1e-9 * w.max(1.0),
+                "{product} {name}: {g} vs {w}"
+            );
         }
     }
-    let prd_1 = answer.latest.iter().find(|l| l.product_id == "PRD_1").unwrap();
+    let prd_1 = answer
+        .latest
+        .iter()
+        .find(|l| l.product_id == "PRD_1")
+        .unwrap();
     let rate = prd_1.demand.unwrap().per_hour();
-    assert!((1.7..2.0).contains(&rate), "two an hour, less the restock hour: {rate}");
+    assert!(
+        (1.7..2.0).contains(&rate),
+        "two an hour, less the restock hour: {rate}"
+    );
 }

@@ -75,7 +75,8 @@ impl DemandState {
             at: to,
             units,
             squares,
-            hours: self.hours * carried + (1.0 - HOURLY_DECAY.powf(new_hours)) / (1.0 - HOURLY_DECAY),
+            hours: self.hours * carried
+                + (1.0 - HOURLY_DECAY.powf(new_hours)) / (1.0 - HOURLY_DECAY),
         }
     }
 
@@ -320,7 +321,10 @@ pub fn demand_quantile(mean: f64, variance: f64, p: f64) -> f64 {
         // Negative binomial with `r` successes and success probability `q`: mean r(1-q)/q.
         let q = mean / variance;
         let r = mean * q / (1.0 - q);
-        (q.powf(r), Box::new(move |k: f64| (r + k - 1.0) / k * (1.0 - q)))
+        (
+            q.powf(r),
+            Box::new(move |k: f64| (r + k - 1.0) / k * (1.0 - q)),
+        )
     };
     let mut cdf = pmf;
     let mut k = 0.0;
@@ -399,7 +403,11 @@ mod tests {
         }
         assert!((s.per_hour() - 2.0).abs() < 1e-9, "{}", s.per_hour());
         assert!(s.variance_per_hour() < 1e-9);
-        assert!((s.history_hours() - 336.0).abs() < 1e-6, "{}", s.history_hours());
+        assert!(
+            (s.history_hours() - 336.0).abs() < 1e-6,
+            "{}",
+            s.history_hours()
+        );
         // Folding many hours at once is folding them one by one.
         let sales: Vec<(i64, f64)> = (0..24 * 14).map(|h| (h * H, 2.0)).collect();
         let once = DemandState::new(0).fold(24 * 14 * H, &sales);
@@ -415,7 +423,11 @@ mod tests {
         for h in 24 * 14..24 * 16 {
             s = s.fold((h + 1) * H, &[(h * H, 3.0)]);
         }
-        assert!(s.per_hour() > 1.7, "two days into a 3x promotion: {}", s.per_hour());
+        assert!(
+            s.per_hour() > 1.7,
+            "two days into a 3x promotion: {}",
+            s.per_hour()
+        );
     }
 
     #[test]
@@ -453,9 +465,23 @@ mod tests {
         assert_eq!(l.reorder_point, 10 + 2);
         assert_eq!(l.order_up_to, 12 + 48);
         assert_eq!(l.can_order_point, 12 + 12);
-        let high = levels(&s, &LevelInputs { service_level: 0.99, ..inputs }, 0);
+        let high = levels(
+            &s,
+            &LevelInputs {
+                service_level: 0.99,
+                ..inputs
+            },
+            0,
+        );
         assert!(high.reorder_point > l.reorder_point);
-        let small = levels(&s, &LevelInputs { capacity: Some(30), ..inputs }, 0);
+        let small = levels(
+            &s,
+            &LevelInputs {
+                capacity: Some(30),
+                ..inputs
+            },
+            0,
+        );
         assert_eq!(small.order_up_to, 30);
         // Open 12 hours a day: the same daily demand sells twice as fast while open, and not
         // at all at night.
@@ -464,9 +490,23 @@ mod tests {
             close_hour: 20,
             utc_offset_hours: 0,
         };
-        let day = levels(&s, &LevelInputs { hours: half, ..inputs }, 9 * H);
+        let day = levels(
+            &s,
+            &LevelInputs {
+                hours: half,
+                ..inputs
+            },
+            9 * H,
+        );
         assert!((day.protection_demand - 10.0).abs() < 1e-9);
-        let night = levels(&s, &LevelInputs { hours: half, ..inputs }, 21 * H);
+        let night = levels(
+            &s,
+            &LevelInputs {
+                hours: half,
+                ..inputs
+            },
+            21 * H,
+        );
         assert_eq!((night.protection_demand, night.reorder_point), (0.0, 2));
     }
 
@@ -487,7 +527,13 @@ mod tests {
 
     #[test]
     fn the_normal_quantile_is_accurate() {
-        for (p, z) in [(0.5, 0.0), (0.9, 1.281_551_565_5), (0.97, 1.880_793_608_2), (0.99, 2.326_347_874), (0.01, -2.326_347_874)] {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.9, 1.281_551_565_5),
+            (0.97, 1.880_793_608_2),
+            (0.99, 2.326_347_874),
+            (0.01, -2.326_347_874),
+        ] {
             assert!((normal_quantile(p) - z).abs() < 1e-7, "{p}");
         }
     }

@@ -80,7 +80,10 @@ struct Known {
 impl std::fmt::Debug for Known {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Known")
-            .field("objects", &self.objects.values().map(HashMap::len).sum::<usize>())
+            .field(
+                "objects",
+                &self.objects.values().map(HashMap::len).sum::<usize>(),
+            )
             .field("trips", &self.trips)
             .field("damaged", &self.damaged)
             .finish()

@@ -86,7 +86,13 @@ impl ForecastSettings {
         let place = "[forecast]";
         check_service_level(self.service_level, place)?;
         check_range("review_hours", self.review_hours, 0.0, 24.0 * 30.0, place)?;
-        check_range("lead_time_hours", self.lead_time_hours, 0.0, 24.0 * 30.0, place)?;
+        check_range(
+            "lead_time_hours",
+            self.lead_time_hours,
+            0.0,
+            24.0 * 30.0,
+            place,
+        )?;
         check_range(
             "min_lead_time_hours",
             self.min_lead_time_hours,

@@ -143,7 +143,10 @@ impl ResultTyping {
         };
         let at = at.parse::<i64>().map_err(|_| bad("fc_at", at))?;
         let mut figures = [0.0; 3];
-        for (slot, column) in figures.iter_mut().zip(["fc_units", "fc_squares", "fc_hours"]) {
+        for (slot, column) in figures
+            .iter_mut()
+            .zip(["fc_units", "fc_squares", "fc_hours"])
+        {
             let v = value(column).unwrap_or("");
             *slot = v
                 .parse::<f64>()

@@ -10,8 +10,8 @@ use store_model::lake::dt_partition;
 use store_model::ports::InventoryQuery;
 use store_model::reading::CLOCK_SKEW_SECONDS;
 use store_model::snapshot::{
-    Refresh, SNAPSHOT_FORMAT, SNAPSHOT_TABLE, SnapshotCommit, snapshot_commit_key, snapshot_run_prefix,
-    snapshot_watermark,
+    Refresh, SNAPSHOT_FORMAT, SNAPSHOT_TABLE, SnapshotCommit, snapshot_commit_key,
+    snapshot_run_prefix, snapshot_watermark,
 };
 
 use crate::moto;

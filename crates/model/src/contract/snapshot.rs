@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use crate::lake::{READINGS_PREFIX, dt_partition};
 use crate::ports::{ErrorKind, PortError};
 use crate::snapshot::{
-    Fold, Refresh, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX, SnapshotCommit, SnapshotStore,
-    SnapshotWriter, Snapshots, Written, snapshot_run_prefix,
+    Fold, Refresh, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX, SnapshotCommit,
+    SnapshotStore, SnapshotWriter, Snapshots, Written, snapshot_run_prefix,
 };
 
 /// Writes four bytes of data for each run, or writes them and then fails.

@@ -32,8 +32,7 @@ pub use event::{
 };
 pub use rules::{
     PlanContext, PlanDecision, SuppressReason, Suppressed, hours_to_stockout, lead_times,
-    outstanding_quantity,
-    plan, sales_per_hour,
+    outstanding_quantity, plan, sales_per_hour,
 };
 pub use run::PlanningRun;
 pub use sql::{

@@ -128,7 +128,8 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
         .collect();
     let mut decision = PlanDecision::default();
     let method = ctx.policy.default.method;
-    let lead = (method == OrderMethod::Forecast).then(|| ctx.policy.lead_time(&lead_times(ctx.ledger)));
+    let lead =
+        (method == OrderMethod::Forecast).then(|| ctx.policy.lead_time(&lead_times(ctx.ledger)));
     // Shelves the forecast rule may add to a delivery their store gets anyway.
     let mut may_join = Vec::new();
     for reading in latest {
@@ -150,7 +151,11 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
             decision.alerts.push(seed_alert(reading, ctx));
             continue;
         }
-        let Shelf { sent, projected, id } = Shelf::of(reading, &by_key, ctx);
+        let Shelf {
+            sent,
+            projected,
+            id,
+        } = Shelf::of(reading, &by_key, ctx);
         let suppressed = |reason| Suppressed {
             store_id: reading.store_id.clone(),
             product_id: reading.product_id.clone(),
@@ -240,13 +245,19 @@ fn join_deliveries(
         if !visited.contains(&reading.store_id) {
             continue;
         }
-        let Shelf { sent, projected, id } = Shelf::of(reading, by_key, ctx);
+        let Shelf {
+            sent,
+            projected,
+            id,
+        } = Shelf::of(reading, by_key, ctx);
         if known.contains(id.as_str()) || projected >= levels.can_order_point {
             continue;
         }
         let velocity = sales_per_hour(reading, sent.iter().copied());
         let mut order = ctx.policy.forecast_order(reading, projected, levels);
-        order.rules.push("can-order: joins the store's delivery".to_owned());
+        order
+            .rules
+            .push("can-order: joins the store's delivery".to_owned());
         decision
             .alerts
             .push(new_alert(reading, id, projected, velocity, order, ctx));

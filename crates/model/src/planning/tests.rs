@@ -581,7 +581,10 @@ fn the_forecast_rule_reorders_a_fast_seller_above_its_threshold_and_explains_its
     assert_eq!(order.order_up_to, f.reorder_point + 3 * 48);
     assert_eq!(d.alerts[0].restock_qty, order.order_up_to - 12);
     let text = order.text();
-    assert!(text.contains("reorder point") && text.contains("48.00/day"), "{text}");
+    assert!(
+        text.contains("reorder point") && text.contains("48.00/day"),
+        "{text}"
+    );
 
     // A slow seller well above its forecast reorder point is left alone, low threshold or not.
     let mut slow = reading("S2", 5, 10, now - 600);
@@ -662,9 +665,15 @@ fn a_shelf_near_its_reorder_point_joins_its_stores_delivery() {
         .map(|a| (a.store_id.as_str(), a.product_id.as_str()))
         .collect();
     assert_eq!(ordered.len(), 2, "{ordered:?}");
-    assert!(ordered.contains(&("S1", "PRD_2")), "joins the delivery to S1");
+    assert!(
+        ordered.contains(&("S1", "PRD_2")),
+        "joins the delivery to S1"
+    );
     let joined = d.alerts.iter().find(|a| a.product_id == "PRD_2").unwrap();
     let order = joined.explanation.as_ref().unwrap();
-    assert!(order.rules.iter().any(|r| r.starts_with("can-order")), "{order:?}");
+    assert!(
+        order.rules.iter().any(|r| r.starts_with("can-order")),
+        "{order:?}"
+    );
     assert_eq!(joined.restock_qty, order.order_up_to - 30);
 }

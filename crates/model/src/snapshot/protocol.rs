@@ -12,9 +12,9 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{
-    Fold, LateCheck, ListedObject, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX, SnapshotCommit,
-    SnapshotStep, snapshot_commit_key, snapshot_generation_of, snapshot_run, snapshot_run_prefix,
-    snapshot_step,
+    Fold, LateCheck, ListedObject, SNAPSHOT_COMMITS_PREFIX, SNAPSHOT_FORMAT, SNAPSHOTS_PREFIX,
+    SnapshotCommit, SnapshotStep, snapshot_commit_key, snapshot_generation_of, snapshot_run,
+    snapshot_run_prefix, snapshot_step,
 };
 use crate::lake::READINGS_PREFIX;
 use crate::ledger::LedgerStore;
