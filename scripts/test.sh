@@ -120,6 +120,6 @@ step "benchmarks (quick)"
 # --quick gives the real figures.
 scripts/bench.sh --quick
 
-step "simulator smoke run: both baselines on a few stores for a few days, invariants checked"
+step "simulator smoke run: both baselines and the forecast rule on a few stores for a few days, invariants checked"
 # scripts/sim.sh without --quick gives the README's finding and the simulator's figures.
 scripts/sim.sh --quick
