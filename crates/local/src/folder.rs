@@ -217,7 +217,7 @@ impl LakeFolder {
         let mut out = Vec::new();
         let start = self.path(prefix);
         if start.is_dir() {
-            walk(&self.root, &start, &mut out)?;
+            walk(&self.root, &start, Stat::Read, &mut out)?;
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -257,7 +257,7 @@ impl LakeFolder {
                 continue;
             };
             if dt >= min_dt && entry.file_type()?.is_dir() {
-                walk_with(&self.root, &entry.path(), stat, &mut out)?;
+                walk(&self.root, &entry.path(), stat, &mut out)?;
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -273,18 +273,14 @@ enum Stat {
     Skip,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
-    walk_with(root, dir, Stat::Read, out)
-}
-
-fn walk_with(root: &Path, dir: &Path, stat: Stat, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
+fn walk(root: &Path, dir: &Path, stat: Stat, out: &mut Vec<ObjectInfo>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         // The directory entry's own type: a symbolic link is neither a file nor a folder here.
         let file_type = entry.file_type()?;
         if file_type.is_dir() {
-            walk_with(root, &path, stat, out)?;
+            walk(root, &path, stat, out)?;
         } else if file_type.is_file() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
@@ -338,22 +334,18 @@ mod tests {
     fn a_scratch_folder_still_writes_atomically_and_once() {
         let dir = tempfile::tempdir().unwrap();
         let lake = LakeFolder::open(dir.path(), "b").unwrap().scratch();
-        assert!(lake.put_if_absent("ledger/x.json", b"1").unwrap());
-        assert!(!lake.put_if_absent("ledger/x.json", b"2").unwrap());
-        lake.put("ledger/y.json", b"3").unwrap();
-        assert_eq!(lake.get("ledger/x.json").unwrap().unwrap(), b"1");
-        assert!(lake.rename("ledger/y.json", "ledger/z.json").unwrap());
-        assert_eq!(
-            lake.keys_since("ledger/", "").unwrap(),
-            Vec::<String>::new()
+        let (x, y, z) = (
+            "ledger/dt=2026-01-01-00/x.json",
+            "ledger/dt=2026-01-01-00/y.json",
+            "ledger/dt=2026-01-01-01/z.json",
         );
-        let keys: Vec<String> = lake
-            .list("ledger/")
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
-        assert_eq!(keys, ["ledger/x.json", "ledger/z.json"]);
+        assert!(lake.put_if_absent(x, b"1").unwrap());
+        assert!(!lake.put_if_absent(x, b"2").unwrap());
+        lake.put(y, b"3").unwrap();
+        assert_eq!(lake.get(x).unwrap().unwrap(), b"1");
+        assert!(lake.rename(y, z).unwrap());
+        assert_eq!(lake.keys_since("ledger/", "2026-01-01-00").unwrap(), [x, z]);
+        assert_eq!(lake.keys_since("ledger/", "2026-01-01-01").unwrap(), [z]);
     }
 
     #[test]

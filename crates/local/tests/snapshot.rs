@@ -467,9 +467,9 @@ async fn a_read_only_request_changes_nothing_in_the_lake_and_answers_as_a_planne
     drop(seen);
 }
 
-/// One reading of `product` at `STORE_1`, taken five minutes into `hour` and arriving at ten.
-async fn shelf_reading(lake: &Lake, product: &str, hour: i64, stock: i32) {
-    lake.clock.store(hour + 600, Ordering::SeqCst);
+/// One reading of `product` at `STORE_1`, taken at `taken` and arriving at `arrival`.
+async fn shelf_reading(lake: &Lake, product: &str, taken: i64, arrival: i64, stock: i32) {
+    lake.clock.store(arrival, Ordering::SeqCst);
     let mut r = Reading {
         store_id: "STORE_1".into(),
         product_id: product.into(),
@@ -477,7 +477,7 @@ async fn shelf_reading(lake: &Lake, product: &str, hour: i64, stock: i32) {
         current_stock: stock,
         threshold_level: 5,
         is_stock_low: false,
-        check_timestamp: hour + 300,
+        check_timestamp: taken,
         notification_sent: false,
         restock_status: "OK".into(),
         event_id: None,
@@ -511,8 +511,8 @@ async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
     let mut plans = 0;
     for h in 0..30 {
         let hour = start + h * 3600;
-        shelf_reading(&lake, "PRD_1", hour, stock_1(h) as i32).await;
-        shelf_reading(&lake, "PRD_2", hour, stock_2(h) as i32).await;
+        shelf_reading(&lake, "PRD_1", hour + 300, hour + 600, stock_1(h) as i32).await;
+        shelf_reading(&lake, "PRD_2", hour + 300, hour + 600, stock_2(h) as i32).await;
         // A planner every few hours, so folds cover one hour or several.
         if h % 4 == 1 || h == 29 {
             let now = hour + 1800;
@@ -524,23 +524,8 @@ async fn the_fold_keeps_each_shelfs_demand_as_the_reference_arithmetic_does() {
     }
     // A late object in a folded hour (a reading taken at hour 3, with a stock between the two
     // around it): that hour is folded again, and no sale counts twice.
-    lake.clock.store(start + 3 * 3600 + 900, Ordering::SeqCst);
-    let mut late = Reading {
-        store_id: "STORE_1".into(),
-        product_id: "PRD_1".into(),
-        product_name: "Bánh mì".into(),
-        current_stock: 53,
-        threshold_level: 5,
-        is_stock_low: false,
-        check_timestamp: start + 3 * 3600 + 400,
-        notification_sent: false,
-        restock_status: "OK".into(),
-        event_id: None,
-        max_stock: Some(80),
-    };
-    late.ensure_event_id();
-    lake.sink.put(&[late]).await.unwrap();
-    lake.sink.flush().await.unwrap();
+    let hour_3 = start + 3 * 3600;
+    shelf_reading(&lake, "PRD_1", hour_3 + 400, hour_3 + 900, 53).await;
     let now = start + 30 * 3600 + 1800;
     let answer = q
         .latest_readings(&InventoryRequest::new(now, 48, Vec::new()))

@@ -185,8 +185,7 @@ pub struct LevelInputs {
     pub review_hours: f64,
     /// Hours since the reading the decision is made on (demand since is not yet seen).
     pub reading_age_hours: f64,
-    /// The store's selling hours: the share of each hour of the protection period (from the
-    /// reading on) the store is open, as a function of hours from the reading.
+    /// The store's selling hours: the protection period counts only its open hours.
     pub hours: SellingHours,
     /// Target cycle service level, in (0, 1).
     pub service_level: f64,
@@ -314,23 +313,21 @@ pub fn demand_quantile(mean: f64, variance: f64, p: f64) -> f64 {
     if mean > 200.0 {
         return (mean + normal_quantile(p) * variance.max(mean).sqrt()).ceil();
     }
-    // Probabilities of 0, 1, 2, ... units, by their ratio to the one before.
-    let (mut pmf, next): (f64, Box<dyn Fn(f64) -> f64>) = if variance <= mean * 1.000_001 {
-        ((-mean).exp(), Box::new(move |k: f64| mean / k))
+    // Probabilities of 0, 1, 2, ... units, each the one before times (a + b(k - 1)) / k:
+    // Poisson (a = mean, b = 0), or negative binomial with `r` successes and success
+    // probability `q` (mean r(1-q)/q; a = r(1-q), b = 1-q).
+    let (mut pmf, a, b) = if variance <= mean * 1.000_001 {
+        ((-mean).exp(), mean, 0.0)
     } else {
-        // Negative binomial with `r` successes and success probability `q`: mean r(1-q)/q.
         let q = mean / variance;
         let r = mean * q / (1.0 - q);
-        (
-            q.powf(r),
-            Box::new(move |k: f64| (r + k - 1.0) / k * (1.0 - q)),
-        )
+        (q.powf(r), r * (1.0 - q), 1.0 - q)
     };
     let mut cdf = pmf;
     let mut k = 0.0;
     while cdf < p && k < 100_000.0 {
         k += 1.0;
-        pmf *= next(k);
+        pmf *= (a + b * (k - 1.0)) / k;
         cdf += pmf;
     }
     k

@@ -205,15 +205,18 @@ impl<S: LedgerStore> ObjectLedger<S> {
             let mut kept = HashMap::with_capacity(keys.len());
             let mut missing = Vec::new();
             for key in keys {
-                let hit = cached.remove(&key).filter(|r| r.is::<Vec<T>>());
-                match hit {
-                    Some(records) => {
-                        if let Some(records) = records.downcast_ref::<Vec<T>>() {
-                            out.extend(records.iter().cloned());
-                        }
+                match cached.remove(&key) {
+                    Some(records) if records.is::<Vec<T>>() => {
+                        out.extend(
+                            records
+                                .downcast_ref::<Vec<T>>()
+                                .into_iter()
+                                .flatten()
+                                .cloned(),
+                        );
                         kept.insert(key, records);
                     }
-                    None => missing.push(key),
+                    _ => missing.push(key),
                 }
             }
             *cached = kept;

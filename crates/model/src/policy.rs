@@ -445,12 +445,12 @@ impl ReorderPolicy {
     }
 
     /// The most specific matching rule's value of one setting, with the rule's name.
-    fn setting(
+    fn setting<T>(
         &self,
         store_id: &str,
         product_id: &str,
-        pick: impl Fn(&PolicyRule) -> Option<i64>,
-    ) -> Option<(i64, &PolicyRule)> {
+        pick: impl Fn(&PolicyRule) -> Option<T>,
+    ) -> Option<(T, &PolicyRule)> {
         self.rules
             .iter()
             .filter(|r| r.matches(store_id, product_id))
@@ -586,11 +586,7 @@ impl ReorderPolicy {
         }
         let (store, product) = (reading.store_id.as_str(), reading.product_id.as_str());
         let pick = |get: fn(&PolicyRule) -> Option<f64>, default: f64| {
-            self.rules
-                .iter()
-                .filter(|r| r.matches(store, product))
-                .filter_map(|r| get(r).map(|v| (v, r.specificity())))
-                .max_by_key(|(_, s)| *s)
+            self.setting(store, product, get)
                 .map_or(default, |(v, _)| v)
         };
         let capacity = reading.max_stock.or_else(|| {

@@ -115,12 +115,18 @@ FROM (
 ) latest_candidates
 GROUP BY store_id, product_id
 ORDER BY store_id, product_id",
-        raw = raw_candidates(table, &stores, "")
+        raw = raw_candidates(table, &stores, false)
     )
 }
 
 /// The raw readings of the window (from the `dt >= ?` partition on) that may be the latest.
-fn raw_candidates(table: &str, stores: &str, extra: &str) -> String {
+/// With `forecast`, each row also carries the (empty) demand state columns.
+fn raw_candidates(table: &str, stores: &str, forecast: bool) -> String {
+    let extra = if forecast {
+        format!(", {NO_FORECAST}")
+    } else {
+        String::new()
+    };
     format!(
         "  SELECT {CANDIDATE_COLUMNS}{extra}
   FROM {table}
@@ -197,8 +203,9 @@ fn store_filter(n: usize) -> String {
 /// latest counts as one): `lag` over the same order as `ord`. Only readings after the previous
 /// snapshot's latest count, so a partition folded again (late objects) counts no sale twice,
 /// and a late reading between two folded ones changes nothing (their drop already holds it).
-/// An hour's units are the sum over its readings; its square is taken once, at its first row. `fold_at` and the decay are
-/// numbers this code writes (the clock's hour and a constant), never a user's value.
+/// An hour's units are the sum over its readings; its square is taken once, at its first row.
+/// `fold_at` and the decay are numbers this code writes (the clock's hour and a constant),
+/// never a user's value.
 pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize, fold_at: i64) -> String {
     let cols = CANDIDATE_COLUMNS;
     let previous = previous.map_or_else(String::new, |p| {
@@ -336,7 +343,7 @@ FROM (
 ) latest_candidates
 GROUP BY store_id, product_id
 ORDER BY store_id, product_id",
-        raw = raw_candidates(table, &stores, NO_FORECAST_CANDIDATE)
+        raw = raw_candidates(table, &stores, true)
     )
 }
 
@@ -345,12 +352,6 @@ const FORECAST_AGGREGATES: &str = "       max(fc_at) AS fc_at,
        max(fc_units) AS fc_units,
        max(fc_squares) AS fc_squares,
        max(fc_hours) AS fc_hours";
-
-/// [`NO_FORECAST`] after a raw candidate's columns.
-const NO_FORECAST_CANDIDATE: &str = concat!(
-    ", CAST(NULL AS BIGINT) AS fc_at, CAST(NULL AS DOUBLE) AS fc_units, ",
-    "CAST(NULL AS DOUBLE) AS fc_squares, CAST(NULL AS DOUBLE) AS fc_hours"
-);
 
 impl InventoryRequest {
     /// The bound values of [`incremental_planning_sql`] for a snapshot up to `watermark`.
