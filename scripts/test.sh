@@ -111,6 +111,10 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "fuzz smoke run: every parser at the door, 10 s each"
 # scripts/fuzz.sh 600 searches for longer; see the README.
 scripts/fuzz.sh 10
+if [ "${CI:-}" = true ]; then
+  # The sanitizer build is not used again in this run; a CI machine's disk is small.
+  rm -rf fuzz/target
+fi
 
 step "first-deployment smoke test, against the local AWS API server"
 scripts/smoke-aws.sh --local-server "$STORE_TEST_AWS_ENDPOINT"
