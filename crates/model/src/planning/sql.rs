@@ -204,6 +204,14 @@ fn store_filter(n: usize) -> String {
 /// snapshot's latest count, so a partition folded again (late objects) counts no sale twice,
 /// and a late reading between two folded ones changes nothing (their drop already holds it).
 /// An hour's units are the sum over its readings; its square is taken once, at its first row.
+///
+/// The windows run over one order, by shelf, then hour, then [`READING_ORDER`], with no
+/// `PARTITION BY`: a shelf's rows are contiguous in it, `lag` is taken from the same shelf only,
+/// and the snapshot's row precedes a reading when the running count of snapshot rows there
+/// equals the shelf's (its peers' `RANGE` count). DataFusion keeps state per partition, which
+/// for tens of thousands of shelves of two or three rows each cost several times the arithmetic.
+/// The hour comes before the reading order, which it follows anyway (it is the check time's
+/// hour), so one sort serves every window, the hour's sum over its peers included.
 /// `fold_at` and the decay are numbers this code writes (the clock's hour and a constant),
 /// never a user's value.
 pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize, fold_at: i64) -> String {
@@ -238,32 +246,37 @@ FROM (
          max(fc_hours) AS prev_hours,
          min(hour_start) AS first_hour,
          sum(sold * {weight}) AS new_units,
-         sum(CASE WHEN nth = 1 THEN hour_units * hour_units * {weight} ELSE 0 END) AS new_squares
+         sum(CASE WHEN hour_first = 1 THEN hour_units * hour_units * {weight} ELSE 0 END) AS new_squares
   FROM (
     SELECT sales.*,
-           sum(sold) OVER (PARTITION BY store_id, product_id, hour_start) AS hour_units,
-           row_number()
-             OVER (PARTITION BY store_id, product_id, hour_start ORDER BY {READING_ORDER}) AS nth
+           sum(sold) OVER (ORDER BY store_id, product_id, hour_start
+                           RANGE BETWEEN CURRENT ROW AND CURRENT ROW) AS hour_units
     FROM (
-      SELECT folded_rows.*,
-             check_timestamp / 3600 * 3600 AS hour_start,
+      SELECT keyed.*,
              CASE WHEN folded = 1
-                   AND sum(1 - folded) OVER (PARTITION BY store_id, product_id
-                         ORDER BY {READING_ORDER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-                     = max(1 - folded) OVER (PARTITION BY store_id, product_id)
-                  THEN coalesce(greatest(
-                    lag(current_stock) OVER (PARTITION BY store_id, product_id ORDER BY {READING_ORDER})
-                      - current_stock, 0), 0)
-                  ELSE 0 END AS sold
+                   AND sum(1 - folded) OVER ({by_shelf} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                     = sum(1 - folded) OVER (ORDER BY store_id, product_id)
+                   AND lag(store_id) OVER ({by_shelf}) = store_id
+                   AND lag(product_id) OVER ({by_shelf}) = product_id
+                  THEN coalesce(greatest(lag(current_stock) OVER ({by_shelf}) - current_stock, 0), 0)
+                  ELSE 0 END AS sold,
+             CASE WHEN lag(store_id) OVER ({by_shelf}) = store_id
+                   AND lag(product_id) OVER ({by_shelf}) = product_id
+                   AND lag(hour_start) OVER ({by_shelf}) = hour_start
+                  THEN 0 ELSE 1 END AS hour_first
       FROM (
+        SELECT folded_rows.*, check_timestamp / 3600 * 3600 AS hour_start
+        FROM (
 {previous}  SELECT {cols}, CAST(1 AS BIGINT) AS folded, {NO_FORECAST} FROM {table}
   WHERE {hours} AND {valid}
-      ) folded_rows
+        ) folded_rows
+      ) keyed
     ) sales
   ) hourly
   GROUP BY store_id, product_id
 ) folded",
-        valid = fold_valid_rows()
+        valid = fold_valid_rows(),
+        by_shelf = format!("ORDER BY store_id, product_id, hour_start, {READING_ORDER}"),
     )
 }
 
