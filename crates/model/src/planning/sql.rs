@@ -228,6 +228,11 @@ pub fn compaction_sql(table: &str, previous: Option<&str>, late: usize, fold_at:
     // between its end and `fold_at` (0 for an hour not yet closed).
     let weight = format!("power({decay}, greatest({t} - hour_start - 3600, 0) / 3600.0)");
     let carried = format!("power({decay}, greatest({t} - prev_at, 0) / 3600.0)");
+    let by_shelf = format!("ORDER BY store_id, product_id, hour_start, {READING_ORDER}");
+    // The row before is the same shelf's (the first row of a shelf has none).
+    let same_shelf = format!(
+        "lag(store_id) OVER ({by_shelf}) = store_id\n                   AND lag(product_id) OVER ({by_shelf}) = product_id"
+    );
     format!(
         "SELECT store_id, product_id, product_name, current_stock, threshold_level, max_stock,
        check_timestamp, event_id, folded,
@@ -256,12 +261,10 @@ FROM (
              CASE WHEN folded = 1
                    AND sum(1 - folded) OVER ({by_shelf} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
                      = sum(1 - folded) OVER (ORDER BY store_id, product_id)
-                   AND lag(store_id) OVER ({by_shelf}) = store_id
-                   AND lag(product_id) OVER ({by_shelf}) = product_id
+                   AND {same_shelf}
                   THEN coalesce(greatest(lag(current_stock) OVER ({by_shelf}) - current_stock, 0), 0)
                   ELSE 0 END AS sold,
-             CASE WHEN lag(store_id) OVER ({by_shelf}) = store_id
-                   AND lag(product_id) OVER ({by_shelf}) = product_id
+             CASE WHEN {same_shelf}
                    AND lag(hour_start) OVER ({by_shelf}) = hour_start
                   THEN 0 ELSE 1 END AS hour_first
       FROM (
@@ -276,7 +279,6 @@ FROM (
   GROUP BY store_id, product_id
 ) folded",
         valid = fold_valid_rows(),
-        by_shelf = format!("ORDER BY store_id, product_id, hour_start, {READING_ORDER}"),
     )
 }
 
