@@ -55,12 +55,9 @@ impl LedgerStore for LakeFolder {
     async fn keys_after(&self, prefix: &str, start_after: &str) -> Result<Vec<String>, PortError> {
         let (prefix, start_after) = (prefix.to_owned(), start_after.to_owned());
         blocking(self, "list ledger", move |lake| {
-            Ok(lake
-                .list(&prefix)?
-                .into_iter()
-                .map(|o| o.key)
-                .filter(|k| *k > start_after)
-                .collect())
+            let mut keys = lake.keys(&prefix)?;
+            keys.retain(|k| *k > start_after);
+            Ok(keys)
         })
         .await
     }
