@@ -70,11 +70,20 @@ struct Known {
     /// The records of create-if-absent objects by prefix and key, decoded (a `Vec` of the
     /// prefix's record type), while they are inside the window being read: each is read and
     /// parsed once.
-    objects: HashMap<String, HashMap<String, Decoded>>,
+    objects: HashMap<String, PrefixCache>,
     /// The latest trip seen of each truck.
     trips: HashMap<String, Trip>,
     /// Records found unreadable, by key, with why.
     damaged: std::collections::BTreeMap<String, String>,
+}
+
+/// The decoded objects of one prefix, each marked with the latest read that listed it.
+#[derive(Default)]
+struct PrefixCache {
+    /// Reads of the prefix so far.
+    reads: u64,
+    /// By key: the records, and the read that last listed the object.
+    objects: HashMap<String, (Decoded, u64)>,
 }
 
 impl std::fmt::Debug for Known {
@@ -82,7 +91,11 @@ impl std::fmt::Debug for Known {
         f.debug_struct("Known")
             .field(
                 "objects",
-                &self.objects.values().map(HashMap::len).sum::<usize>(),
+                &self
+                    .objects
+                    .values()
+                    .map(|p| p.objects.len())
+                    .sum::<usize>(),
             )
             .field("trips", &self.trips)
             .field("damaged", &self.damaged)
@@ -187,46 +200,62 @@ impl<S: LedgerStore> ObjectLedger<S> {
         &self.store
     }
 
-    /// Every record under `prefix` in partitions since `since`. Lines that do not parse are
-    /// skipped: the ledger is append-only and written by this code, so one is a foreign or torn
-    /// write, and refusing to plan because of it would stop the pipeline.
+    /// Every record under `prefix` in partitions since `since`, as [`Self::read_since_by`]
+    /// with every record kept, in the order listed.
     async fn read_since<T: DeserializeOwned + Clone + Send + Sync + 'static>(
         &self,
         prefix: &str,
         since: i64,
     ) -> Result<Vec<T>, PortError> {
+        self.read_since_by(prefix, since, |_| true, |_, _| std::cmp::Ordering::Equal)
+            .await
+    }
+
+    /// The records under `prefix` in partitions since `since` that `keep` accepts, sorted by
+    /// `order` (stable). Lines that do not parse are skipped: the ledger is append-only and
+    /// written by this code, so one is a foreign or torn write, and refusing to plan because of
+    /// it would stop the pipeline. The records are filtered and sorted by reference and copied
+    /// once (a dispatcher reads two days of orders at every step).
+    async fn read_since_by<T, K, O>(
+        &self,
+        prefix: &str,
+        since: i64,
+        keep: K,
+        order: O,
+    ) -> Result<Vec<T>, PortError>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+        K: Fn(&T) -> bool,
+        O: Fn(&T, &T) -> std::cmp::Ordering,
+    {
         let keys = self.store.keys_since(prefix, &dt_partition(since)).await?;
         let immutable = immutable(prefix);
-        let mut out = Vec::new();
+        let mut found: Vec<Decoded> = Vec::with_capacity(keys.len());
         // Objects that never change are parsed once; those that left the listing are forgotten.
-        let missing = if immutable {
+        let (missing, read) = if immutable {
             let mut known = self.known();
-            let cached = known.objects.entry(prefix.to_owned()).or_default();
-            let mut kept = HashMap::with_capacity(keys.len());
+            let cache = known.objects.entry(prefix.to_owned()).or_default();
+            cache.reads += 1;
+            let read = cache.reads;
             let mut missing = Vec::new();
             for key in keys {
-                match cached.remove(&key) {
-                    Some(records) if records.is::<Vec<T>>() => {
-                        out.extend(
-                            records
-                                .downcast_ref::<Vec<T>>()
-                                .into_iter()
-                                .flatten()
-                                .cloned(),
-                        );
-                        kept.insert(key, records);
+                match cache.objects.get_mut(&key) {
+                    Some((records, seen)) if records.is::<Vec<T>>() => {
+                        *seen = read;
+                        found.push(records.clone());
                     }
                     _ => missing.push(key),
                 }
             }
-            *cached = kept;
-            missing
+            cache.objects.retain(|_, (_, seen)| *seen == read);
+            (missing, read)
         } else {
-            keys
+            (keys, 0)
         };
         let mut bad_keys = HashSet::new();
         for (key, bytes) in self.store.get_all(missing).await? {
             let (records, bad) = decode_lines::<T>(&key, &bytes);
+            let records: Decoded = Arc::new(records);
             if let Some(b) = bad.first() {
                 let error = format!("line {}: {}", b.line, b.error);
                 self.note_damaged(&key, &bytes, error).await;
@@ -236,16 +265,24 @@ impl<S: LedgerStore> ObjectLedger<S> {
                     .objects
                     .entry(prefix.to_owned())
                     .or_default()
-                    .insert(key, Arc::new(records.clone()));
+                    .objects
+                    .insert(key, (records.clone(), read));
             }
-            out.extend(records);
+            found.push(records);
         }
         // A damaged object is read again next time (an operator may repair it), and one
         // repaired or removed is no longer reported.
         self.known()
             .damaged
             .retain(|k, _| !k.starts_with(prefix) || bad_keys.contains(k));
-        Ok(out)
+        let mut records: Vec<&T> = found
+            .iter()
+            .filter_map(|d| d.downcast_ref::<Vec<T>>())
+            .flatten()
+            .filter(|r| keep(r))
+            .collect();
+        records.sort_by(|a, b| order(a, b));
+        Ok(records.into_iter().cloned().collect())
     }
 
     /// Sets a damaged record aside: remembered (for [`Ledger::damaged`]) and noted under
@@ -368,12 +405,13 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn dispatches_since(&self, since: i64) -> Result<Vec<Dispatch>, PortError> {
-        let mut all: Vec<Dispatch> = self.read_since(DISPATCHES_PREFIX, since).await?;
-        all.retain(|d| d.planned_at >= since);
-        all.sort_by(|a, b| {
-            (a.dispatched_at, &a.dispatch_id).cmp(&(b.dispatched_at, &b.dispatch_id))
-        });
-        Ok(all)
+        self.read_since_by(
+            DISPATCHES_PREFIX,
+            since,
+            |d: &Dispatch| d.planned_at >= since,
+            |a, b| (a.dispatched_at, &a.dispatch_id).cmp(&(b.dispatched_at, &b.dispatch_id)),
+        )
+        .await
     }
 
     async fn record_delivery(&self, delivery: &Delivery) -> Result<Recorded<Delivery>, PortError> {
@@ -382,10 +420,13 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn deliveries_since(&self, since: i64) -> Result<Vec<Delivery>, PortError> {
-        let mut all: Vec<Delivery> = self.read_since(DELIVERIES_PREFIX, since).await?;
-        all.retain(|d| d.planned_at >= since);
-        all.sort_by(|a, b| (a.delivered_at, &a.dispatch_id).cmp(&(b.delivered_at, &b.dispatch_id)));
-        Ok(all)
+        self.read_since_by(
+            DELIVERIES_PREFIX,
+            since,
+            |d: &Delivery| d.planned_at >= since,
+            |a, b| (a.delivered_at, &a.dispatch_id).cmp(&(b.delivered_at, &b.dispatch_id)),
+        )
+        .await
     }
 
     async fn record_order(&self, alert: &Alert) -> Result<Recorded<Alert>, PortError> {
@@ -394,10 +435,13 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn orders_since(&self, since: i64) -> Result<Vec<Alert>, PortError> {
-        let mut all: Vec<Alert> = self.read_since(ORDERS_PREFIX, since).await?;
-        all.retain(|a| a.planned_at >= since);
-        all.sort_by(|a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)));
-        Ok(all)
+        self.read_since_by(
+            ORDERS_PREFIX,
+            since,
+            |a: &Alert| a.planned_at >= since,
+            |a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)),
+        )
+        .await
     }
 
     async fn claim_trip(&self, trip: &Trip) -> Result<Recorded<Trip>, PortError> {
@@ -464,10 +508,13 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn closures_since(&self, since: i64) -> Result<Vec<OrderClosure>, PortError> {
-        let mut all: Vec<OrderClosure> = self.read_since(CLOSED_PREFIX, since).await?;
-        all.retain(|c| c.planned_at >= since);
-        all.sort_by(|a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)));
-        Ok(all)
+        self.read_since_by(
+            CLOSED_PREFIX,
+            since,
+            |c: &OrderClosure| c.planned_at >= since,
+            |a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)),
+        )
+        .await
     }
 
     fn damaged(&self) -> Vec<DamagedRecord> {
@@ -488,10 +535,13 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
     }
 
     async fn runs_since(&self, since: i64) -> Result<Vec<PlanningRun>, PortError> {
-        let mut all: Vec<PlanningRun> = self.read_since(RUNS_PREFIX, since).await?;
-        all.retain(|r| r.planned_at >= since);
-        all.sort_by(|a, b| (a.planned_at, &a.query_id).cmp(&(b.planned_at, &b.query_id)));
-        Ok(all)
+        self.read_since_by(
+            RUNS_PREFIX,
+            since,
+            |r: &PlanningRun| r.planned_at >= since,
+            |a, b| (a.planned_at, &a.query_id).cmp(&(b.planned_at, &b.query_id)),
+        )
+        .await
     }
 }
 

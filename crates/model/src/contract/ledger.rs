@@ -148,6 +148,35 @@ pub async fn ledger_keeps_orders_and_claims_each_trip_once(
         alerts,
         "orders in the window, oldest first"
     );
+    // Across hours, recorded out of order, read from the store and again from what the reader
+    // keeps: oldest first, then by id; one recorded between the reads takes its place.
+    let spread: Vec<Alert> = (10..16)
+        .rev()
+        .map(|n| alert(n, planned + 7200 - 3600 * (n as i64 % 3)))
+        .collect();
+    for a in &spread[1..] {
+        ledger.record_order(a).await.expect("order");
+    }
+    let sorted = |mut v: Vec<Alert>| {
+        v.sort_by(|a, b| (a.planned_at, &a.alert_id).cmp(&(b.planned_at, &b.alert_id)));
+        v
+    };
+    let first_read = ledger.orders_since(planned - 3600).await.expect("orders");
+    assert_eq!(
+        first_read,
+        sorted(alerts.iter().chain(&spread[1..]).cloned().collect())
+    );
+    ledger.record_order(&spread[0]).await.expect("order");
+    for _ in 0..2 {
+        assert_eq!(
+            another_copy
+                .orders_since(planned - 3600)
+                .await
+                .expect("orders"),
+            sorted(alerts.iter().chain(&spread).cloned().collect()),
+            "the same orders, in the same order, however often they are read"
+        );
+    }
 
     assert_eq!(ledger.latest_trip("TRUCK_1").await.expect("trip"), None);
     let trip = |n: u64, truck: &str, at: i64| Trip {
