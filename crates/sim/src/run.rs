@@ -6,7 +6,9 @@
 //! heartbeat) reports through the reading sink into the lake; on the planning cadence the
 //! planner runs; then the dispatcher takes the alerts, routes and dispatches. Nothing sleeps:
 //! the clock jumps to the next event, the dispatcher stepping at the end of each quarter hour in
-//! which a truck reaches a stop or its depot (deliveries keep their exact ETAs).
+//! which a truck returns to its depot (it may take the next trip then), and at the end of each
+//! hour in which a truck reaches a stop, before that hour's shoppers are played to its end: a
+//! delivery keeps its exact ETA on the shelf, and is in the ledger before the planner runs.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -34,8 +36,10 @@ use crate::kpis::{DayKpis, GroupKpis, Kpis, RunShape, Totals, date_of, quantile,
 use crate::scenario::{InitialStock, Scenario};
 use crate::shelf::{Sales, Shelf};
 
-/// The dispatcher steps at the end of the quarter hour an event falls in.
+/// The dispatcher steps at the end of the quarter hour a truck returns in.
 const STEP_SECONDS: i64 = 900;
+/// ...and at the end of the hour a truck reaches a stop in.
+const HOUR_SECONDS: i64 = 3600;
 /// Most dispatcher steps at one moment (each accepts up to 500 alerts).
 const MAX_STEPS_AT_ONCE: usize = 64;
 /// Lead-time histogram: one-hour bins up to this many hours, the last holding the rest.
@@ -181,7 +185,8 @@ struct Road {
     delivered_units: u64,
     dead_lettered: u64,
     lead_times_h: Vec<f64>,
-    /// Moments the dispatcher must step at (quarter-hour ends with an ETA or a return).
+    /// Moments the dispatcher must step at (quarter-hour ends with a return, hour ends with an
+    /// ETA).
     events: BTreeSet<i64>,
 }
 
@@ -210,6 +215,8 @@ pub struct TimeSpent {
     pub accounting: Duration,
     /// Each planning run's time, in order: whether it follows the new hour or the history.
     pub planning_runs: Vec<Duration>,
+    /// The dispatcher's steps.
+    pub dispatcher_steps: u64,
 }
 
 impl TimeSpent {
@@ -224,7 +231,7 @@ impl TimeSpent {
         let first = &self.planning_runs[..day];
         let last = &self.planning_runs[self.planning_runs.len() - day..];
         format!(
-            "shelves {:.1} s ({:.0}%), sink {:.1} s ({:.0}%), planner {:.1} s ({:.0}%), dispatcher {:.1} s ({:.0}%), accounting {:.1} s; planning run mean {:.0} ms on the first day, {:.0} ms on the last",
+            "shelves {:.1} s ({:.0}%), sink {:.1} s ({:.0}%), planner {:.1} s ({:.0}%), dispatcher {:.1} s ({:.0}%, {} steps), accounting {:.1} s; planning run mean {:.0} ms on the first day, {:.0} ms on the last",
             self.shelves.as_secs_f64(),
             pct(self.shelves),
             self.sink.as_secs_f64(),
@@ -233,6 +240,7 @@ impl TimeSpent {
             pct(self.planner),
             self.dispatcher.as_secs_f64(),
             pct(self.dispatcher),
+            self.dispatcher_steps,
             self.accounting.as_secs_f64(),
             mean_ms(first),
             mean_ms(last),
@@ -335,7 +343,7 @@ pub async fn run(
             road.events.remove(&t);
             virtual_clock.set(t);
             let started = Instant::now();
-            step(&dispatcher, &mut world, &mut road, day, t, end).await?;
+            time.dispatcher_steps += step(&dispatcher, &mut world, &mut road, day, t, end).await?;
             time.dispatcher += started.elapsed();
         }
         // The hour's end: the rest of the shoppers.
@@ -387,7 +395,8 @@ pub async fn run(
             time.planning_runs.push(started.elapsed());
         }
         let started = Instant::now();
-        step(&dispatcher, &mut world, &mut road, day, hour_end, end).await?;
+        time.dispatcher_steps +=
+            step(&dispatcher, &mut world, &mut road, day, hour_end, end).await?;
         time.dispatcher += started.elapsed();
         progress((h + 1) as u32, hours as u32);
     }
@@ -437,7 +446,8 @@ fn reading_of(world: &World, i: usize, at: i64) -> Reading {
 }
 
 /// The dispatcher's steps at `now`, until it has nothing more to do then; deliveries fill the
-/// shelves at their ETAs, and every new ETA and return becomes an event.
+/// shelves at their ETAs, and every new ETA and return becomes an event. Returns how many steps
+/// it took.
 async fn step(
     dispatcher: &Dispatcher,
     world: &mut World,
@@ -445,11 +455,11 @@ async fn step(
     day: usize,
     now: i64,
     end: i64,
-) -> Result<()> {
-    for _ in 0..MAX_STEPS_AT_ONCE {
+) -> Result<u64> {
+    for steps in 1..=MAX_STEPS_AT_ONCE as u64 {
         let outcome = dispatcher.try_execute_task().await.context("dispatching")?;
         let (report, more) = match outcome {
-            ExecutionOutcome::EmptyQueue => return Ok(()),
+            ExecutionOutcome::EmptyQueue => return Ok(steps),
             ExecutionOutcome::NoFreeTruck { report, .. } => (report, false),
             ExecutionOutcome::TaskCompleted(report) => {
                 let more = report.accepted > 0 || !report.dispatched.is_empty();
@@ -458,10 +468,10 @@ async fn step(
         };
         absorb(world, road, &report, day, now, end);
         if !more {
-            return Ok(());
+            return Ok(steps);
         }
     }
-    Ok(())
+    Ok(MAX_STEPS_AT_ONCE as u64)
 }
 
 /// Applies a step's report: deliveries to shelves (in time order), trips and km to the road.
@@ -501,9 +511,14 @@ fn absorb(
         world.days[trip_day].trips += 1;
         world.days[trip_day].truck_km += route.distance_km;
     }
+    // Slots are counted from the run's start (a whole local hour).
+    let start = world.start;
+    let slot_end = |t: i64, len: i64| start + (t - start + len - 1).div_euclid(len) * len;
     for d in &report.dispatched {
-        for t in [d.eta, d.truck_back_at] {
-            let slot = (t + STEP_SECONDS - 1).div_euclid(STEP_SECONDS) * STEP_SECONDS;
+        for slot in [
+            slot_end(d.eta, HOUR_SECONDS),
+            slot_end(d.truck_back_at, STEP_SECONDS),
+        ] {
             if slot > now && slot <= end {
                 road.events.insert(slot);
             }
