@@ -226,27 +226,24 @@ impl LakeFolder {
 
     /// Every object under a prefix (a folder path ending in `/`), sorted by key.
     pub fn list(&self, prefix: &str) -> io::Result<Vec<ObjectInfo>> {
-        self.bucket()?;
-        let mut out = Vec::new();
-        let start = self.path(prefix);
-        if start.is_dir() {
-            walk(&self.root, &start, Stat::Read, &mut out)?;
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.list_with(prefix, Stat::Read)
     }
 
     /// The keys of [`Self::list`], without reading any file's size or time.
     pub fn keys(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let listed = self.list_with(prefix, Stat::Skip)?;
+        Ok(listed.into_iter().map(|o| o.key).collect())
+    }
+
+    fn list_with(&self, prefix: &str, stat: Stat) -> io::Result<Vec<ObjectInfo>> {
         self.bucket()?;
         let mut out = Vec::new();
         let start = self.path(prefix);
         if start.is_dir() {
-            walk(&self.root, &start, Stat::Skip, &mut out)?;
+            walk(&self.root, &start, stat, &mut out)?;
         }
-        let mut keys: Vec<String> = out.into_iter().map(|o| o.key).collect();
-        keys.sort_unstable();
-        Ok(keys)
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// Objects under `prefix` in `dt=` partitions at or after `min_dt`; partitions before it are
