@@ -6,7 +6,8 @@
 #                            # seed vs threshold vs forecast, then the forecast rule at service
 #                            # levels 90/95/99%, threshold vs forecast on two more chains (other
 #                            # seeds and sizes), and today's policy on chain.toml (100 x 50 x 28)
-#   scripts/sim.sh --large   # also 300 stores x 200 products x 28 days, today's policy
+#   scripts/sim.sh --large   # also config/scenarios/large.toml (300 stores x 200 products x
+#                            # 28 days), today's policy
 #   scripts/sim.sh --quick   # 5 stores x 5 products x 3 days on the debug build (a smoke run)
 #
 # Results go to bench/results/sim/ (compare.json, compare.html, and sim.md with the figures;
@@ -89,9 +90,9 @@ export STORE_LOG=${STORE_LOG:-error}
   rm -rf "$chain"
   if [[ "$mode" == "--large" ]]; then
     echo
-    echo "300 x 200 x 28 days, threshold:"
+    echo "large.toml (300 x 200 x 28 days, hourly planning), threshold:"
     large=$(mktemp -d)
-    timed "$bin" run --scenario config/scenarios/chain.toml --stores 300 --products 200 --out "$large" 2>&1 \
+    timed "$bin" run --scenario config/scenarios/large.toml --policy threshold --out "$large" 2>&1 \
       | grep -v '^store-sim: .*: day '
     rm -rf "$large"
   fi

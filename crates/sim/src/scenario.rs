@@ -546,6 +546,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(finding.chain.stores * finding.chain.products, 600);
+        let large = Scenario::parse(
+            include_str!("../../../config/scenarios/large.toml"),
+            "large.toml",
+        )
+        .unwrap();
+        assert_eq!(large.chain.stores * large.chain.products, 60_000);
+        // About the fleet per shelf of chain.toml (four times the products a store, a truck
+        // for every three stores rather than ten).
+        let shelves_per_truck = |s: &Scenario| {
+            let trucks = s.fleet().unwrap().trucks.len();
+            (s.chain.stores * s.chain.products) as f64 / trucks as f64
+        };
+        let ratio = shelves_per_truck(&large) / shelves_per_truck(&chain);
+        assert!((0.8..=1.25).contains(&ratio), "{ratio}");
     }
 
     #[test]
