@@ -91,8 +91,9 @@ pub async fn simulate(
     let mut last_poll = Instant::now();
     // Ctrl-C flips this once; the loop checks it every round and waits on it while throttled.
     let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let stop_signal = store_runtime::shutdown_signal();
     tokio::spawn(async move {
-        store_runtime::shutdown_signal().await;
+        stop_signal.await;
         let _ = stop_tx.send(true);
     });
     let mut sent: u64 = 0;

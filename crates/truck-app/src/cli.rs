@@ -302,9 +302,10 @@ impl Watch {
         metrics: Option<Arc<dyn MetricsPublisher>>,
     ) -> BatchReport {
         let live = std::io::stdout().is_terminal();
+        let stop = store_runtime::shutdown_signal();
         eprintln!("watching for alerts (Ctrl-C or SIGTERM to stop)…");
         let shutdown = async {
-            let name = store_runtime::shutdown_signal().await;
+            let name = stop.await;
             eprintln!("stopping ({name})…");
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<BatchReport>();
@@ -375,6 +376,7 @@ impl Serve {
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
+        let stop = store_runtime::shutdown_signal();
         println!("operations page: http://{address}/");
         if ops.simulation.is_some() {
             eprintln!("simulation report: http://{address}/simulation");
@@ -388,7 +390,7 @@ impl Serve {
             }
         );
         let shutdown = async {
-            let name = store_runtime::shutdown_signal().await;
+            let name = stop.await;
             eprintln!("stopping ({name})…");
         };
         ops::serve(listener, ops, shutdown)
