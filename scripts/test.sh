@@ -55,6 +55,10 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export STORE_TEST_CHROMIUM
 STORE_TEST_CHROMIUM=$(command -v chromium)
+# The tools venv's Python: the test comparing the snapshot fold on both engines runs the Athena
+# text in DuckDB through it.
+export STORE_TEST_PYTHON
+STORE_TEST_PYTHON=$(command -v python3)
 
 step "format"
 cargo fmt --all -- --check

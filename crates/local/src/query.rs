@@ -184,6 +184,41 @@ impl DataFusionInventoryQuery {
         }
     }
 
+    /// Runs `fold` over the lake folder as a planning run's refresh would, over the generation
+    /// stored at lake key `previous` (a Parquet object), and stores the new generation's rows at
+    /// lake key `into`, committing nothing: how the fold is compared with the Athena text run by
+    /// another engine. `now` is the run's clock. Returns the rows written.
+    pub async fn fold_into(
+        &self,
+        fold: &Fold,
+        previous: Option<&str>,
+        now: i64,
+        into: &str,
+    ) -> Result<u64, PortError> {
+        let Source::Folder { lake, .. } = &self.source else {
+            return Err(PortError::permanent(
+                FOLD,
+                "a fold on its own runs over a lake folder only",
+                "this query reads a bucket",
+            ));
+        };
+        let writer = FoldWriter {
+            query: self,
+            lake,
+            now,
+        };
+        let (schema, batches) = writer
+            .compact_over(fold, previous)
+            .await
+            .map_err(query_error)?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let bytes = encode(schema, &batches)
+            .map_err(|e| PortError::permanent(FOLD, "cannot encode the snapshot", e))?;
+        let key = into.to_owned();
+        blocking(lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
+        Ok(rows)
+    }
+
     async fn run(&self, request: &InventoryRequest) -> Result<Vec<RecordBatch>, DataFusionError> {
         let (ctx, cte) = self.context()?;
         let sql = format!("{cte}\n{}", request.sql("readings"));
@@ -291,11 +326,22 @@ impl FoldWriter<'_> {
         fold: &Fold,
         previous: Option<&SnapshotCommit>,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), DataFusionError> {
+        self.compact_over(fold, previous.map(|c| c.data_key.as_str()))
+            .await
+    }
+
+    /// Runs the compaction SQL over the raw partitions and the generation at lake key
+    /// `previous` (a Parquet object).
+    async fn compact_over(
+        &self,
+        fold: &Fold,
+        previous: Option<&str>,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), DataFusionError> {
         let (ctx, cte) = self.query.context()?;
-        if let Some(c) = previous {
+        if let Some(key) = previous {
             ctx.register_parquet(
                 "snapshot_prev",
-                self.lake.path(&c.data_key).to_string_lossy().as_ref(),
+                self.lake.path(key).to_string_lossy().as_ref(),
                 ParquetReadOptions::default(),
             )
             .await?;

@@ -7,4 +7,5 @@ mod athena_snapshot_http;
 mod cloudwatch;
 mod contract;
 mod faults;
+mod fold_engines;
 mod moto;
