@@ -14,6 +14,7 @@
 //! | [`run`] | The loop over the real planner, queue, dispatcher and ledger |
 //! | [`kpis`] | The KPI object written as `kpis.json` |
 //! | [`report`] | The HTML reports with inline SVG plots, and the terminal table |
+//! | [`series`] | The shoppers' demand as daily series, for the forecast benchmark |
 //!
 //! Demand itself is [`store_model::demand`], shared with `store-app simulate`.
 
@@ -21,6 +22,7 @@ pub mod kpis;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod series;
 pub mod shelf;
 
 pub use kpis::Kpis;

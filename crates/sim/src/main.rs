@@ -41,6 +41,13 @@ enum Command {
         #[arg(long, value_delimiter = ',', required = true)]
         policies: Vec<String>,
     },
+    /// Writes every shelf's daily demand (the units its shoppers ask for) to
+    /// DIR/daily-demand.csv as `unique_id,ds,y`, without simulating: the series
+    /// `store-bench forecast` and the forecast benchmark's references read.
+    Demand {
+        #[command(flatten)]
+        chain: ChainArgs,
+    },
     /// Draws the reports again from a `kpis.json` or `compare.json`, without simulating:
     /// DIR/report.html or DIR/compare.html, and DIR/stockouts.svg.
     Report {
@@ -200,6 +207,20 @@ async fn main() -> Result<()> {
                 &report::stockouts_svg(&runs),
             )?;
             print!("{}", report::text_table(&runs));
+        }
+        Command::Demand { chain } => {
+            let scenario = chain.scenario()?;
+            std::fs::create_dir_all(&chain.out)
+                .with_context(|| format!("creating {}", chain.out.display()))?;
+            let path = chain.out.join("daily-demand.csv");
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let rows = store_sim::series::write_daily_demand(
+                &scenario,
+                &mut std::io::BufWriter::new(file),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("store-sim: wrote {} ({rows} shelf-days)", path.display());
         }
         Command::Report { from, out } => {
             let text = std::fs::read_to_string(&from)
