@@ -131,3 +131,7 @@ scripts/bench.sh --quick
 step "simulator smoke run: both baselines and the forecast rule on a few stores for a few days, invariants checked"
 # scripts/sim.sh without --quick gives the README's finding and the simulator's figures.
 scripts/sim.sh --quick
+
+step "forecast benchmark smoke run: our forecaster and statsforecast's on a few series"
+# scripts/bench-forecast.sh without --quick gives the README's accuracy table.
+scripts/bench-forecast.sh --quick

@@ -24,8 +24,11 @@ tools_create_venv() {
   fi
 }
 
+# The requirements a script installs: the test tools unless it names its own.
+tools_requirements=${tools_requirements:-scripts/tools-requirements.txt}
+
 tools_use_venv() {
-  local requirements=scripts/tools-requirements.txt stamp="$tools_venv_dir/.requirements.sha256"
+  local requirements=$tools_requirements stamp="$tools_venv_dir/.requirements.sha256"
   if ! command -v python3 >/dev/null 2>&1; then
     echo "python3 is missing: install Python 3.9 or later (Debian/Ubuntu: sudo apt-get install python3 python3-venv)" >&2
     return 1

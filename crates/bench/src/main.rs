@@ -7,6 +7,7 @@
 //! - `plan` times the embedded planning query over a lake, as the planner runs it, or (`--mode
 //!   invoke`) a whole dry planning run, rules and result included.
 //! - `queue` times alerts through the embedded queue: send, receive, delete.
+//! - `forecast` scores the planner's demand forecaster on daily series ([`forecast`]).
 //!
 //! Every command prints one JSON object on stdout.
 //!
@@ -32,6 +33,8 @@ use store_model::ports::{AlertQueue, InventoryQuery, ReadingSink};
 use store_model::random::SplitMix64;
 use store_model::{InventoryRequest, ObjectFormat, Reading};
 use store_planning_app::Planner;
+
+mod forecast;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Benchmark helpers for scripts/bench.sh")]
@@ -94,6 +97,17 @@ enum Command {
         data_dir: PathBuf,
         #[arg(long)]
         alerts: usize,
+    },
+    /// Run the planner's demand forecaster over the daily series of `--input` (CSV
+    /// `unique_id,ds,y`), the last `--horizon` days of each held out; write the forecasts to
+    /// `--forecasts` (`unique_id,ds,ours`) and print the MASE, over all and per class.
+    Forecast {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        horizon: usize,
+        #[arg(long)]
+        forecasts: PathBuf,
     },
 }
 
@@ -335,6 +349,22 @@ async fn main() -> Result<()> {
             runs,
         } => plan(&data_dir, now, &mode, runs).await,
         Command::Queue { data_dir, alerts } => queue(&data_dir, alerts).await,
+        Command::Forecast {
+            input,
+            horizon,
+            forecasts,
+        } => {
+            let file = std::fs::File::open(&input)
+                .with_context(|| format!("opening {}", input.display()))?;
+            let series = forecast::read_series(std::io::BufReader::new(file))
+                .with_context(|| format!("reading {}", input.display()))?;
+            let out = std::fs::File::create(&forecasts)
+                .with_context(|| format!("creating {}", forecasts.display()))?;
+            let summary = forecast::run(&series, horizon, &mut std::io::BufWriter::new(out))
+                .with_context(|| format!("writing {}", forecasts.display()))?;
+            println!("{summary}");
+            Ok(())
+        }
     }
 }
 
