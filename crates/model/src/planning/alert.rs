@@ -112,6 +112,64 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// Why the alert was sent and what it ordered, in one line for people: the stock and what
+    /// was on its way against the level that applied, the forecast's numbers when the forecast
+    /// rule decided (demand a day and its error, lead time, review period, z for the target
+    /// service level, safety stock), why the threshold rule decided instead when it did, and
+    /// the order-up-to level. What the operations page shows for an alert.
+    pub fn why(&self) -> String {
+        let on_way = self.projected_stock - self.current_stock;
+        let have = if on_way > 0 {
+            format!("stock {} + {on_way} on its way", self.current_stock)
+        } else {
+            format!("stock {}", self.current_stock)
+        };
+        let e = self.explanation.as_ref();
+        let ordered = match e {
+            Some(e) => format!(
+                "{} ordered, up to {} ({})",
+                self.restock_qty,
+                e.order_up_to,
+                e.rules.join("; ")
+            ),
+            None => format!("{} ordered", self.restock_qty),
+        };
+        match (
+            e.and_then(|e| e.forecast.as_ref()),
+            e.and_then(|e| e.fallback.as_deref()),
+        ) {
+            (Some(f), _) => {
+                let level = if self.projected_stock >= f.reorder_point {
+                    format!(
+                        "within a day of the reorder point {} (can-order point {}): joins its store's delivery",
+                        f.reorder_point, f.can_order_point
+                    )
+                } else {
+                    format!("below the reorder point {}", f.reorder_point)
+                };
+                format!(
+                    "{have}, {level}; forecast {:.2}/day ± {:.2}, lead time {:.1} h ± {:.1} + review {:.1} h, z {:.2} for {:.0}%, safety stock {:.1}; {ordered}",
+                    f.per_day,
+                    f.error_per_day,
+                    f.lead_time_hours,
+                    f.lead_time_sd_hours,
+                    f.review_hours,
+                    f.z,
+                    f.service_level * 100.0,
+                    f.safety_stock,
+                )
+            }
+            (None, Some(why)) => format!(
+                "{have}, below the threshold {} (threshold rule: {why}); {ordered}",
+                self.threshold_level
+            ),
+            (None, None) => format!(
+                "{have}, below the threshold {}; {ordered}",
+                self.threshold_level
+            ),
+        }
+    }
+
     /// Checks an alert received from the queue, a message anyone with the queue's permission
     /// could have written: its id names ledger objects, so it must be an alert id (a UUID in
     /// its usual form), and its text fields keep the limits readings keep at the door.

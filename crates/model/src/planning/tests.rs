@@ -677,3 +677,69 @@ fn a_shelf_near_its_reorder_point_joins_its_stores_delivery() {
     );
     assert_eq!(joined.restock_qty, order.order_up_to - 30);
 }
+
+#[test]
+fn every_alert_says_why_in_words_with_the_numbers_that_decided() {
+    let now = 1_764_000_000 / 3600 * 3600;
+    let policy = forecast_policy();
+    let shelf = |store: &str, product: &str, stock: i64| {
+        let mut r = reading(store, stock, 3, now - 600);
+        r.product_id = product.into();
+        r.max_stock = Some(200);
+        r.demand = Some(learnt(1.0, now - 3600));
+        r
+    };
+    // The forecast rule, with units on their way from an earlier alert.
+    let first = plan(&[shelf("S1", "PRD_1", 9)], &ctx(&policy, &[], now));
+    let mut earlier = first.alerts[0].clone();
+    earlier.alert_id = "earlier".into();
+    earlier.restock_qty = 2;
+    let ledger = [sent(earlier, None)];
+    let mut lower = shelf("S1", "PRD_1", 5);
+    lower.check_timestamp = now;
+    let d = plan(
+        &[lower, shelf("S1", "PRD_2", 30)],
+        &ctx(&policy, &ledger, now + 60),
+    );
+    let low = d.alerts.iter().find(|a| a.product_id == "PRD_1").unwrap();
+    let why = low.why();
+    let f = low.explanation.as_ref().unwrap().forecast.clone().unwrap();
+    for part in [
+        "stock 5 + 2 on its way".to_owned(),
+        format!("below the reorder point {}", f.reorder_point),
+        "forecast 24.00/day".to_owned(),
+        "lead time 4.0 h".to_owned(),
+        "review 1.0 h".to_owned(),
+        format!("z {:.2} for 97%", f.z),
+        format!("{} ordered, up to {}", low.restock_qty, f.order_up_to),
+    ] {
+        assert!(why.contains(&part), "{part:?} missing from {why}");
+    }
+    // A shelf above its reorder point that rides along to the same store.
+    let joined = d.alerts.iter().find(|a| a.product_id == "PRD_2").unwrap();
+    let why = joined.why();
+    assert!(
+        why.starts_with("stock 30, within a day of the reorder point")
+            && why.contains("joins its store's delivery")
+            && why.contains("can-order"),
+        "{why}"
+    );
+    // The threshold rule, chosen by the policy or for want of history.
+    let d = plan(
+        &[reading("S1", 2, 10, now - 600)],
+        &ctx(&ReorderPolicy::plain(2, 24), &[], now),
+    );
+    let why = d.alerts[0].why();
+    assert!(
+        why.starts_with("stock 2, below the threshold 10; ")
+            && why.contains(&format!("{} ordered", d.alerts[0].restock_qty)),
+        "{why}"
+    );
+    let d = plan(&[reading("S1", 2, 10, now - 600)], &ctx(&policy, &[], now));
+    let why = d.alerts[0].why();
+    assert!(
+        why.starts_with("stock 2, below the threshold 10 (threshold rule: ")
+            && why.contains("history"),
+        "{why}"
+    );
+}

@@ -20,7 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use store_model::PlanningEvent;
+use store_model::{PlanningEvent, PlanningResult};
 use store_planning_app::PlanningError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
@@ -470,7 +470,7 @@ async fn plan_handler(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
     match planner.handle(event).await {
         Ok(result) => {
             app.wake.notify_one();
-            axum::Json(result).into_response()
+            axum::Json(with_reasons(&result)).into_response()
         }
         Err(e) => {
             let status = match e {
@@ -481,6 +481,23 @@ async fn plan_handler(State(app): State<Arc<App>>, headers: HeaderMap, body: Byt
             refuse(status, &e.to_string())
         }
     }
+}
+
+/// A planning result as JSON, each alert with `why`, its reason in words ([`store_model::Alert::why`]), for
+/// the page to show as it is.
+fn with_reasons(result: &PlanningResult) -> serde_json::Value {
+    let mut value = serde_json::to_value(result).unwrap_or_default();
+    if let Some(alerts) = value
+        .get_mut("alerts")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for (json, alert) in alerts.iter_mut().zip(&result.alerts) {
+            if let Some(object) = json.as_object_mut() {
+                object.insert("why".to_owned(), alert.why().into());
+            }
+        }
+    }
+    value
 }
 
 /// Whether a `Content-Type` names JSON: the media type without its parameters, in any case
@@ -508,6 +525,33 @@ fn same_origin(headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pages_planning_result_gives_each_alert_its_reason() {
+        let alerts = vec![
+            store_model::contract::alert(1, 1_764_000_000),
+            store_model::contract::alert(2, 1_764_000_000),
+        ];
+        let result: PlanningResult = serde_json::from_value(serde_json::json!({
+            "query_id": "q", "engine": "datafusion", "readings_scanned": 2, "bytes_scanned": 10,
+            "malformed_skipped": 0, "alerts_sent": 2, "alerts_suppressed": 0, "dry_run": true,
+            "alerts": alerts, "suppressed": [], "messages": [],
+        }))
+        .unwrap();
+        let json = with_reasons(&result);
+        let listed = json["alerts"].as_array().unwrap();
+        assert_eq!(listed.len(), 2);
+        for (j, a) in listed.iter().zip(&alerts) {
+            assert_eq!(j["why"].as_str(), Some(a.why().as_str()));
+            assert_eq!(j["alert_id"].as_str(), Some(a.alert_id.as_str()));
+        }
+        assert!(
+            listed[0]["why"]
+                .as_str()
+                .unwrap()
+                .starts_with("stock 1, below the threshold 10; 19 ordered")
+        );
+    }
 
     #[test]
     fn only_the_servers_own_names_are_answered() {

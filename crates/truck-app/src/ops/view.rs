@@ -421,13 +421,11 @@ fn feed(seen: &Observed) -> Vec<FeedEvent> {
             at: a.planned_at,
             kind: "alert",
             text: format!(
-                "{} low on {} ({}): stock {} below {}, {} ordered",
+                "{} low on {} ({}): {}",
                 a.store_id,
                 a.product_name,
                 a.product_id,
-                a.current_stock,
-                a.threshold_level,
-                a.restock_qty
+                a.why()
             ),
         });
     }

@@ -282,3 +282,54 @@ fn a_closed_order_is_in_the_feed_with_its_reason() {
         v.feed[0].text
     );
 }
+
+#[test]
+fn an_alert_in_the_feed_says_why_it_was_sent() {
+    let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
+    let places = places(&fleet, &stores);
+    let mut a = alert(1, NOW - 60);
+    a.current_stock = 4;
+    a.projected_stock = 6;
+    a.restock_qty = 30;
+    a.explanation = Some(store_model::policy::OrderExplanation {
+        rules: vec!["forecast".into()],
+        order_up_to: 36,
+        level_source: store_model::policy::LevelSource::Forecast,
+        need: 30,
+        min_order_qty: 1,
+        case_pack: 1,
+        quantity: 30,
+        capped_at: None,
+        forecast: Some(store_model::forecast::ForecastLevels {
+            per_day: 8.0,
+            error_per_day: 3.0,
+            lead_time_hours: 2.5,
+            lead_time_sd_hours: 1.0,
+            review_hours: 1.0,
+            service_level: 0.97,
+            z: 1.88,
+            protection_demand: 3.0,
+            safety_stock: 2.6,
+            reorder_point: 12,
+            order_up_to: 36,
+            cover_days: 3.0,
+            can_order_point: 20,
+        }),
+        fallback: None,
+    });
+    let seen = Observed {
+        now: NOW,
+        alerts: vec![AlertStatus {
+            alert: a,
+            deliveries: Vec::new(),
+        }],
+        ..Observed::default()
+    };
+    let v = view(&places, &seen, false);
+    assert_eq!(
+        v.feed[0].text,
+        "STORE_2 low on Sữa tươi (PRD_1): stock 4 + 2 on its way, below the reorder point 12; \
+         forecast 8.00/day ± 3.00, lead time 2.5 h ± 1.0 + review 1.0 h, z 1.88 for 97%, \
+         safety stock 2.6; 30 ordered, up to 36 (forecast)"
+    );
+}
