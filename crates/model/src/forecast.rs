@@ -15,8 +15,9 @@
 //! the review period. The demand expected in it is the learnt rate spread over the store's open
 //! hours within it, with the learnt variance likewise plus the lead time's spread. Reorder
 //! point = that demand's quantile at the target cycle service level (Poisson or negative
-//! binomial) plus two ([`levels`] says why); order-up-to = reorder point + `cover_days` of
-//! demand, capped by the shelf's capacity.
+//! binomial) plus two, or plus one in the share of decisions that brings the expected share of
+//! cycles without a stock-out down to the target ([`levels`] says why); order-up-to = reorder
+//! point + `cover_days` of demand, capped by the shelf's capacity.
 
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +177,24 @@ pub struct ForecastLevels {
     pub can_order_point: i64,
 }
 
+impl ForecastLevels {
+    /// The numbers behind the reorder point, for people: `1.20/day ± 1.10, lead time 2.5 h ±
+    /// 1.0 + review 1.0 h, z 1.88 for 97%, safety stock 2.6`.
+    pub fn numbers(&self) -> String {
+        format!(
+            "{:.2}/day ± {:.2}, lead time {:.1} h ± {:.1} + review {:.1} h, z {:.2} for {:.0}%, safety stock {:.1}",
+            self.per_day,
+            self.error_per_day,
+            self.lead_time_hours,
+            self.lead_time_sd_hours,
+            self.review_hours,
+            self.z,
+            self.service_level * 100.0,
+            self.safety_stock,
+        )
+    }
+}
+
 /// What the forecast rule needs besides the shelf's demand.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LevelInputs {
@@ -195,6 +214,31 @@ pub struct LevelInputs {
     pub can_order_days: f64,
     /// The shelf's capacity, when known: the order-up-to level never exceeds it.
     pub capacity: Option<i64>,
+    /// A number in [0, 1) fixed for the shelf and its reading ([`shelf_draw`]): picks between
+    /// the two whole reorder points around the target so that, over many cycles, the share
+    /// without a stock-out is the target, not the next whole unit's (see [`levels`]).
+    pub draw: f64,
+}
+
+/// The draw of [`LevelInputs::draw`] for a shelf's reading: a hash of the store, the product and
+/// the reading's time, so a planning run that sees the same reading again decides the same.
+pub fn shelf_draw(store_id: &str, product_id: &str, check_timestamp: i64) -> f64 {
+    // FNV-1a over the key, then SplitMix64's finaliser for the bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in store_id
+        .bytes()
+        .chain([0xff])
+        .chain(product_id.bytes())
+        .chain([0xff])
+        .chain(check_timestamp.to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// When a store sells: a daily window in local time. Demand learnt over whole days is spread
@@ -258,22 +302,45 @@ impl SellingHours {
 /// (epoch seconds).
 ///
 /// Demand over the protection period (the reading's age, lead time and review period) is the
-/// learnt rate spread over the open hours within it; its spread the learnt variance likewise,
-/// plus the lead time's spread. The reorder point is that demand's `service_level` quantile
-/// ([`demand_quantile`]) plus two: an order is placed once stock and what is on its way fall
-/// below the point, one under it at best, and a shelf with one unit left is not yet out.
+/// learnt rate spread over the open hours within it; its spread the variance of an open hour's
+/// sales likewise (the learnt second moment, all of it sold while open), plus the lead time's
+/// spread. An order is placed once stock and what is on its way fall below the reorder point,
+/// one under it at best, and a shelf with one unit left is not yet out: with a reorder point
+/// of `k + 2` the cycle ends without a stock-out when the protection period's demand is at
+/// most `k`. So the point is two above that demand's `service_level` quantile `q`
+/// ([`demand_quantile`]) with the probability that makes the expected share of cycles without
+/// a stock-out the target, and one above it otherwise: `P(D <= q - 1) < target <= P(D <= q)`,
+/// and a slow shelf's next whole unit can take 90% to 99.9%. [`LevelInputs::draw`] decides.
 pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> ForecastLevels {
     let rate = state.per_hour();
-    // At least Poisson's variance: a shelf that sold at an even pace still sells at random.
-    let variance = state.variance_per_hour().max(rate);
     let per_open_hour = 24.0 / inputs.hours.per_day();
+    let open_rate = rate * per_open_hour;
+    // Sales fall in open hours only: an open hour's second moment is the learnt one times the
+    // hours per open hour. At least Poisson's variance: a shelf that sold at an even pace still
+    // sells at random.
+    let second_moment = if state.hours > 0.0 {
+        state.squares / state.hours
+    } else {
+        0.0
+    };
+    let open_variance = (second_moment * per_open_hour - open_rate * open_rate).max(open_rate);
     let protection = inputs.reading_age_hours + inputs.lead.mean_hours + inputs.review_hours;
     let open = inputs.hours.open_within(reading_time, protection);
-    let demand = rate * per_open_hour * open;
-    let lead_sd = rate * per_open_hour * inputs.lead.sd_hours;
-    let spread = variance * per_open_hour * open + lead_sd * lead_sd;
-    let quantile = demand_quantile(demand, spread, inputs.service_level);
-    let reorder_point = quantile + 2.0;
+    let demand = open_rate * open;
+    let lead_sd = open_rate * inputs.lead.sd_hours;
+    let spread = open_variance * open + lead_sd * lead_sd;
+    let (quantile, below, at) = demand_quantile_cdf(demand, spread, inputs.service_level);
+    let above = if demand > 0.0 && at > below {
+        ((inputs.service_level - below) / (at - below)).clamp(0.0, 1.0)
+    } else {
+        1.0
+    };
+    let reorder_point = if inputs.draw < above {
+        quantile + 2.0
+    } else {
+        quantile + 1.0
+    };
+    let variance = open_variance / per_open_hour;
     let z = normal_quantile(inputs.service_level);
     let cover = rate * 24.0 * inputs.cover_days;
     let mut order_up_to = (reorder_point + cover).ceil().max(reorder_point + 1.0);
@@ -307,11 +374,18 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
 /// with probability `p`: Poisson when the variance is the mean's or less, negative binomial
 /// above it, the normal approximation for large means.
 pub fn demand_quantile(mean: f64, variance: f64, p: f64) -> f64 {
+    demand_quantile_cdf(mean, variance, p).0
+}
+
+/// [`demand_quantile`] `k` with the probabilities of demand at most `k - 1` and at most `k`
+/// (for large means, where a unit changes nothing, `p` and `p`).
+pub fn demand_quantile_cdf(mean: f64, variance: f64, p: f64) -> (f64, f64, f64) {
     if mean <= 0.0 {
-        return 0.0;
+        return (0.0, 0.0, 1.0);
     }
     if mean > 200.0 {
-        return (mean + normal_quantile(p) * variance.max(mean).sqrt()).ceil();
+        let k = (mean + normal_quantile(p) * variance.max(mean).sqrt()).ceil();
+        return (k, p, p);
     }
     // Probabilities of 0, 1, 2, ... units, each the one before times (a + b(k - 1)) / k:
     // Poisson (a = mean, b = 0), or negative binomial with `r` successes and success
@@ -324,13 +398,15 @@ pub fn demand_quantile(mean: f64, variance: f64, p: f64) -> f64 {
         (q.powf(r), r * (1.0 - q), 1.0 - q)
     };
     let mut cdf = pmf;
+    let mut before = 0.0;
     let mut k = 0.0;
     while cdf < p && k < 100_000.0 {
         k += 1.0;
         pmf *= (a + b * (k - 1.0)) / k;
+        before = cdf;
         cdf += pmf;
     }
-    k
+    (k, before, cdf)
 }
 
 /// The standard normal quantile of `p` in (0, 1) (Acklam's rational approximation, relative
@@ -454,6 +530,7 @@ mod tests {
             cover_days: 2.0,
             can_order_days: 0.5,
             capacity: Some(60),
+            draw: 0.0,
         };
         let l = levels(&s, &inputs, 0);
         // 5 h at 1 an hour, Poisson (the variance floor): 97% of the time at most 10 units; the
@@ -505,6 +582,60 @@ mod tests {
             21 * H,
         );
         assert_eq!((night.protection_demand, night.reorder_point), (0.0, 2));
+    }
+
+    #[test]
+    fn a_slow_shelfs_reorder_point_meets_the_target_on_average_not_the_next_whole_unit() {
+        // 0.1 an hour, open all day, 2 h of protection: Poisson(0.2). A point of 3 (two above
+        // the 90% quantile, 1) gives 98.2% of cycles without a stock-out, a point of 2 only
+        // 81.9%: the draw mixes them to the target.
+        let mut s = DemandState::new(0);
+        for h in 0..24 * 14 {
+            s = s.fold((h + 1) * H, &[(h * H, 0.1)]);
+        }
+        for target in [0.90, 0.95, 0.99] {
+            let (q, below, at) = demand_quantile_cdf(0.2, 0.2, target);
+            let n = 10_000;
+            let mut achieved = 0.0;
+            let mut points = std::collections::BTreeSet::new();
+            for i in 0..n {
+                let l = levels(
+                    &s,
+                    &LevelInputs {
+                        lead: LeadTime::observe(&[], 1.0, 1.0),
+                        review_hours: 1.0,
+                        reading_age_hours: 0.0,
+                        hours: SellingHours::ALWAYS,
+                        service_level: target,
+                        cover_days: 2.0,
+                        can_order_days: 0.5,
+                        capacity: None,
+                        draw: (f64::from(i) + 0.5) / f64::from(n),
+                    },
+                    0,
+                );
+                assert!((l.protection_demand - 0.2).abs() < 1e-9);
+                points.insert(l.reorder_point);
+                // A point of k + 2 is safe when the demand is at most k.
+                achieved += if l.reorder_point as f64 == q + 2.0 {
+                    at
+                } else {
+                    below
+                };
+            }
+            let achieved = achieved / f64::from(n);
+            assert!((achieved - target).abs() < 1e-3, "{target}: {achieved}");
+            assert_eq!(points.len(), 2, "{target}: {points:?}");
+        }
+        // The draw is fixed by the shelf and its reading, and spread evenly.
+        let a = shelf_draw("STORE_1", "PRD_1", 1_764_000_000);
+        assert_eq!(a, shelf_draw("STORE_1", "PRD_1", 1_764_000_000));
+        let draws: Vec<f64> = (0..10_000)
+            .map(|i| shelf_draw("STORE_1", &format!("PRD_{i}"), 1_764_000_000))
+            .collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let below_half = draws.iter().filter(|d| **d < 0.5).count();
+        assert!((4_800..5_200).contains(&below_half), "{below_half}");
     }
 
     #[test]

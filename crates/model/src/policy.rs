@@ -313,20 +313,7 @@ impl OrderExplanation {
         let forecast = self
             .forecast
             .as_ref()
-            .map(|f| {
-                format!(
-                    "; {:.2}/day ± {:.2}, lead {:.1} h ± {:.1} + review {:.1} h, z {:.2} ({:.0}%), safety {:.1}, reorder point {}",
-                    f.per_day,
-                    f.error_per_day,
-                    f.lead_time_hours,
-                    f.lead_time_sd_hours,
-                    f.review_hours,
-                    f.z,
-                    f.service_level * 100.0,
-                    f.safety_stock,
-                    f.reorder_point
-                )
-            })
+            .map(|f| format!("; {}, reorder point {}", f.numbers(), f.reorder_point))
             .unwrap_or_default();
         let fallback = self
             .fallback
@@ -604,6 +591,7 @@ impl ReorderPolicy {
                 cover_days: pick(|r| r.cover_days, f.cover_days),
                 can_order_days: f.can_order_days,
                 capacity,
+                draw: crate::forecast::shelf_draw(store, product, reading.check_timestamp),
             },
             reading.check_timestamp,
         );

@@ -147,17 +147,7 @@ impl Alert {
                 } else {
                     format!("below the reorder point {}", f.reorder_point)
                 };
-                format!(
-                    "{have}, {level}; forecast {:.2}/day ± {:.2}, lead time {:.1} h ± {:.1} + review {:.1} h, z {:.2} for {:.0}%, safety stock {:.1}; {ordered}",
-                    f.per_day,
-                    f.error_per_day,
-                    f.lead_time_hours,
-                    f.lead_time_sd_hours,
-                    f.review_hours,
-                    f.z,
-                    f.service_level * 100.0,
-                    f.safety_stock,
-                )
+                format!("{have}, {level}; forecast {}; {ordered}", f.numbers())
             }
             (None, Some(why)) => format!(
                 "{have}, below the threshold {} (threshold rule: {why}); {ordered}",

@@ -643,17 +643,21 @@ fn the_forecast_rule_counts_what_is_on_its_way_and_measures_the_lead_time() {
     assert_eq!((lead.mean_hours, lead.observed), (2.0, 5));
 }
 
+/// A reading taken ten minutes before `now` of a shelf that has sold one an hour, threshold 3,
+/// capacity 200.
+fn one_an_hour(store: &str, product: &str, stock: i64, now: i64) -> LatestReading {
+    let mut r = reading(store, stock, 3, now - 600);
+    r.product_id = product.into();
+    r.max_stock = Some(200);
+    r.demand = Some(learnt(1.0, now - 3600));
+    r
+}
+
 #[test]
 fn a_shelf_near_its_reorder_point_joins_its_stores_delivery() {
     let now = 1_764_000_000 / 3600 * 3600;
     let policy = forecast_policy();
-    let shelf = |store: &str, product: &str, stock: i64| {
-        let mut r = reading(store, stock, 3, now - 600);
-        r.product_id = product.into();
-        r.max_stock = Some(200);
-        r.demand = Some(learnt(1.0, now - 3600));
-        r
-    };
+    let shelf = |store: &str, product: &str, stock: i64| one_an_hour(store, product, stock, now);
     // One an hour: reorder point 12 (see the levels test) and can-order point 12 + 24.
     let low = shelf("S1", "PRD_1", 5);
     let near = shelf("S1", "PRD_2", 30);
@@ -682,13 +686,7 @@ fn a_shelf_near_its_reorder_point_joins_its_stores_delivery() {
 fn every_alert_says_why_in_words_with_the_numbers_that_decided() {
     let now = 1_764_000_000 / 3600 * 3600;
     let policy = forecast_policy();
-    let shelf = |store: &str, product: &str, stock: i64| {
-        let mut r = reading(store, stock, 3, now - 600);
-        r.product_id = product.into();
-        r.max_stock = Some(200);
-        r.demand = Some(learnt(1.0, now - 3600));
-        r
-    };
+    let shelf = |store: &str, product: &str, stock: i64| one_an_hour(store, product, stock, now);
     // The forecast rule, with units on their way from an earlier alert.
     let first = plan(&[shelf("S1", "PRD_1", 9)], &ctx(&policy, &[], now));
     let mut earlier = first.alerts[0].clone();
