@@ -92,6 +92,11 @@ pub struct Totals {
     pub alerts_suppressed: u64,
     /// Alerts the dispatcher could not accept.
     pub alerts_dead_lettered: u64,
+    /// Alerts for shelves still above their reorder point that joined a delivery their store
+    /// got anyway (the forecast rule's can-order point): cycles the target did not decide.
+    /// Absent in KPIs written before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_joined: Option<u64>,
     /// Alerts delivered whole by the end.
     pub alerts_delivered: u64,
     /// Alerts still queued, open or on the road at the end.

@@ -222,6 +222,11 @@ pub fn headline(runs: &[Kpis]) -> Vec<(&'static str, Vec<String>)> {
             format!("{:.1}%", 100.0 * k.totals.truck_utilisation)
         }),
         row("alerts sent", &|k| k.totals.alerts_sent.to_string()),
+        row("alerts joining a store's delivery", &|k| {
+            k.totals
+                .alerts_joined
+                .map_or_else(|| "-".to_owned(), |n| n.to_string())
+        }),
         row("alerts suppressed", &|k| {
             k.totals.alerts_suppressed.to_string()
         }),

@@ -600,6 +600,14 @@ async fn account(
     }
     // Every alert is delivered, closed with a reason, or pending (queued, open, on the road).
     let closed: HashSet<&str> = closures.iter().map(|c| c.alert_id.as_str()).collect();
+    let joined = statuses.iter().filter(|s| {
+        s.alert.explanation.as_ref().is_some_and(|e| {
+            e.rules
+                .iter()
+                .any(|r| r.starts_with(store_model::planning::JOINED_RULE))
+        })
+    });
+    totals.alerts_joined = Some(joined.count() as u64);
     for s in &statuses {
         let got: i64 = s.deliveries.iter().map(|d| d.quantity).sum();
         if got >= s.alert.restock_qty {

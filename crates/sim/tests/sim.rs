@@ -197,6 +197,11 @@ async fn every_unit_and_alert_is_accounted_for_under_both_baselines() {
             k.policy
         );
         assert!(t.alerts_sent > 0 && t.units_delivered > 0, "{t:?}");
+        assert_eq!(
+            t.alerts_joined,
+            Some(0),
+            "only the forecast rule joins deliveries"
+        );
         let by_day: u64 = k.days.iter().map(|d| d.demand_units).sum();
         assert_eq!(by_day, t.demand_units);
         let by_store: u64 = k.stores.iter().map(|g| g.lost_units).sum();

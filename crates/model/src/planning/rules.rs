@@ -231,6 +231,9 @@ impl<'l> Shelf<'l> {
     }
 }
 
+/// How an order that joined its store's delivery names its rule (the explanation's `rules`).
+pub const JOINED_RULE: &str = "can-order";
+
 /// Joint replenishment: a shelf below its can-order point joins a delivery its store gets in
 /// this run anyway, so one stop serves it now instead of a stop of its own a little later.
 fn join_deliveries(
@@ -257,7 +260,7 @@ fn join_deliveries(
         let mut order = ctx.policy.forecast_order(reading, projected, levels);
         order
             .rules
-            .push("can-order: joins the store's delivery".to_owned());
+            .push(format!("{JOINED_RULE}: joins the store's delivery"));
         decision
             .alerts
             .push(new_alert(reading, id, projected, velocity, order, ctx));
