@@ -26,7 +26,7 @@ score() {
   local label=$1
   shift
   local dir="$work/$label"
-  "$target_dir/store-sim" demand "$@" --out "$dir" 2>/dev/null
+  "$target_dir/store-sim" demand "$@" --out "$dir"
   "$target_dir/store-bench" forecast --input "$dir/daily-demand.csv" --horizon "$horizon" \
     --forecasts "$dir/ours.csv" > "$dir/ours.json"
   python3 bench/forecast_reference.py "$dir/daily-demand.csv" "$dir/ours.csv" "$dir/ours.json" \
