@@ -207,15 +207,7 @@ impl DataFusionInventoryQuery {
             lake,
             now,
         };
-        let (schema, batches) = writer
-            .compact_over(fold, previous)
-            .await
-            .map_err(query_error)?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let bytes = encode(schema, &batches)
-            .map_err(|e| PortError::permanent(FOLD, "cannot encode the snapshot", e))?;
-        let key = into.to_owned();
-        blocking(lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
+        let (rows, _) = writer.fold_to(fold, previous, into).await?;
         Ok(rows)
     }
 
@@ -300,14 +292,10 @@ impl SnapshotWriter for FoldWriter<'_> {
         run: &str,
         previous: Option<&SnapshotCommit>,
     ) -> Result<Written<u64>, PortError> {
-        let (schema, batches) = self.compact(fold, previous).await.map_err(query_error)?;
-        let folded = column_sum(&batches, "folded").map_err(query_error)?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let data_key = snapshot_data_key(run);
-        let bytes = encode(schema, &batches)
-            .map_err(|e| PortError::permanent(FOLD, "cannot encode the snapshot", e))?;
-        let key = data_key.clone();
-        blocking(self.lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
+        let (rows, folded) = self
+            .fold_to(fold, previous.map(|c| c.data_key.as_str()), &data_key)
+            .await?;
         Ok(Written {
             data_key,
             rows: Some(rows),
@@ -320,19 +308,28 @@ impl SnapshotWriter for FoldWriter<'_> {
 const FOLD: &str = "planning snapshot";
 
 impl FoldWriter<'_> {
-    /// Runs the compaction SQL: the new generation's rows.
-    async fn compact(
+    /// Runs the compaction SQL over the generation at lake key `previous` and stores the new
+    /// generation's rows as one Parquet object at lake key `key`. Returns its rows and the raw
+    /// readings folded into it.
+    async fn fold_to(
         &self,
         fold: &Fold,
-        previous: Option<&SnapshotCommit>,
-    ) -> Result<(SchemaRef, Vec<RecordBatch>), DataFusionError> {
-        self.compact_over(fold, previous.map(|c| c.data_key.as_str()))
-            .await
+        previous: Option<&str>,
+        key: &str,
+    ) -> Result<(u64, u64), PortError> {
+        let (schema, batches) = self.compact(fold, previous).await.map_err(query_error)?;
+        let folded = column_sum(&batches, "folded").map_err(query_error)?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let bytes = encode(schema, &batches)
+            .map_err(|e| PortError::permanent(FOLD, "cannot encode the snapshot", e))?;
+        let key = key.to_owned();
+        blocking(self.lake, FOLD, move |lake| lake.put(&key, &bytes)).await?;
+        Ok((rows, folded))
     }
 
     /// Runs the compaction SQL over the raw partitions and the generation at lake key
-    /// `previous` (a Parquet object).
-    async fn compact_over(
+    /// `previous` (a Parquet object): the new generation's rows.
+    async fn compact(
         &self,
         fold: &Fold,
         previous: Option<&str>,
