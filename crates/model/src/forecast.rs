@@ -92,8 +92,13 @@ impl DemandState {
 
     /// The variance of an hour's sales around [`Self::per_hour`].
     pub fn variance_per_hour(&self) -> f64 {
+        (self.second_moment_per_hour() - self.per_hour().powi(2)).max(0.0)
+    }
+
+    /// The smoothed mean of an hour's squared sales (0 before any hour is observed).
+    pub fn second_moment_per_hour(&self) -> f64 {
         if self.hours > 0.0 {
-            (self.squares / self.hours - self.per_hour().powi(2)).max(0.0)
+            self.squares / self.hours
         } else {
             0.0
         }
@@ -223,7 +228,8 @@ pub struct LevelInputs {
 /// The draw of [`LevelInputs::draw`] for a shelf's reading: a hash of the store, the product and
 /// the reading's time, so a planning run that sees the same reading again decides the same.
 pub fn shelf_draw(store_id: &str, product_id: &str, check_timestamp: i64) -> f64 {
-    // FNV-1a over the key, then SplitMix64's finaliser for the bits.
+    // FNV-1a over the key, then SplitMix64's output function for the bits: a generator one
+    // step (its increment) before the hash draws exactly the hash, finalised.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in store_id
         .bytes()
@@ -235,10 +241,7 @@ pub fn shelf_draw(store_id: &str, product_id: &str, check_timestamp: i64) -> f64
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^= h >> 31;
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    crate::random::SplitMix64::new(h.wrapping_sub(crate::random::SplitMix64::INCREMENT)).unit()
 }
 
 /// When a store sells: a daily window in local time. Demand learnt over whole days is spread
@@ -318,12 +321,8 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
     // Sales fall in open hours only: an open hour's second moment is the learnt one times the
     // hours per open hour. At least Poisson's variance: a shelf that sold at an even pace still
     // sells at random.
-    let second_moment = if state.hours > 0.0 {
-        state.squares / state.hours
-    } else {
-        0.0
-    };
-    let open_variance = (second_moment * per_open_hour - open_rate * open_rate).max(open_rate);
+    let open_variance =
+        (state.second_moment_per_hour() * per_open_hour - open_rate * open_rate).max(open_rate);
     let protection = inputs.reading_age_hours + inputs.lead.mean_hours + inputs.review_hours;
     let open = inputs.hours.open_within(reading_time, protection);
     let demand = open_rate * open;
@@ -630,6 +629,9 @@ mod tests {
         // The draw is fixed by the shelf and its reading, and spread evenly.
         let a = shelf_draw("STORE_1", "PRD_1", 1_764_000_000);
         assert_eq!(a, shelf_draw("STORE_1", "PRD_1", 1_764_000_000));
+        // Fixed values: the simulator's published figures depend on them.
+        assert_eq!(a.to_bits(), 4_590_900_948_874_001_904);
+        assert_eq!(shelf_draw("", "", 0).to_bits(), 4_605_272_243_716_115_576);
         let draws: Vec<f64> = (0..10_000)
             .map(|i| shelf_draw("STORE_1", &format!("PRD_{i}"), 1_764_000_000))
             .collect();

@@ -6,6 +6,9 @@
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// What each draw adds to the state before finalising it (the golden ratio's bits).
+    pub const INCREMENT: u64 = 0x9e37_79b9_7f4a_7c15;
+
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
         Self(seed)
@@ -13,7 +16,7 @@ impl SplitMix64 {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.0 = self.0.wrapping_add(Self::INCREMENT);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
