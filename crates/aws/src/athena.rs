@@ -23,8 +23,7 @@ use aws_sdk_athena::types::{
 };
 use store_model::lake::dt_partition;
 use store_model::planning::{
-    InventoryRequest, LatestReading, SqlParam, compaction_sql, folded_partition_params,
-    incremental_planning_sql, rejected_rows_sql,
+    InventoryRequest, LatestReading, SqlParam, incremental_planning_sql, rejected_rows_sql,
 };
 use store_model::ports::{ErrorKind, InventoryQuery, InventorySnapshot, PortError};
 use store_model::snapshot::{
@@ -414,28 +413,20 @@ impl SnapshotWriter for UnloadWriter<'_> {
         previous: Option<&SnapshotCommit>,
     ) -> Result<Written<Folded>, PortError> {
         let query = self.query;
-        let source = previous.map(|_| self.snapshots.source());
-        let select = compaction_sql(
+        let (sql, params) = compaction_unload(
             &query.readings_table(),
-            source.as_deref(),
-            fold.late.len(),
-            fold.at(),
-        );
-        let sql = unload_sql(&select, self.snapshots.bucket(), run);
-        let hours = folded_partition_params(
-            &fold.from,
-            &fold.watermark,
-            &fold.late,
+            &self.snapshots.source(),
+            previous.map(|c| c.run.as_str()),
+            fold,
+            self.snapshots.bucket(),
+            run,
             self.request.window_end,
         );
-        let mut params: Vec<SqlParam> = previous
-            .iter()
-            .map(|c| SqlParam::Text(c.run.clone()))
-            .collect();
-        params.extend(hours.iter().cloned());
         let (id, execution) = query.execute(sql, &params, self.request.deadline).await?;
+        // The fold's partitions and check time: the parameters after the previous run's.
+        let hours = &params[usize::from(previous.is_some())..];
         let mut folded = query
-            .count_rejected(fold.late.len(), &hours, self.request)
+            .count_rejected(fold.late.len(), hours, self.request)
             .await;
         folded.bytes_scanned += bytes_scanned(&execution);
         info!(query_id = %id, generation = fold.generation, bytes_scanned = folded.bytes_scanned, "snapshot compacted");
@@ -530,5 +521,5 @@ mod statements;
 mod tests;
 
 pub use results::ResultTyping;
-use statements::unload_sql;
-pub use statements::{bind, parameter_literal, statements_for_review};
+
+pub use statements::{bind, compaction_unload, parameter_literal, statements_for_review};

@@ -6,7 +6,7 @@ use store_model::planning::{
     SqlParam, compaction_sql, folded_partition_params, incremental_planning_sql, rejected_rows_sql,
     replace_placeholders,
 };
-use store_model::snapshot::{snapshot_run, snapshot_run_prefix};
+use store_model::snapshot::{Fold, snapshot_run, snapshot_run_prefix};
 use uuid::Uuid;
 
 /// An execution parameter: Athena substitutes it as a typed literal, so text is quoted (with
@@ -28,6 +28,38 @@ pub(super) fn unload_sql(select: &str, bucket: &str, run: &str) -> String {
     )
 }
 
+/// The `UNLOAD` of `fold` into `run`'s prefix of `bucket`, with its parameters: the compaction
+/// SQL over the `readings` table and, when there is a `previous` run, the snapshot table as the
+/// query source `snapshots` (its run the first parameter), then the fold's partitions and the
+/// latest acceptable check time from `now`. What the Athena planner sends for a fold.
+pub fn compaction_unload(
+    readings: &str,
+    snapshots: &str,
+    previous: Option<&str>,
+    fold: &Fold,
+    bucket: &str,
+    run: &str,
+    now: i64,
+) -> (String, Vec<SqlParam>) {
+    let select = compaction_sql(
+        readings,
+        previous.map(|_| snapshots),
+        fold.late.len(),
+        fold.at(),
+    );
+    let params = previous
+        .map(|p| SqlParam::Text(p.to_owned()))
+        .into_iter()
+        .chain(folded_partition_params(
+            &fold.from,
+            &fold.watermark,
+            &fold.late,
+            now,
+        ))
+        .collect();
+    (unload_sql(&select, bucket, run), params)
+}
+
 /// `sql` with every `?` outside quotes replaced by its parameter, as Athena substitutes
 /// execution parameters.
 pub fn bind(sql: &str, params: &[SqlParam]) -> String {
@@ -47,12 +79,24 @@ pub fn statements_for_review() -> Vec<(&'static str, String)> {
     let hours =
         |late: &[String]| folded_partition_params("2025-11-23-16", "2025-11-24-15", late, now);
     let late = ["2025-11-24-03".to_owned(), "2025-11-24-07".to_owned()];
+    let previous_run = snapshot_run(4, Uuid::nil());
     let compaction = |previous: bool, late: &[String]| {
-        let fold_at = store_model::lake::partition_start("2025-11-24-15").unwrap_or_default();
-        let select = compaction_sql(table, previous.then_some(snapshots), late.len(), fold_at);
-        let mut params: Vec<SqlParam> = previous.then(|| run.clone()).into_iter().collect();
-        params.extend(hours(late));
-        (select, params)
+        let fold = Fold {
+            generation: 5,
+            from: "2025-11-23-16".to_owned(),
+            watermark: "2025-11-24-15".to_owned(),
+            covers_from: "2025-11-23-16".to_owned(),
+            late: late.to_vec(),
+        };
+        compaction_unload(
+            table,
+            snapshots,
+            previous.then_some(previous_run.as_str()),
+            &fold,
+            "lake-bucket",
+            &snapshot_run(5, Uuid::nil()),
+            now,
+        )
     };
     let mut out = vec![
         ("planning", bind(&request.sql(table), &request.params())),
@@ -72,14 +116,8 @@ pub fn statements_for_review() -> Vec<(&'static str, String)> {
         ("compaction", true, &[][..]),
         ("compaction-late", true, &late[..]),
     ] {
-        let (select, params) = compaction(previous, late);
-        out.push((
-            name,
-            bind(
-                &unload_sql(&select, "lake-bucket", &snapshot_run(5, Uuid::nil())),
-                &params,
-            ),
-        ));
+        let (sql, params) = compaction(previous, late);
+        out.push((name, bind(&sql, &params)));
     }
     out.push(("rejected", bind(&rejected_rows_sql(table, 0), &hours(&[]))));
     out.push((

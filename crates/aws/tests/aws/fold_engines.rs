@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use store_aws::athena::bind;
+use store_aws::athena::{bind, compaction_unload};
 use store_local::{DataFusionInventoryQuery, FirehoseConfig, LakeFolder, LocalFirehoseSink};
 use store_model::lake::{READINGS_PREFIX, dt_partition};
-use store_model::planning::{compaction_sql, folded_partition_params};
 use store_model::ports::ReadingSink;
 use store_model::random::SplitMix64;
 use store_model::snapshot::Fold;
@@ -130,32 +129,19 @@ async fn stream(lake: &Lake, shelves: &mut [Shelf], rng: &mut SplitMix64, from: 
     lake.put(from + hours * 3600 - 600, future).await;
 }
 
-/// The bound UNLOAD Athena is sent for `fold` over the generation `previous` (its run id).
+/// The bound UNLOAD the Athena planner sends for `fold` over the generation `previous` (its
+/// run id).
 fn athena_text(fold: &Fold, previous: Option<&str>, now: i64) -> String {
-    let snapshots = "(SELECT * FROM \"latest_snapshot\" WHERE run = ?) snapshot";
-    let select = compaction_sql(
+    let (sql, params) = compaction_unload(
         "\"readings\"",
-        previous.map(|_| snapshots),
-        fold.late.len(),
-        fold.at(),
-    );
-    let mut params: Vec<_> = previous
-        .map(|p| store_model::planning::SqlParam::Text(p.to_owned()))
-        .into_iter()
-        .collect();
-    params.extend(folded_partition_params(
-        &fold.from,
-        &fold.watermark,
-        &fold.late,
+        "(SELECT * FROM \"latest_snapshot\" WHERE run = ?) snapshot",
+        previous,
+        fold,
+        "lake-bucket",
+        &format!("run-{}", fold.generation),
         now,
-    ));
-    bind(
-        &format!(
-            "UNLOAD (\n{select}\n) TO 's3://lake-bucket/snapshots/latest/run={}/' WITH (format = 'PARQUET', compression = 'SNAPPY')",
-            fold.generation
-        ),
-        &params,
-    )
+    );
+    bind(&sql, &params)
 }
 
 #[tokio::test]
