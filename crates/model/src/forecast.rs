@@ -11,13 +11,16 @@
 //! The fold computes it in SQL ([`crate::planning::compaction_sql`]); [`DemandState::fold`] is
 //! the same arithmetic in Rust, the reference the SQL is tested against.
 //!
-//! **The decision.** The protection period runs from the reading through the lead time and
-//! the review period. The demand expected in it is the learnt rate spread over the store's open
-//! hours within it, with the learnt variance likewise plus the lead time's spread. Reorder
-//! point = that demand's quantile at the target cycle service level (Poisson or negative
-//! binomial) plus two, or plus one in the share of decisions that brings the expected share of
-//! cycles without a stock-out down to the target ([`levels`] says why); order-up-to = reorder
-//! point + `cover_days` of demand, capped by the shelf's capacity.
+//! **The decision.** The protection period runs from the moment a shelf falls below its
+//! reorder point to the delivery's landing: half a review period on average, then the lead
+//! time. The demand expected in it is the learnt rate spread over the store's open hours within
+//! it, with the learnt variance likewise plus the lead time's and the wait's spread. Reorder
+//! point = that demand's quantile at the service level (Poisson or negative binomial) plus two,
+//! or plus one in the share of decisions that brings the expected share of cycles without a
+//! stock-out down to the level ([`levels`] says why); order-up-to = reorder point +
+//! `cover_days` of demand, capped by the shelf's capacity. Cycles a join to the store's
+//! delivery ends are nearly always in stock, so own orders aim at the level that brings all
+//! cycles to the target ([`own_service_level`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -165,9 +168,13 @@ pub struct ForecastLevels {
     pub review_hours: f64,
     /// The target cycle service level.
     pub service_level: f64,
-    /// Standard deviations of safety.
+    /// The share of the store's recent orders that joined a delivery (absent in older records:
+    /// none).
+    #[serde(default)]
+    pub joined_share: f64,
+    /// Standard deviations of safety, at the level own orders aim at.
     pub z: f64,
-    /// Expected demand over lead time plus review period.
+    /// Expected demand over the protection period (lead time plus half the review period).
     pub protection_demand: f64,
     /// Units kept against a higher demand or a longer lead time.
     pub safety_stock: f64,
@@ -184,17 +191,28 @@ pub struct ForecastLevels {
 
 impl ForecastLevels {
     /// The numbers behind the reorder point, for people: `1.20/day ± 1.10, lead time 2.5 h ±
-    /// 1.0 + review 1.0 h, z 1.88 for 97%, safety stock 2.6`.
+    /// 1.0 + review 1.0 h, z 1.88 for 97%, safety stock 2.6` (with joins: `z 1.34 for 91% of
+    /// own orders (97% overall, 67% join a delivery)`).
     pub fn numbers(&self) -> String {
+        let own = own_service_level(self.service_level, self.joined_share);
+        let level = if own < self.service_level {
+            format!(
+                "{:.0}% of own orders ({:.0}% overall, {:.0}% join a delivery)",
+                own * 100.0,
+                self.service_level * 100.0,
+                self.joined_share * 100.0
+            )
+        } else {
+            format!("{:.0}%", self.service_level * 100.0)
+        };
         format!(
-            "{:.2}/day ± {:.2}, lead time {:.1} h ± {:.1} + review {:.1} h, z {:.2} for {:.0}%, safety stock {:.1}",
+            "{:.2}/day ± {:.2}, lead time {:.1} h ± {:.1} + review {:.1} h, z {:.2} for {level}, safety stock {:.1}",
             self.per_day,
             self.error_per_day,
             self.lead_time_hours,
             self.lead_time_sd_hours,
             self.review_hours,
             self.z,
-            self.service_level * 100.0,
             self.safety_stock,
         )
     }
@@ -207,41 +225,60 @@ pub struct LevelInputs {
     pub lead: LeadTime,
     /// Hours between planning runs.
     pub review_hours: f64,
-    /// Hours since the reading the decision is made on (demand since is not yet seen).
-    pub reading_age_hours: f64,
     /// The store's selling hours: the protection period counts only its open hours.
     pub hours: SellingHours,
     /// Target cycle service level, in (0, 1).
     pub service_level: f64,
+    /// The share of the store's recent orders that joined a delivery it got anyway: cycles
+    /// those end are nearly always in stock, so the shelf's own orders aim lower
+    /// ([`own_service_level`]).
+    pub joined_share: f64,
     /// Days of demand above the reorder point to order up to.
     pub cover_days: f64,
     /// Days of demand above the reorder point under which a shelf joins its store's delivery.
     pub can_order_days: f64,
     /// The shelf's capacity, when known: the order-up-to level never exceeds it.
     pub capacity: Option<i64>,
-    /// A number in [0, 1) fixed for the shelf and its reading ([`shelf_draw`]): picks between
+    /// A number in [0, 1) fixed for the shelf and its week ([`shelf_draw`]): picks between
     /// the two whole reorder points around the target so that, over many cycles, the share
     /// without a stock-out is the target, not the next whole unit's (see [`levels`]).
     pub draw: f64,
 }
 
-/// The draw of [`LevelInputs::draw`] for a shelf's reading: a hash of the store, the product and
-/// the reading's time, so a planning run that sees the same reading again decides the same.
+/// How long one draw of [`LevelInputs::draw`] holds for a shelf: a week, longer than most
+/// replenishment cycles, so a shelf waiting between the two reorder points keeps its choice
+/// (drawn again every hour, the lower point would win: the shelf waits until a draw says
+/// order, and that wait is time the model did not count).
+pub const DRAW_HOLDS_SECONDS: i64 = 7 * 86_400;
+
+/// The draw of [`LevelInputs::draw`] for a shelf at `check_timestamp`: a hash of the store, the
+/// product and the week (each shelf's weeks start at its own offset), so a planning run that
+/// sees the same reading again decides the same, and a shelf's choice holds through its cycle.
 pub fn shelf_draw(store_id: &str, product_id: &str, check_timestamp: i64) -> f64 {
     // FNV-1a over the key, then SplitMix64's output function for the bits: a generator one
     // step (its increment) before the hash draws exactly the hash, finalised.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in store_id
+    let fnv = |bytes: &mut dyn Iterator<Item = u8>| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    };
+    let unit = |h: u64| {
+        crate::random::SplitMix64::new(h.wrapping_sub(crate::random::SplitMix64::INCREMENT)).unit()
+    };
+    let shelf = fnv(&mut store_id
         .bytes()
         .chain([0xff])
         .chain(product_id.bytes())
-        .chain([0xff])
-        .chain(check_timestamp.to_le_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    crate::random::SplitMix64::new(h.wrapping_sub(crate::random::SplitMix64::INCREMENT)).unit()
+        .chain([0xff]));
+    let offset = (unit(shelf) * DRAW_HOLDS_SECONDS as f64) as i64;
+    let week = (check_timestamp + offset).div_euclid(DRAW_HOLDS_SECONDS);
+    unit(fnv(&mut shelf
+        .to_le_bytes()
+        .into_iter()
+        .chain(week.to_le_bytes())))
 }
 
 /// When a store sells: a daily window in local time. Demand learnt over whole days is spread
@@ -304,16 +341,21 @@ impl SellingHours {
 /// The reorder point and order-up-to level for `state` under `inputs`, placed at `reading_time`
 /// (epoch seconds).
 ///
-/// Demand over the protection period (the reading's age, lead time and review period) is the
-/// learnt rate spread over the open hours within it; its spread the variance of an open hour's
-/// sales likewise (the learnt second moment, all of it sold while open), plus the lead time's
-/// spread. An order is placed once stock and what is on its way fall below the reorder point,
-/// one under it at best, and a shelf with one unit left is not yet out: with a reorder point
-/// of `k + 2` the cycle ends without a stock-out when the protection period's demand is at
-/// most `k`. So the point is two above that demand's `service_level` quantile `q`
-/// ([`demand_quantile`]) with the probability that makes the expected share of cycles without
-/// a stock-out the target, and one above it otherwise: `P(D <= q - 1) < target <= P(D <= q)`,
-/// and a slow shelf's next whole unit can take 90% to 99.9%. [`LevelInputs::draw`] decides.
+/// Shelves report a changed stock at once (and a heartbeat otherwise), so the latest reading
+/// is the stock now. Sales take a shelf below its reorder point `k` one unit at a time: its
+/// stock and what is on its way stand at `k - 1` at that moment, the planner sees it at its
+/// next review (a wait uniform over the review period) and the order lands a lead time after
+/// that. The cycle ends without a stock-out when the demand from the crossing to the landing
+/// (the protection period: lead time plus half the review period, open hours only) is at most
+/// `k - 2`, the shelf never empty. That demand's mean is the learnt rate spread over the open
+/// hours within the period; its variance the variance of an open hour's sales likewise (the
+/// learnt second moment, all of it sold while open), plus the lead time's spread and the
+/// wait's. So the point is two above that demand's quantile `q` at the service level own
+/// orders aim at ([`own_service_level`], [`demand_quantile`]) with the probability that makes
+/// the expected share of cycles without a stock-out that level, and one above it otherwise:
+/// `P(D <= q - 1) < level <= P(D <= q)`, and a slow shelf's next whole unit can take 90% to
+/// 99.9%. [`LevelInputs::draw`] decides; it holds for a week, so a shelf keeps its choice
+/// through its cycle.
 pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> ForecastLevels {
     let rate = state.per_hour();
     let per_open_hour = 24.0 / inputs.hours.per_day();
@@ -323,14 +365,17 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
     // sells at random.
     let open_variance =
         (state.second_moment_per_hour() * per_open_hour - open_rate * open_rate).max(open_rate);
-    let protection = inputs.reading_age_hours + inputs.lead.mean_hours + inputs.review_hours;
+    let protection = inputs.lead.mean_hours + inputs.review_hours / 2.0;
     let open = inputs.hours.open_within(reading_time, protection);
     let demand = open_rate * open;
     let lead_sd = open_rate * inputs.lead.sd_hours;
-    let spread = open_variance * open + lead_sd * lead_sd;
-    let (quantile, below, at) = demand_quantile_cdf(demand, spread, inputs.service_level);
+    // The wait for the next review is uniform over the review period: its variance, R^2 / 12.
+    let wait_sd = open_rate * inputs.review_hours / 12_f64.sqrt();
+    let spread = open_variance * open + lead_sd * lead_sd + wait_sd * wait_sd;
+    let own = own_service_level(inputs.service_level, inputs.joined_share);
+    let (quantile, below, at) = demand_quantile_cdf(demand, spread, own);
     let above = if demand > 0.0 && at > below {
-        ((inputs.service_level - below) / (at - below)).clamp(0.0, 1.0)
+        ((own - below) / (at - below)).clamp(0.0, 1.0)
     } else {
         1.0
     };
@@ -340,7 +385,7 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
         quantile + 1.0
     };
     let variance = open_variance / per_open_hour;
-    let z = normal_quantile(inputs.service_level);
+    let z = normal_quantile(own);
     let cover = rate * 24.0 * inputs.cover_days;
     let mut order_up_to = (reorder_point + cover).ceil().max(reorder_point + 1.0);
     if let Some(c) = inputs.capacity {
@@ -359,6 +404,7 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
         lead_time_sd_hours: inputs.lead.sd_hours,
         review_hours: inputs.review_hours,
         service_level: inputs.service_level,
+        joined_share: inputs.joined_share,
         z,
         protection_demand: demand,
         safety_stock: (quantile - demand).max(0.0),
@@ -367,6 +413,18 @@ pub fn levels(state: &DemandState, inputs: &LevelInputs, reading_time: i64) -> F
         cover_days: inputs.cover_days,
         can_order_point: clamp(can_order).max(reorder_point),
     }
+}
+
+/// The lowest service level own orders aim at, however many cycles joins end.
+pub const MIN_OWN_SERVICE_LEVEL: f64 = 0.5;
+
+/// The service level a shelf's own orders aim at so that all its cycles together meet
+/// `target`: a cycle that a join to its store's delivery ends (a share `joined` of them) is
+/// nearly always in stock, so own orders need `(target - joined) / (1 - joined)`, never less
+/// than [`MIN_OWN_SERVICE_LEVEL`] (nor more than the target). Without joins, the target.
+pub fn own_service_level(target: f64, joined: f64) -> f64 {
+    let joined = joined.clamp(0.0, 0.95);
+    ((target - joined) / (1.0 - joined)).clamp(MIN_OWN_SERVICE_LEVEL.min(target), target)
 }
 
 /// The smallest whole number of units that demand of `mean` and `variance` stays at or under
@@ -521,19 +579,20 @@ mod tests {
             s = s.fold((h + 1) * H, &[(h * H, 1.0)]);
         }
         let inputs = LevelInputs {
-            lead: LeadTime::observe(&[], 1.0, 4.0),
+            lead: LeadTime::observe(&[], 1.0, 4.5),
             review_hours: 1.0,
-            reading_age_hours: 0.0,
             hours: SellingHours::ALWAYS,
             service_level: 0.97,
+            joined_share: 0.0,
             cover_days: 2.0,
             can_order_days: 0.5,
             capacity: Some(60),
             draw: 0.0,
         };
         let l = levels(&s, &inputs, 0);
-        // 5 h at 1 an hour, Poisson (the variance floor): 97% of the time at most 10 units; the
-        // point is two above.
+        // 4.5 h of lead time and half an hour's wait for the review at 1 an hour, Poisson (the
+        // variance floor) and the wait's spread: 97% of the time at most 10 units; the point
+        // is two above.
         assert!((l.protection_demand - 5.0).abs() < 1e-9);
         assert_eq!(l.reorder_point, 10 + 2);
         assert_eq!(l.order_up_to, 12 + 48);
@@ -585,15 +644,15 @@ mod tests {
 
     #[test]
     fn a_slow_shelfs_reorder_point_meets_the_target_on_average_not_the_next_whole_unit() {
-        // 0.1 an hour, open all day, 2 h of protection: Poisson(0.2). A point of 3 (two above
-        // the 90% quantile, 1) gives 98.2% of cycles without a stock-out, a point of 2 only
-        // 81.9%: the draw mixes them to the target.
+        // 0.1 an hour, open all day, 2 h of protection: about Poisson(0.2). A point of 3 (two
+        // above the 90% quantile, 1) gives 98.2% of cycles without a stock-out, a point of 2
+        // only 81.9%: the draw mixes them to the target.
         let mut s = DemandState::new(0);
         for h in 0..24 * 14 {
             s = s.fold((h + 1) * H, &[(h * H, 0.1)]);
         }
         for target in [0.90, 0.95, 0.99] {
-            let (q, below, at) = demand_quantile_cdf(0.2, 0.2, target);
+            let (q, below, at) = demand_quantile_cdf(0.2, 0.2 + 0.01 / 12.0, target);
             let n = 10_000;
             let mut achieved = 0.0;
             let mut points = std::collections::BTreeSet::new();
@@ -601,11 +660,11 @@ mod tests {
                 let l = levels(
                     &s,
                     &LevelInputs {
-                        lead: LeadTime::observe(&[], 1.0, 1.0),
+                        lead: LeadTime::observe(&[], 1.0, 1.5),
                         review_hours: 1.0,
-                        reading_age_hours: 0.0,
                         hours: SellingHours::ALWAYS,
                         service_level: target,
+                        joined_share: 0.0,
                         cover_days: 2.0,
                         can_order_days: 0.5,
                         capacity: None,
@@ -626,18 +685,111 @@ mod tests {
             assert!((achieved - target).abs() < 1e-3, "{target}: {achieved}");
             assert_eq!(points.len(), 2, "{target}: {points:?}");
         }
-        // The draw is fixed by the shelf and its reading, and spread evenly.
+        // The draw is fixed by the shelf and its week, and spread evenly.
         let a = shelf_draw("STORE_1", "PRD_1", 1_764_000_000);
         assert_eq!(a, shelf_draw("STORE_1", "PRD_1", 1_764_000_000));
+        let weekly: std::collections::BTreeSet<u64> = (0..24 * 7 * 3)
+            .map(|h| shelf_draw("STORE_1", "PRD_1", 1_764_000_000 + h * H).to_bits())
+            .collect();
+        assert!((3..=4).contains(&weekly.len()), "{}", weekly.len());
         // Fixed values: the simulator's published figures depend on them.
-        assert_eq!(a.to_bits(), 4_590_900_948_874_001_904);
-        assert_eq!(shelf_draw("", "", 0).to_bits(), 4_605_272_243_716_115_576);
+        assert_eq!(a.to_bits(), 4_604_472_981_794_056_244);
+        assert_eq!(shelf_draw("", "", 0).to_bits(), 4_599_365_622_790_463_050);
         let draws: Vec<f64> = (0..10_000)
             .map(|i| shelf_draw("STORE_1", &format!("PRD_{i}"), 1_764_000_000))
             .collect();
         assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
         let below_half = draws.iter().filter(|d| **d < 0.5).count();
         assert!((4_800..5_200).contains(&below_half), "{below_half}");
+    }
+
+    /// Plays one shelf of Poisson demand, `per_hour` around the clock, against [`levels`] as the
+    /// simulator does: at each hour's end the shelf reports its stock when it changed (or
+    /// every six hours), and the planner, with nothing on its way and stock below the reorder
+    /// point, orders up to the order-up-to level; the order lands `lead` hours later. Returns
+    /// the share of `cycles` replenishment cycles (delivery to delivery) in which the shelf
+    /// never stood empty.
+    fn played_service_level(
+        per_hour: f64,
+        target: f64,
+        joined_share: f64,
+        lead: i64,
+        cycles: u32,
+    ) -> f64 {
+        let mut s = DemandState::new(0);
+        for h in 0..24 * 28 {
+            s = s.fold((h + 1) * H, &[(h * H, per_hour)]);
+        }
+        let at = |hour: i64, age: i64| {
+            levels(
+                &s,
+                &LevelInputs {
+                    lead: LeadTime::observe(&[], 1.0, lead as f64),
+                    review_hours: 1.0,
+                    hours: SellingHours::ALWAYS,
+                    service_level: target,
+                    joined_share,
+                    cover_days: 2.0,
+                    can_order_days: 0.5,
+                    capacity: None,
+                    draw: shelf_draw("STORE_1", "PRD_1", (hour - age) * H),
+                },
+                (hour - age) * H,
+            )
+        };
+        let mut rng = crate::random::SplitMix64::new(11);
+        let mut gap = || -(1.0 - rng.unit()).ln() / per_hour;
+        let mut stock = at(0, 0).order_up_to;
+        let mut next_sale = gap();
+        let mut due: Option<(i64, i64)> = None;
+        let (mut ended, mut in_stock, mut out) = (0, 0, false);
+        let (mut hour, mut reported) = (0_i64, (0_i64, stock));
+        while ended < cycles {
+            hour += 1;
+            while next_sale < hour as f64 {
+                if stock > 0 {
+                    stock -= 1;
+                    out |= stock == 0;
+                }
+                next_sale += gap();
+            }
+            if let Some((_, quantity)) = due.take_if(|(lands, _)| *lands == hour) {
+                stock += quantity;
+                ended += 1;
+                in_stock += u32::from(!out);
+                out = stock == 0;
+            }
+            if reported.1 != stock || hour - reported.0 >= 6 {
+                reported = (hour, stock);
+            }
+            let l = at(hour, hour - reported.0);
+            if due.is_none() && reported.1 < l.reorder_point {
+                due = Some((hour + lead, l.order_up_to - reported.1));
+            }
+        }
+        f64::from(in_stock) / f64::from(cycles)
+    }
+
+    #[test]
+    fn played_cycles_meet_the_target_service_level() {
+        let mut missed = Vec::new();
+        for per_hour in [0.1, 1.0, 4.0] {
+            for target in [0.90, 0.95, 0.99] {
+                let achieved = played_service_level(per_hour, target, 0.0, 1, 4_000);
+                if (achieved - target).abs() >= 0.015 {
+                    missed.push(format!("{per_hour}/h, target {target}: {achieved}"));
+                }
+            }
+        }
+        assert!(missed.is_empty(), "{missed:#?}");
+        // With 60% of the store's cycles ended by joins (nearly always in stock), own orders
+        // aim at 75% for 90% overall.
+        assert!((own_service_level(0.90, 0.6) - 0.75).abs() < 1e-12);
+        let own = played_service_level(1.0, 0.90, 0.6, 1, 4_000);
+        assert!((own - 0.75).abs() < 0.015, "{own}");
+        assert_eq!(own_service_level(0.90, 0.0), 0.90);
+        assert_eq!(own_service_level(0.90, 0.89), MIN_OWN_SERVICE_LEVEL);
+        assert_eq!(own_service_level(0.40, 0.3), 0.40);
     }
 
     #[test]

@@ -552,13 +552,14 @@ impl ReorderPolicy {
         }
     }
 
-    /// The forecast rule's levels for a reading's shelf, or why the threshold rule decides
-    /// instead (no demand state, or too little history).
+    /// The forecast rule's levels for a reading's shelf, whose store's recent orders joined a
+    /// delivery in a share `joined_share`, or why the threshold rule decides instead (no demand
+    /// state, or too little history).
     pub fn forecast_levels(
         &self,
         reading: &LatestReading,
         lead: LeadTime,
-        now: i64,
+        joined_share: f64,
     ) -> Result<ForecastLevels, String> {
         let f = &self.forecast;
         let Some(state) = reading.demand else {
@@ -585,9 +586,9 @@ impl ReorderPolicy {
             &LevelInputs {
                 lead,
                 review_hours: f.review_hours,
-                reading_age_hours: (now - reading.check_timestamp).max(0) as f64 / 3600.0,
                 hours: f.selling_hours(),
                 service_level: pick(|r| r.service_level, f.service_level),
+                joined_share,
                 cover_days: pick(|r| r.cover_days, f.cover_days),
                 can_order_days: f.can_order_days,
                 capacity,

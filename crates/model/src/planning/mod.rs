@@ -31,8 +31,8 @@ pub use event::{
     Unlisted, Unsendable,
 };
 pub use rules::{
-    JOINED_RULE, PlanContext, PlanDecision, SuppressReason, Suppressed, hours_to_stockout,
-    lead_times, outstanding_quantity, plan, sales_per_hour,
+    JOIN_SHARE_PRIOR, JOINED_RULE, JoinedShares, PlanContext, PlanDecision, SuppressReason,
+    Suppressed, hours_to_stockout, lead_times, outstanding_quantity, plan, sales_per_hour,
 };
 pub use run::PlanningRun;
 pub use sql::{

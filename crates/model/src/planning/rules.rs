@@ -109,6 +109,59 @@ pub fn lead_times(ledger: &[AlertStatus]) -> Vec<f64> {
         .collect()
 }
 
+/// Orders of the chain's share a store's join share starts from: with few orders of its own
+/// a store leans on the chain's share, with many on its own.
+pub const JOIN_SHARE_PRIOR: f64 = 4.0;
+
+/// The share of recent forecast orders that joined a delivery their store got anyway, per
+/// store, from the ledger's alerts (see [`crate::forecast::own_service_level`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JoinedShares {
+    /// The chain's share.
+    pub chain: f64,
+    /// Each store's, shrunk toward the chain's by [`JOIN_SHARE_PRIOR`] orders.
+    pub stores: HashMap<String, f64>,
+}
+
+impl JoinedShares {
+    /// Counts the ledger's forecast orders (those with the forecast rule's levels) and the
+    /// ones among them that joined a delivery.
+    pub fn of(ledger: &[AlertStatus]) -> Self {
+        let mut counts: HashMap<&str, (f64, f64)> = HashMap::new();
+        for s in ledger {
+            let Some(e) = s
+                .alert
+                .explanation
+                .as_ref()
+                .filter(|e| e.forecast.is_some())
+            else {
+                continue;
+            };
+            let joined = e.rules.iter().any(|r| r.starts_with(JOINED_RULE));
+            let c = counts.entry(s.alert.store_id.as_str()).or_default();
+            c.0 += 1.0;
+            c.1 += f64::from(u8::from(joined));
+        }
+        let (orders, joins) = counts
+            .values()
+            .fold((0.0, 0.0), |(o, j), c| (o + c.0, j + c.1));
+        let chain = if orders > 0.0 { joins / orders } else { 0.0 };
+        let stores = counts
+            .into_iter()
+            .map(|(store, (o, j))| {
+                let share = (j + JOIN_SHARE_PRIOR * chain) / (o + JOIN_SHARE_PRIOR);
+                (store.to_owned(), share)
+            })
+            .collect();
+        Self { chain, stores }
+    }
+
+    /// A store's share: its own, or the chain's when it has no recent forecast order.
+    pub fn store(&self, store_id: &str) -> f64 {
+        self.stores.get(store_id).copied().unwrap_or(self.chain)
+    }
+}
+
 /// Hours until `stock` runs out at `per_hour`: 0 for an empty shelf, `None` when the pace is
 /// unknown or nothing sells.
 pub fn hours_to_stockout(stock: i64, per_hour: Option<f64>) -> Option<f64> {
@@ -130,11 +183,19 @@ pub fn plan(latest: &[LatestReading], ctx: &PlanContext<'_>) -> PlanDecision {
     let method = ctx.policy.default.method;
     let lead =
         (method == OrderMethod::Forecast).then(|| ctx.policy.lead_time(&lead_times(ctx.ledger)));
+    let joined = if lead.is_some() {
+        JoinedShares::of(ctx.ledger)
+    } else {
+        JoinedShares::default()
+    };
     // Shelves the forecast rule may add to a delivery their store gets anyway.
     let mut may_join = Vec::new();
     for reading in latest {
         // The forecast rule's levels, or why the threshold rule decides for this shelf.
-        let levels = lead.map(|lead| ctx.policy.forecast_levels(reading, lead, ctx.now));
+        let levels = lead.map(|lead| {
+            let share = joined.store(&reading.store_id);
+            ctx.policy.forecast_levels(reading, lead, share)
+        });
         let reorder_point = match &levels {
             Some(Ok(l)) => l.reorder_point,
             _ => reading.threshold_level,

@@ -307,6 +307,7 @@ fn an_alert_in_the_feed_says_why_it_was_sent() {
             lead_time_sd_hours: 1.0,
             review_hours: 1.0,
             service_level: 0.97,
+            joined_share: 0.0,
             z: 1.88,
             protection_demand: 3.0,
             safety_stock: 2.6,
