@@ -64,6 +64,11 @@ pub struct Totals {
     pub cycles: u64,
     /// Share of cycles without a stock-out.
     pub cycle_service_level: f64,
+    /// The same over the cycles a shelf's own order ended (not a join to its store's
+    /// delivery): what the rule's own reorder points achieve. Absent in KPIs written before it
+    /// was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_cycle_service_level: Option<f64>,
     /// Units on the shelves, averaged over the run's hours.
     pub avg_on_hand_units: f64,
     /// The same per shelf.

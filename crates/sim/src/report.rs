@@ -209,6 +209,11 @@ pub fn headline(runs: &[Kpis]) -> Vec<(&'static str, Vec<String>)> {
         row("cycle service level", &|k| {
             format!("{:.2}%", 100.0 * k.totals.cycle_service_level)
         }),
+        row("of cycles own orders ended", &|k| {
+            k.totals
+                .own_cycle_service_level
+                .map_or_else(|| "-".to_owned(), |v| format!("{:.2}%", 100.0 * v))
+        }),
         row("avg on hand (units)", &|k| num(k.totals.avg_on_hand_units)),
         row("days of cover", &|k| num(k.totals.days_of_cover)),
         row("units delivered", &|k| k.totals.units_delivered.to_string()),

@@ -185,6 +185,9 @@ struct Road {
     delivered_units: u64,
     dead_lettered: u64,
     lead_times_h: Vec<f64>,
+    /// Each delivery that ended a shelf's cycle: its alert, and whether the cycle stayed in
+    /// stock.
+    cycle_ends: Vec<(String, bool)>,
     /// Moments the dispatcher must step at (quarter-hour ends with a return, hour ends with an
     /// ETA).
     events: BTreeSet<i64>,
@@ -491,7 +494,10 @@ fn absorb(
         let Some(i) = world.shelf_of(&d.store_id, &d.product_id) else {
             continue;
         };
+        let in_stock_before = world.shelves[i].cycles_in_stock;
         let (sales, _) = world.shelves[i].deliver(d.delivered_at, d.quantity);
+        let in_stock = world.shelves[i].cycles_in_stock > in_stock_before;
+        road.cycle_ends.push((d.alert_id.clone(), in_stock));
         world.count(day, i, sales);
         let units = d.quantity.max(0) as u64;
         let delivered_day = world.day_of(d.delivered_at);
@@ -600,14 +606,26 @@ async fn account(
     }
     // Every alert is delivered, closed with a reason, or pending (queued, open, on the road).
     let closed: HashSet<&str> = closures.iter().map(|c| c.alert_id.as_str()).collect();
-    let joined = statuses.iter().filter(|s| {
-        s.alert.explanation.as_ref().is_some_and(|e| {
-            e.rules
-                .iter()
-                .any(|r| r.starts_with(store_model::planning::JOINED_RULE))
+    let joined: HashSet<&str> = statuses
+        .iter()
+        .filter(|s| {
+            s.alert.explanation.as_ref().is_some_and(|e| {
+                e.rules
+                    .iter()
+                    .any(|r| r.starts_with(store_model::planning::JOINED_RULE))
+            })
         })
-    });
-    totals.alerts_joined = Some(joined.count() as u64);
+        .map(|s| s.alert.alert_id.as_str())
+        .collect();
+    totals.alerts_joined = Some(joined.len() as u64);
+    let (own, own_in_stock) = road
+        .cycle_ends
+        .iter()
+        .filter(|(alert, _)| !joined.contains(alert.as_str()))
+        .fold((0_u64, 0_u64), |(n, k), (_, in_stock)| {
+            (n + 1, k + u64::from(*in_stock))
+        });
+    totals.own_cycle_service_level = Some(share(own_in_stock as f64, own as f64));
     for s in &statuses {
         let got: i64 = s.deliveries.iter().map(|d| d.quantity).sum();
         if got >= s.alert.restock_qty {

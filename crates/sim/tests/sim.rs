@@ -95,9 +95,9 @@ async fn a_hand_computed_run_gives_exactly_its_numbers() {
     assert_eq!(t.stockout_share, 0.0313, "3 of 96 open shelf-hours");
     assert_eq!((t.lost_share, t.fill_rate), (0.0208, 0.9792));
     assert_eq!(
-        (t.cycles, t.cycle_service_level),
-        (2, 0.0),
-        "both cycles ran out"
+        (t.cycles, t.cycle_service_level, t.own_cycle_service_level),
+        (2, 0.0, Some(0.0)),
+        "both cycles, each ended by its shelf's own order, ran out"
     );
     // Hour-end stock per shelf: 23..0, then 24 after the delivery, then 23..1: 576 over 48 h.
     assert_eq!((t.avg_on_hand_units, t.avg_on_hand_per_shelf), (24.0, 12.0));
@@ -201,6 +201,11 @@ async fn every_unit_and_alert_is_accounted_for_under_both_baselines() {
             t.alerts_joined,
             Some(0),
             "only the forecast rule joins deliveries"
+        );
+        assert_eq!(
+            t.own_cycle_service_level,
+            Some(t.cycle_service_level),
+            "without joins, every cycle is ended by its shelf's own order"
         );
         let by_day: u64 = k.days.iter().map(|d| d.demand_units).sum();
         assert_eq!(by_day, t.demand_units);
