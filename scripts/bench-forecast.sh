@@ -12,11 +12,12 @@ cd "$(dirname "$0")/.."
 mode=${1:-}
 
 source scripts/tools.sh
+source scripts/cargo-dir.sh
 tools_venv_dir=${STORE_FORECAST_VENV:-target/forecast-venv}
 tools_requirements=scripts/forecast-requirements.txt
 tools_use_venv
 cargo build --locked -p store-sim -p store-bench
-target_dir="${CARGO_TARGET_DIR:-target}/debug"
+target_dir="$(cargo_target_dir)/debug"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 horizon=7

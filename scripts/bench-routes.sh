@@ -14,9 +14,10 @@ cd "$(dirname "$0")/.."
 seconds=${ORTOOLS_SECONDS:-10}
 seeds=${SEEDS:-"1 2 3"}
 source scripts/tools.sh
+source scripts/cargo-dir.sh
 tools_use_venv
 cargo build --release --locked -p store-model --example route_bench
-bin="${CARGO_TARGET_DIR:-target}/release/examples/route_bench"
+bin="$(cargo_target_dir)/release/examples/route_bench"
 mkdir -p bench/results
 out=bench/results/routes.md
 {

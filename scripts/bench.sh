@@ -12,11 +12,12 @@ cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 source scripts/tools.sh
+source scripts/cargo-dir.sh
 tools_use_venv
 if $quick; then
-  profile=dev; bin="${CARGO_TARGET_DIR:-target}/debug"; out=target/bench-quick.md
+  profile=dev; bin="$(cargo_target_dir)/debug"; out=target/bench-quick.md
 else
-  profile=release; bin="${CARGO_TARGET_DIR:-target}/release"; out=bench/results/latest.md
+  profile=release; bin="$(cargo_target_dir)/release"; out=bench/results/latest.md
 fi
 if $quick; then
   # The same build as scripts/test.sh's (same packages, same features): nothing to rebuild.

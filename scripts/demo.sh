@@ -15,9 +15,9 @@ cd "$(dirname "$0")/.."
 profile=${DEMO_PROFILE:-dev}
 data=${STORE_DATA_DIR:-./store-data/demo}
 target=$([ "$profile" = release ] && echo release || echo debug)
-bin="${CARGO_TARGET_DIR:-target}/$target"
-
 source scripts/prereq.sh
+# (Without cargo the check below says how to install it.)
+bin="$(cargo_target_dir 2>/dev/null || echo target)/$target"
 # A first build needs several GiB; once this profile's apps are built (by scripts/test.sh, say),
 # the demo needs little more than its data folder.
 if [ -x "$bin/store-app" ] && [ -x "$bin/store-truck-app" ] && [ -x "$bin/store-planning-app" ]; then

@@ -23,9 +23,10 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "the planner's Lambda zip (arm64, without the embedded engine)"
 source scripts/tools.sh
+source scripts/cargo-dir.sh
 tools_use_venv
 cargo lambda build -p store-planning-app --release --arm64 --no-default-features --output-format zip
-zip=target/lambda/store-planning-app/bootstrap.zip
+zip=$(cargo_target_dir)/lambda/store-planning-app/bootstrap.zip
 ls -l "$zip"
 
 step "artifacts bucket"

@@ -3,6 +3,8 @@
 #
 #   prereq_check GIB   # GIB: free disk space the first build needs (less once target/ exists)
 
+source scripts/cargo-dir.sh
+
 prereq_fail() {
   echo "prerequisite missing: $1" >&2
   echo "  install: $2" >&2
@@ -35,7 +37,9 @@ prereq_check() {
     prereq_fail "Python's venv module (with ensurepip)" "sudo apt-get install python3-venv"
   fi
   # Disk: the first build of DataFusion, SQLite and the AWS SDK takes several GiB.
-  local dir=${CARGO_TARGET_DIR:-target} free_kib
+  # (cargo may be missing yet: it is reported above; then its default place is checked.)
+  local dir free_kib
+  dir=$(cargo_target_dir 2>/dev/null) || dir=target
   [ -d "$dir" ] && need_gib=$(( need_gib / 4 + 1 ))
   mkdir -p "$dir"
   free_kib=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')

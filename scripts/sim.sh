@@ -14,12 +14,13 @@
 # service-levels/, chain-b/ and chain-c/ for the other comparisons).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/cargo-dir.sh
 
 mode=${1:-}
 out=bench/results/sim
 if [[ "$mode" == "--quick" ]]; then
   cargo build --locked -p store-sim
-  bin="${CARGO_TARGET_DIR:-target}/debug/store-sim"
+  bin="$(cargo_target_dir)/debug/store-sim"
   quick=$(mktemp -d)
   trap 'rm -rf "$quick"' EXIT
   "$bin" compare --policies seed,threshold,forecast --stores 5 --products 5 --days 3 --out "$quick"
@@ -38,7 +39,7 @@ fi
 
 mkdir -p "$out"
 cargo build --release --locked -p store-sim
-bin="${CARGO_TARGET_DIR:-target}/release/store-sim"
+bin="$(cargo_target_dir)/release/store-sim"
 timed() {
   # Wall seconds and peak resident memory of one command, from GNU time or /proc.
   if [[ -x /usr/bin/time ]]; then

@@ -9,7 +9,7 @@
 # with moto): it provisions its own resources there, and since such a server runs neither Lambda
 # nor Athena's SQL, the planning stage runs the same handler with `store-planning-app invoke` and
 # DataFusion reading the bucket. Settings: STORE_STACK_NAME (default store-inventory),
-# STORE_ENV_FILE (default ./stack.env), STORE_BIN_DIR (default target/debug),
+# STORE_ENV_FILE (default ./stack.env), STORE_BIN_DIR (default cargo's target directory's debug/),
 # STORE_SMOKE_READINGS (default 300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,8 @@ local_server=
 if [[ "${1:-}" == "--local-server" ]]; then
   local_server=${2:?--local-server needs the server URL}
 fi
-bin=${STORE_BIN_DIR:-target/debug}
+source scripts/cargo-dir.sh
+bin=${STORE_BIN_DIR:-$(cargo_target_dir)/debug}
 readings=${STORE_SMOKE_READINGS:-300}
 stack=${STORE_STACK_NAME:-store-inventory}
 work=$(mktemp -d -t store-smoke.XXXXXX)

@@ -25,6 +25,7 @@ fi
 # environment (never the system Python): moto (the local AWS API server), cargo-lambda, cfn-lint,
 # checkov, parliament, sqlglot, DuckDB.
 source scripts/tools.sh
+source scripts/cargo-dir.sh
 tools_use_venv
 
 # The same set-up must work with the system Python when it is externally managed (PEP 668, as
@@ -71,8 +72,9 @@ step "build"
 cargo build --workspace --bins --locked
 
 step "infrastructure template"
+bin=$(cargo_target_dir)/debug
 template=target/store-inventory.template.json
-target/debug/store-infra synth --output "$template"
+"$bin/store-infra" synth --output "$template"
 cfn-lint --non-zero-exit-code warning -- "$template"
 echo "cfn-lint: no errors or warnings"
 # Every skipped check is in the template's metadata, with its reason.
@@ -80,11 +82,11 @@ checkov --file "$template" --framework cloudformation --quiet --compact --skip-d
 
 step "AWS rules the local server does not check"
 # IAM: every role's policies, evaluated for one account and region, through parliament.
-target/debug/store-infra policies target/store-inventory.policies.json
+"$bin/store-infra" policies target/store-inventory.policies.json
 python3 scripts/check_iam.py target/store-inventory.policies.json
 # Athena: every SQL text the planner sends, parameters bound, parsed as Trino.
 rm -rf target/athena-sql
-target/debug/store-infra athena-sql target/athena-sql
+"$bin/store-infra" athena-sql target/athena-sql
 python3 scripts/check_athena_sql.py target/athena-sql
 
 step "local AWS API server"
