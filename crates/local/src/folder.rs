@@ -391,9 +391,41 @@ impl LakeFolder {
     }
 }
 
+/// Runs `work` on the folder off the async threads (file access blocks): the ledger's, the
+/// snapshots' and the lake listing's one way there. `operation` names what failed.
+pub(crate) async fn blocking<T: Send + 'static>(
+    lake: &LakeFolder,
+    operation: &'static str,
+    work: impl FnOnce(&LakeFolder) -> io::Result<T> + Send + 'static,
+) -> Result<T, store_model::ports::PortError> {
+    use store_model::ports::PortError;
+    let lake = lake.clone();
+    tokio::task::spawn_blocking(move || work(&lake))
+        .await
+        .map_err(|e| PortError::permanent(operation, "lake folder task failed", e))?
+        .map_err(|e| PortError::transient(operation, "lake folder access failed", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_folder_access_names_its_operation_and_not_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = LakeFolder::open(dir.path(), "b").unwrap();
+        let e = blocking(&lake, "write snapshot", |_| -> io::Result<()> {
+            Err(io::Error::other("disk full"))
+        })
+        .await
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("write snapshot") && text.contains("lake folder access failed"),
+            "{text}"
+        );
+        assert!(!text.contains("ledger"), "{text}");
+    }
 
     #[test]
     fn a_scratch_folder_still_writes_atomically_and_once() {

@@ -8,22 +8,10 @@ use async_trait::async_trait;
 use store_model::ledger::{LedgerStore, ObjectLedger};
 use store_model::ports::PortError;
 
-use crate::folder::LakeFolder;
+use crate::folder::{LakeFolder, blocking};
 
 /// The embedded [`store_model::ports::Ledger`].
 pub type FolderLedger = ObjectLedger<LakeFolder>;
-
-pub(crate) async fn blocking<T: Send + 'static>(
-    lake: &LakeFolder,
-    operation: &'static str,
-    work: impl FnOnce(&LakeFolder) -> std::io::Result<T> + Send + 'static,
-) -> Result<T, PortError> {
-    let lake = lake.clone();
-    tokio::task::spawn_blocking(move || work(&lake))
-        .await
-        .map_err(|e| PortError::permanent(operation, "ledger task failed", e))?
-        .map_err(|e| PortError::transient(operation, "ledger file access failed", e))
-}
 
 #[async_trait]
 impl LedgerStore for LakeFolder {

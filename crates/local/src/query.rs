@@ -38,9 +38,9 @@ use tracing::{info, instrument};
 use uuid::Uuid;
 
 use crate::folder::LakeFolder;
+use crate::folder::blocking;
 use crate::fuse::FuseMaxBy;
 use crate::lake_check::LakeCheck;
-use crate::ledger::blocking;
 use crate::max_by::{max_by_udaf, min_by_udaf};
 use crate::ndjson::ReadingsJsonFormat;
 use crate::schema::reading_schema;

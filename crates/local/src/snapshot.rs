@@ -17,8 +17,8 @@ use datafusion::parquet::file::properties::WriterProperties;
 use store_model::ports::PortError;
 use store_model::snapshot::{SnapshotStore, StoredObject};
 
+use crate::folder::blocking;
 use crate::folder::{LakeFolder, ObjectInfo};
-use crate::ledger::blocking;
 
 fn stored(objects: Vec<ObjectInfo>) -> Vec<StoredObject> {
     objects

@@ -117,9 +117,20 @@ pub fn dispatch_id_of_key(key: &str) -> Option<&str> {
     key.rsplit_once('/')?.1.strip_suffix(".json")
 }
 
+/// The prefixes whose objects are written once and never changed, so a read parses each object
+/// once and keeps it. Named one by one: a prefix not here (the alerts', or a new one) is read
+/// afresh every time, never cached by mistake.
+const IMMUTABLE_PREFIXES: [&str; 5] = [
+    DISPATCHES_PREFIX,
+    DELIVERIES_PREFIX,
+    ORDERS_PREFIX,
+    CLOSED_PREFIX,
+    RUNS_PREFIX,
+];
+
 /// Whether the objects under `prefix` are written once and never changed.
 fn immutable(prefix: &str) -> bool {
-    prefix != ALERTS_PREFIX
+    IMMUTABLE_PREFIXES.contains(&prefix)
 }
 
 /// A record that did not parse, skipped by a read.
@@ -548,6 +559,16 @@ impl<S: LedgerStore> Ledger for ObjectLedger<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_named_write_once_prefixes_are_cached() {
+        for p in IMMUTABLE_PREFIXES {
+            assert!(immutable(p), "{p}");
+        }
+        assert!(!immutable(ALERTS_PREFIX));
+        assert!(!immutable("ledger/something-new/"));
+        assert!(!immutable(LEDGER_QUARANTINE_PREFIX));
+    }
 
     #[test]
     fn lines_round_trip_and_bad_lines_are_reported_with_their_place() {
