@@ -483,7 +483,8 @@ fn feed(seen: &Observed) -> Vec<FeedEvent> {
             ),
         });
     }
-    // Newest first; at the same second, in the loop's order (plan, alert, dispatch, delivery).
+    // Newest first; at the same second, the loop's later step first, as it happened last:
+    // delivery (or closure), dispatch, alert, plan.
     let rank = |k: &str| match k {
         "plan" => 0,
         "alert" => 1,

@@ -334,3 +334,41 @@ fn an_alert_in_the_feed_says_why_it_was_sent() {
          safety stock 2.6; 30 ordered, up to 36 (forecast)"
     );
 }
+
+#[test]
+fn at_the_same_second_the_feed_shows_the_later_step_first() {
+    let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
+    let places = places(&fleet, &stores);
+    let at = NOW - 100;
+    let sent = status(1, at, None);
+    let dispatch = dispatch_of(&sent.alert, "TRUCK_1", 1, at);
+    assert_eq!(dispatch.dispatched_at, at);
+    let delivery = dispatch.delivered(at);
+    let run = PlanningRun {
+        query_id: "q".into(),
+        engine: "datafusion".into(),
+        planned_at: at,
+        lookback_hours: 24,
+        readings_scanned: 10,
+        bytes_scanned: 100,
+        malformed_skipped: 0,
+        alerts_sent: 1,
+        alerts_suppressed: 0,
+        silent_stores: 0,
+        unsendable: 0,
+    };
+    let seen = Observed {
+        now: NOW,
+        runs: vec![run],
+        alerts: vec![sent],
+        dispatches: vec![dispatch],
+        deliveries: vec![delivery],
+        ..Observed::default()
+    };
+    let kinds: Vec<&str> = view(&places, &seen, false)
+        .feed
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["delivery", "dispatch", "alert", "plan"]);
+}
