@@ -26,6 +26,23 @@ fn status(alert_id_n: usize, planned_at: i64, delivered_at: Option<i64>) -> Aler
     }
 }
 
+/// A planning run `query_id` at `planned_at` that read 10 readings and sent one alert.
+fn run(query_id: &str, planned_at: i64) -> PlanningRun {
+    PlanningRun {
+        query_id: query_id.into(),
+        engine: "datafusion".into(),
+        planned_at,
+        lookback_hours: 24,
+        readings_scanned: 10,
+        bytes_scanned: 100,
+        malformed_skipped: 0,
+        alerts_sent: 1,
+        alerts_suppressed: 0,
+        silent_stores: 0,
+        unsendable: 0,
+    }
+}
+
 fn places<'a>(fleet: &'a Fleet, stores: &'a Stores) -> Places<'a> {
     Places {
         fleet,
@@ -223,19 +240,7 @@ fn the_feed_keeps_the_newest_events_and_the_last_run_is_the_latest() {
     let (fleet, stores) = (Fleet::shipped(), Stores::shipped());
     let places = places(&fleet, &stores);
     let runs: Vec<PlanningRun> = (0..60)
-        .map(|n| PlanningRun {
-            query_id: format!("q{n}"),
-            engine: "datafusion".into(),
-            planned_at: NOW - 60 + n,
-            lookback_hours: 24,
-            readings_scanned: 10,
-            bytes_scanned: 100,
-            malformed_skipped: 0,
-            alerts_sent: 1,
-            alerts_suppressed: 0,
-            silent_stores: 0,
-            unsendable: 0,
-        })
+        .map(|n| run(&format!("q{n}"), NOW - 60 + n))
         .collect();
     let seen = Observed {
         now: NOW,
@@ -344,22 +349,9 @@ fn at_the_same_second_the_feed_shows_the_later_step_first() {
     let dispatch = dispatch_of(&sent.alert, "TRUCK_1", 1, at);
     assert_eq!(dispatch.dispatched_at, at);
     let delivery = dispatch.delivered(at);
-    let run = PlanningRun {
-        query_id: "q".into(),
-        engine: "datafusion".into(),
-        planned_at: at,
-        lookback_hours: 24,
-        readings_scanned: 10,
-        bytes_scanned: 100,
-        malformed_skipped: 0,
-        alerts_sent: 1,
-        alerts_suppressed: 0,
-        silent_stores: 0,
-        unsendable: 0,
-    };
     let seen = Observed {
         now: NOW,
-        runs: vec![run],
+        runs: vec![run("q", at)],
         alerts: vec![sent],
         dispatches: vec![dispatch],
         deliveries: vec![delivery],
