@@ -608,13 +608,7 @@ async fn account(
     let closed: HashSet<&str> = closures.iter().map(|c| c.alert_id.as_str()).collect();
     let joined: HashSet<&str> = statuses
         .iter()
-        .filter(|s| {
-            s.alert.explanation.as_ref().is_some_and(|e| {
-                e.rules
-                    .iter()
-                    .any(|r| r.starts_with(store_model::planning::JOINED_RULE))
-            })
-        })
+        .filter(|s| s.alert.joined_delivery())
         .map(|s| s.alert.alert_id.as_str())
         .collect();
     totals.alerts_joined = Some(joined.len() as u64);

@@ -112,6 +112,14 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// Whether the shelf joined a delivery its store got anyway (the forecast rule's
+    /// [`super::JOINED_RULE`]) rather than being ordered below its own reorder point.
+    pub fn joined_delivery(&self) -> bool {
+        self.explanation
+            .as_ref()
+            .is_some_and(|e| e.rules.iter().any(|r| r.starts_with(super::JOINED_RULE)))
+    }
+
     /// Why the alert was sent and what it ordered, in one line for people: the stock and what
     /// was on its way against the level that applied, the forecast's numbers when the forecast
     /// rule decided (demand a day and its error, lead time, review period, z for the target

@@ -129,15 +129,14 @@ impl JoinedShares {
     pub fn of(ledger: &[AlertStatus]) -> Self {
         let mut counts: HashMap<&str, (f64, f64)> = HashMap::new();
         for s in ledger {
-            let Some(e) = s
-                .alert
+            if s.alert
                 .explanation
                 .as_ref()
-                .filter(|e| e.forecast.is_some())
-            else {
+                .is_none_or(|e| e.forecast.is_none())
+            {
                 continue;
-            };
-            let joined = e.rules.iter().any(|r| r.starts_with(JOINED_RULE));
+            }
+            let joined = s.alert.joined_delivery();
             let c = counts.entry(s.alert.store_id.as_str()).or_default();
             c.0 += 1.0;
             c.1 += f64::from(u8::from(joined));
